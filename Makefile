@@ -1,0 +1,43 @@
+# UCloud/IM for Knative. `make run` and `make test` are the two set-up commands; see README.md.
+SHELL := /bin/bash
+export GOTOOLCHAIN ?= local
+ENV_DIR ?= .run/env
+
+.PHONY: test run env-up env-down env-status build vet fmt bench fuzz token logs clean
+
+test:
+	bash test/run-tests.sh
+
+run:
+	bash test/env/deps.sh
+	go run ./test/env/cmd/localenv up -dir $(ENV_DIR)
+
+env-up:
+	bash test/env/deps.sh
+	go run ./test/env/cmd/localenv up -dir $(ENV_DIR) -detach
+	@echo "source $(ENV_DIR)/env.sh to use it; make env-down stops it"
+
+env-down:
+	go run ./test/env/cmd/localenv down -dir $(ENV_DIR)
+
+env-status:
+	go run ./test/env/cmd/localenv status -dir $(ENV_DIR)
+
+build:
+	go build ./...
+
+vet:
+	gofmt -l $$(git ls-files '*.go') | (! grep .)
+	go vet ./...
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+bench:
+	bash test/run-bench.sh
+
+fuzz:
+	FUZZTIME=$${FUZZTIME:-60s} bash test/run-fuzz.sh
+
+clean:
+	rm -rf .run
