@@ -60,6 +60,7 @@ func waitPhase(t *testing.T, ns, name string, want corev1.PodPhase) *corev1.Pod 
 // A pod without a node is placed by the real scheduler, run by KWOK, and garbage-collected with its owner.
 func TestPodIsScheduledRunsAndIsCollectedWithItsOwner(t *testing.T) {
 	ctx := context.Background()
+	began := time.Now()
 	ns := env.Namespace(t)
 	owner, err := env.Clientset.CoreV1().ConfigMaps(ns).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "owner"}}, metav1.CreateOptions{})
 	if err != nil {
@@ -74,6 +75,7 @@ func TestPodIsScheduledRunsAndIsCollectedWithItsOwner(t *testing.T) {
 	if running.Spec.NodeName == "" {
 		t.Fatalf("running pod has no node")
 	}
+	t.Logf("pod running on %s after %s", running.Spec.NodeName, time.Since(began))
 	if err := env.Clientset.CoreV1().ConfigMaps(ns).Delete(ctx, owner.Name, metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -84,6 +86,7 @@ func TestPodIsScheduledRunsAndIsCollectedWithItsOwner(t *testing.T) {
 		}
 		return fmt.Errorf("pod still there after its owner was deleted (err %v)", err)
 	})
+	t.Logf("pod collected after %s", time.Since(began))
 }
 
 // KWOK ends a running pod with the exit code a test asks for.

@@ -67,6 +67,10 @@ func Start(ctx context.Context, o Options) (env *Env, err error) {
 	if err := os.MkdirAll(filepath.Join(dir, "logs"), 0o755); err != nil {
 		return nil, err
 	}
+	// PostgreSQL runs as the 'postgres' user when we are root and must be able to reach its data folder.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		return nil, err
+	}
 	env = &Env{Dir: dir}
 	defer func() {
 		if err != nil {

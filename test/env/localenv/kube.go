@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -27,6 +28,15 @@ const (
 // ExitCodeAnnotation on a Running pod makes KWOK end it with that exit code: "0" gives Succeeded, anything
 // else Failed (see stages/pod-exit-on-annotation.yaml).
 const ExitCodeAnnotation = "kwok.ucloud-im.test/exit-code"
+
+// controllers are what the tests and the IM need of the controller manager: ServiceAccounts and their tokens,
+// owner-reference garbage collection, namespace deletion, the node taints that gate scheduling, and the
+// workload controllers an operator's Deployments use.
+var controllers = []string{
+	"serviceaccount-controller", "serviceaccount-token-controller", "root-ca-certificate-publisher-controller",
+	"garbage-collector-controller", "namespace-controller", "node-lifecycle-controller", "taint-eviction-controller",
+	"endpointslice-controller", "deployment-controller", "replicaset-controller",
+}
 
 // startKube starts etcd, the apiserver, controller manager, scheduler and KWOK, installs the CRDs and the
 // fake node, and returns once all of it answers.
@@ -81,12 +91,7 @@ func startKube(ctx context.Context, env *Env, o Options) error {
 		return err
 	}
 	env.add(etcd)
-	if err := etcd.waitFor(ctx, httpOK(url(etcdPort)+"/health", "")); err != nil {
-		return err
-	}
-	o.Logf("etcd ready on 127.0.0.1:%d in %d ms", etcdPort, time.Since(t).Milliseconds())
-
-	t = time.Now()
+	// The apiserver retries etcd until it answers, so both start at once.
 	api, err := launch("kube-apiserver", filepath.Join(o.BinDir, "kube-apiserver"), []string{
 		"--etcd-servers=" + url(etcdPort),
 		"--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", "--endpoint-reconciler-type=none",
@@ -100,27 +105,32 @@ func startKube(ctx context.Context, env *Env, o Options) error {
 		return err
 	}
 	env.add(api)
-	apiURL := fmt.Sprintf("https://127.0.0.1:%d", apiPort)
-	if err := api.waitFor(ctx, httpOK(apiURL+"/readyz", token)); err != nil {
+	if err := etcd.waitFor(ctx, httpOK(url(etcdPort)+"/health", "")); err != nil {
 		return err
 	}
-	env.APIServer = apiURL
-	o.Logf("kube-apiserver ready on %s in %d ms", apiURL, time.Since(t).Milliseconds())
+	o.Logf("etcd ready on 127.0.0.1:%d in %d ms", etcdPort, time.Since(t).Milliseconds())
 
+	apiURL := fmt.Sprintf("https://127.0.0.1:%d", apiPort)
 	env.Kubeconfig = filepath.Join(env.Dir, "kubeconfig")
 	if err := writeKubeconfig(env.Kubeconfig, apiURL, token); err != nil {
 		return err
 	}
 
-	t = time.Now()
+	// The controller manager and scheduler wait for the apiserver themselves; starting them now overlaps
+	// their own several seconds of start-up with the apiserver's.
 	kubeconfigFlags := []string{"--kubeconfig=" + env.Kubeconfig, "--authentication-kubeconfig=" + env.Kubeconfig,
 		"--authorization-kubeconfig=" + env.Kubeconfig, "--bind-address=127.0.0.1", "--leader-elect=false"}
 	kcm, err := launch("kube-controller-manager", filepath.Join(o.BinDir, "kube-controller-manager"), append([]string{
 		"--secure-port=" + strconv.Itoa(kcmPort), "--service-account-private-key-file=" + saKey,
 		"--root-ca-file=" + filepath.Join(kdir, "certs", "apiserver.crt"),
-		"--use-service-account-credentials=true", "--controllers=*,-node-ipam-controller",
+		"--use-service-account-credentials=true",
+		// Only the controllers the project relies on: starting all forty takes several seconds of both cores.
+		"--controllers=" + strings.Join(controllers, ","),
 		// Fast garbage collection and namespace deletion keep the tests short.
 		"--concurrent-gc-syncs=5", "--concurrent-namespace-syncs=5",
+		// The node lifecycle controller lifts the not-ready taint from KWOK's node only on its next pass
+		// (every 5 s by default); a 1 s period makes the cluster schedulable that much sooner.
+		"--node-monitor-period=1s",
 	}, kubeconfigFlags...), logs, o.Detach, nil)
 	if err != nil {
 		return err
@@ -133,6 +143,14 @@ func startKube(ctx context.Context, env *Env, o Options) error {
 		return err
 	}
 	env.add(sched)
+
+	if err := api.waitFor(ctx, httpOK(apiURL+"/readyz", token)); err != nil {
+		return err
+	}
+	env.APIServer = apiURL
+	o.Logf("kube-apiserver ready on %s in %d ms", apiURL, time.Since(t).Milliseconds())
+
+	t = time.Now()
 
 	modWG.Wait()
 	if modErr != nil {
@@ -162,15 +180,18 @@ func startKube(ctx context.Context, env *Env, o Options) error {
 	if err := createNode(ctx, cfg, env.NodeName); err != nil {
 		return err
 	}
+	o.Logf("CRDs installed, node created after %d ms", time.Since(t).Milliseconds())
 	if err := kcm.waitFor(ctx, httpOK(fmt.Sprintf("https://127.0.0.1:%d/healthz", kcmPort), "")); err != nil {
 		return err
 	}
 	if err := sched.waitFor(ctx, httpOK(fmt.Sprintf("https://127.0.0.1:%d/healthz", schedPort), "")); err != nil {
 		return err
 	}
+	o.Logf("controller-manager and scheduler healthy after %d ms", time.Since(t).Milliseconds())
 	if err := kwok.waitFor(ctx, nodeSchedulable(cfg, env.NodeName)); err != nil {
 		return err
 	}
+	o.Logf("node schedulable after %d ms", time.Since(t).Milliseconds())
 	if err := kcm.waitFor(ctx, serviceAccountExists(cfg, "default", "default")); err != nil {
 		return err
 	}

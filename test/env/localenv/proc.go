@@ -77,7 +77,7 @@ func (p *process) alive() bool {
 // stop asks the process to shut down, waits up to grace, then kills its whole process group.
 func (p *process) stop(grace time.Duration) error {
 	if !p.alive() {
-		return nil
+		return p.waitGroupGone(grace)
 	}
 	if err := syscall.Kill(p.PID, p.StopSignal); err != nil && !errors.Is(err, syscall.ESRCH) {
 		return fmt.Errorf("signal %s: %w", p.Name, err)
@@ -85,7 +85,7 @@ func (p *process) stop(grace time.Duration) error {
 	deadline := time.Now().Add(grace)
 	for time.Now().Before(deadline) {
 		if !p.alive() {
-			return nil
+			return p.waitGroupGone(time.Until(deadline))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -110,4 +110,18 @@ func (p *process) waitFor(ctx context.Context, check func(context.Context) error
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// waitGroupGone waits until no process of the server's process group is left (PostgreSQL's workers, for
+// one), killing the stragglers after grace.
+func (p *process) waitGroupGone(grace time.Duration) error {
+	deadline := time.Now().Add(grace)
+	for syscall.Kill(-p.PID, 0) == nil {
+		if time.Now().After(deadline) {
+			_ = syscall.Kill(-p.PID, syscall.SIGKILL)
+			return fmt.Errorf("%s left processes in its group after %s; killed them", p.Name, grace)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return nil
 }
