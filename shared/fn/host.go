@@ -1,0 +1,226 @@
+// Package fn hosts one function the way a Knative container is expected to run: it listens on $PORT,
+// answers /healthz and /readyz, logs JSON, limits request bodies, checks Core's token on Core's calls,
+// receives CloudEvents on the same port, answers every error in UCloud's shape, and drains in-flight
+// requests on SIGTERM.
+package fn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/ucloud-im/knative-im/shared/coreauth"
+)
+
+// Check is a readiness check of one dependency (database, apiserver, Core key...).
+type Check struct {
+	Name string
+	Func func(ctx context.Context) error
+}
+
+// Server is one function. Routes serve Core's calls (each must carry a valid Core token when Auth is set);
+// Events, when set, receives CloudEvents POSTed to "/" (where a Knative Trigger delivers them).
+type Server struct {
+	Name   string
+	Config Config
+	Logger *slog.Logger
+	Routes http.Handler
+	Events EventHandler
+	Auth   *coreauth.Verifier
+	Checks []Check
+
+	draining atomic.Bool
+}
+
+// Handler is the complete HTTP handler: health endpoints, then body limit, logging and recovery around
+// events and routes.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", s.ready)
+	var app http.Handler = http.NotFoundHandler()
+	if s.Routes != nil {
+		app = s.Routes
+	}
+	if s.Auth != nil {
+		app = requireCore(s.Auth, app)
+	}
+	app = s.dispatchEvents(app)
+	mux.Handle("/", s.limitBody(app))
+	return s.observe(mux)
+}
+
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
+	if s.draining.Load() {
+		WriteError(w, r, Errorf(http.StatusServiceUnavailable, "SHUTTING_DOWN", "The function is shutting down."))
+		return
+	}
+	failed := map[string]string{}
+	for _, c := range s.Checks {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		if err := c.Func(ctx); err != nil {
+			failed[c.Name] = err.Error()
+		}
+		cancel()
+	}
+	if len(failed) > 0 {
+		Log(r.Context()).Warn("not ready", "failed", failed)
+		WriteJSON(w, http.StatusServiceUnavailable, map[string]any{"why": "A dependency of the function is not available.", "errorCode": "NOT_READY", "statusCode": 503, "detailedCode": 0, "failed": failed})
+		return
+	}
+	WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// requireCore refuses Core's calls that do not carry a valid Core token.
+func requireCore(v *coreauth.Verifier, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := v.VerifyHeader(r.Header.Get("Authorization")); err != nil {
+			WriteError(w, r, err)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// limitBody answers 413 for a declared length over the limit and caps what the handler can read.
+func (s *Server) limitBody(next http.Handler) http.Handler {
+	max := s.Config.MaxBodyBytes
+	if max <= 0 {
+		max = 1 << 20
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > max {
+			WriteError(w, r, Errorf(http.StatusRequestEntityTooLarge, "BODY_TOO_LARGE", "The request body is larger than %d bytes.", max))
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, max)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// statusWriter remembers the status for the access log.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// observe gives each request an id and a logger, recovers panics into a 500, and logs one line per request.
+func (s *Server) observe(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("X-Request-Id")
+		if id == "" || len(id) > 64 {
+			id = newRequestID()
+		}
+		w.Header().Set("X-Request-Id", id)
+		ctx, rl := withRequestLog(r.Context(), s.logger().With("request_id", id))
+		r = r.WithContext(ctx)
+		sw := &statusWriter{ResponseWriter: w}
+		began := time.Now()
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				rl.get().Error("handler panicked", "panic", fmt.Sprint(p))
+				if sw.status == 0 {
+					WriteError(sw, r, errors.New("panic"))
+				}
+			}
+			if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" {
+				return
+			}
+			rl.get().Info("request", "method", r.Method, "path", r.URL.Path, "status", sw.status, "duration_ms", time.Since(began).Milliseconds())
+		}()
+		next.ServeHTTP(sw, r)
+	})
+}
+
+func (s *Server) logger() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.Default()
+}
+
+// Run serves until ctx ends or the process gets SIGTERM/SIGINT, then stops taking new requests, lets
+// in-flight ones finish within Config.ShutdownTimeout and returns nil (or the reason it could not).
+func (s *Server) Run(ctx context.Context) error {
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	addr := net.JoinHostPort(s.Config.ListenHost, strconv.Itoa(s.Config.Port))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	srv := &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	s.logger().Info("listening", "addr", ln.Addr().String())
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	s.draining.Store(true)
+	s.logger().Info("shutting down: draining in-flight requests", "timeout", s.Config.ShutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.Background(), s.Config.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: in-flight requests did not finish within %s: %w", s.Config.ShutdownTimeout, err)
+	}
+	s.logger().Info("stopped")
+	return nil
+}
+
+// Main runs a function's main: it reads Config, builds the server with build, runs it, and exits 0 after
+// a clean shutdown or 1 with a logged reason.
+func Main(name string, build func(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error)) {
+	var cfg Config
+	if err := LoadEnv(&cfg); err != nil {
+		NewLogger(os.Stderr, name, "info").Error("cannot start", "err", err.Error())
+		os.Exit(1)
+	}
+	log := NewLogger(os.Stdout, name, cfg.LogLevel)
+	slog.SetDefault(log)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	srv, err := build(ctx, cfg, log)
+	if err != nil {
+		log.Error("cannot start", "err", err.Error())
+		os.Exit(1)
+	}
+	srv.Name, srv.Config, srv.Logger = name, cfg, log
+	if err := srv.Run(ctx); err != nil {
+		log.Error("stopped with an error", "err", err.Error())
+		os.Exit(1)
+	}
+}
