@@ -43,8 +43,10 @@ func DecodeJSONBytes(raw []byte, v any) error {
 			return Wrap(err, http.StatusBadRequest, "BAD_REQUEST", fmt.Sprintf("Invalid request: %s must be %s, not %s.", field, typeName(typeErr.Type.Kind().String()), typeErr.Value))
 		case errors.As(err, &syntaxErr):
 			return Wrap(err, http.StatusBadRequest, "BAD_REQUEST", fmt.Sprintf("Invalid request: malformed JSON at byte %d.", syntaxErr.Offset))
+		case errors.Is(err, io.ErrUnexpectedEOF):
+			return Wrap(err, http.StatusBadRequest, "BAD_REQUEST", "Invalid request: malformed JSON (the body ends too early).")
 		}
-		return Wrap(err, http.StatusBadRequest, "BAD_REQUEST", "Invalid request: the body is not valid JSON.")
+		return Wrap(err, http.StatusBadRequest, "BAD_REQUEST", "Invalid request: malformed JSON.")
 	}
 	if dec.More() {
 		return Errorf(http.StatusBadRequest, "BAD_REQUEST", "Invalid request: unexpected data after the JSON body.")

@@ -1,0 +1,243 @@
+package fakecore
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/ucloud-im/knative-im/shared/ucloud"
+)
+
+const accessRole = "PROVIDER"
+
+func (c *Core) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /auth/providers/refresh", c.refresh)
+	mux.HandleFunc("POST /api/jobs/control/update", c.authed(c.update))
+	mux.HandleFunc("POST /api/jobs/control/register", c.authed(c.register))
+	mux.HandleFunc("GET /api/jobs/control/retrieve", c.authed(c.retrieve))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		c.violation(r, "no such call in the wire reference")
+		writeError(w, http.StatusNotFound, "Unknown call")
+	})
+	return c.record(mux)
+}
+
+// record keeps every request and applies the faults queued for its path.
+func (c *Core) record(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(io.LimitReader(r.Body, 16<<20))
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		c.mu.Lock()
+		c.received = append(c.received, Request{Method: r.Method, Path: r.URL.Path, Body: body, At: time.Now()})
+		var f *fault
+		if q := c.faults[r.URL.Path]; len(q) > 0 {
+			f = q[0]
+			f.times--
+			if f.times <= 0 {
+				c.faults[r.URL.Path] = q[1:]
+			}
+		}
+		c.mu.Unlock()
+		if c.o.Log != nil {
+			c.o.Log("%s %s %s", r.Method, r.URL.RequestURI(), strings.TrimSpace(string(body)))
+		}
+		if f != nil && f.delay > 0 {
+			select {
+			case <-time.After(f.delay):
+			case <-r.Context().Done():
+				return
+			}
+		}
+		if f != nil && f.status != 0 {
+			writeError(w, f.status, "Injected failure")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// strict decodes the body into v, refusing unknown fields, wrong types and trailing data.
+func (c *Core) strict(w http.ResponseWriter, r *http.Request, v any) bool {
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		c.violation(r, "Content-Type %q, want application/json", ct)
+	}
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		c.violation(r, "body does not match the wire format: %v", err)
+		writeError(w, http.StatusBadRequest, "Bad request: "+err.Error())
+		return false
+	}
+	if dec.More() {
+		c.violation(r, "trailing data after the JSON body")
+		writeError(w, http.StatusBadRequest, "Bad request")
+		return false
+	}
+	return true
+}
+
+func (c *Core) refresh(w http.ResponseWriter, r *http.Request) {
+	var req ucloud.BulkRequest[ucloud.RefreshRequest]
+	if !c.strict(w, r, &req) {
+		return
+	}
+	if len(req.Items) != 1 {
+		c.violation(r, "%d items, want exactly 1", len(req.Items))
+	}
+	resp := ucloud.BulkResponse[ucloud.AccessToken]{}
+	for _, it := range req.Items {
+		if it.RefreshToken != c.o.RefreshToken {
+			writeError(w, http.StatusUnauthorized, "Invalid refresh token")
+			return
+		}
+		now := time.Now()
+		tok := c.Sign(jwt.SigningMethodRS256, jwt.MapClaims{
+			"iss": "cloud.sdu.dk", "sub": "#P_provider", "role": accessRole,
+			"iat": now.Unix(), "exp": now.Add(c.o.AccessTokenTTL).Unix(),
+		})
+		resp.Responses = append(resp.Responses, ucloud.AccessToken{AccessToken: tok})
+	}
+	c.mu.Lock()
+	c.refreshes++
+	c.mu.Unlock()
+	writeJSON(w, resp)
+}
+
+// authed accepts only access tokens this fake issued and that have not expired.
+func (c *Core) authed(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		claims := jwt.MapClaims{}
+		if ok {
+			_, err := jwt.NewParser(jwt.WithValidMethods([]string{"RS256"}), jwt.WithExpirationRequired()).
+				ParseWithClaims(tok, claims, func(*jwt.Token) (any, error) { return &c.o.Key.PublicKey, nil })
+			ok = err == nil && claims["role"] == accessRole
+		}
+		if !ok {
+			writeError(w, http.StatusUnauthorized, "Unauthorized")
+			return
+		}
+		next(w, r)
+	}
+}
+
+func (c *Core) update(w http.ResponseWriter, r *http.Request) {
+	var req ucloud.BulkRequest[ucloud.ResourceUpdateAndID[ucloud.JobUpdate]]
+	if !c.strict(w, r, &req) {
+		return
+	}
+	if len(req.Items) == 0 {
+		c.violation(r, "no items")
+	}
+	now := time.Now().UnixMilli()
+	for i, it := range req.Items {
+		u := it.Update
+		switch {
+		case it.ID == "":
+			c.violation(r, "item %d has no job id", i)
+		case u.Timestamp <= 0:
+			c.violation(r, "item %d (job %s) has timestamp %d: Core needs the real time of the change", i, it.ID, u.Timestamp)
+		case u.Timestamp > now+60_000:
+			c.violation(r, "item %d (job %s) has a timestamp in the future", i, it.ID)
+		case u.State != nil && !u.State.Valid():
+			c.violation(r, "item %d (job %s) has unknown state %q", i, it.ID, *u.State)
+		case u.ExpectedState != nil && !u.ExpectedState.Valid():
+			c.violation(r, "item %d (job %s) has unknown expectedState %q", i, it.ID, *u.ExpectedState)
+		}
+	}
+	c.mu.Lock()
+	c.updates = append(c.updates, req.Items...)
+	c.mu.Unlock()
+	writeJSON(w, struct{}{})
+}
+
+func (c *Core) register(w http.ResponseWriter, r *http.Request) {
+	var req ucloud.BulkRequest[ucloud.ProviderRegisteredResource[ucloud.JobSpecification]]
+	if !c.strict(w, r, &req) {
+		return
+	}
+	resp := ucloud.BulkResponse[ucloud.FindByStringID]{}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, it := range req.Items {
+		s := it.Spec
+		if s.Product.ID == "" || s.Product.Category == "" || s.Product.Provider == "" {
+			c.violationLocked(r, "item %d: product %+v is incomplete", i, s.Product)
+		}
+		if s.Application.Name == "" || s.Application.Version == "" {
+			c.violationLocked(r, "item %d: application %+v is incomplete", i, s.Application)
+		}
+		if s.Replicas < 1 {
+			c.violationLocked(r, "item %d: replicas %d", i, s.Replicas)
+		}
+		if s.Parameters == nil || s.Resources == nil {
+			c.violationLocked(r, "item %d: parameters and resources must be sent ({} and [])", i)
+		}
+		if it.CreatedBy == nil || *it.CreatedBy == "" {
+			c.violationLocked(r, "item %d: createdBy missing", i)
+		}
+		id := strconv.Itoa(c.nextID)
+		c.nextID++
+		c.registered = append(c.registered, it)
+		c.jobs[id] = ucloud.Job{ID: id, CreatedAt: time.Now().UnixMilli(), Owner: ucloud.ResourceOwner{CreatedBy: deref(it.CreatedBy), Project: it.Project},
+			Specification: s, Status: ucloud.JobStatus{State: ucloud.StateInQueue}, Updates: []ucloud.JobUpdate{}}
+		resp.Responses = append(resp.Responses, ucloud.FindByStringID{ID: id})
+	}
+	writeJSON(w, resp)
+}
+
+func (c *Core) retrieve(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	for k := range q {
+		switch k {
+		case "id", "includeProduct", "includeApplication", "includeUpdates", "includeParameters":
+		default:
+			c.violation(r, "unknown query parameter %q", k)
+		}
+	}
+	id := q.Get("id")
+	if id == "" {
+		c.violation(r, "no id")
+		writeError(w, http.StatusBadRequest, "Missing id")
+		return
+	}
+	c.mu.Lock()
+	job, ok := c.jobs[id]
+	c.mu.Unlock()
+	if !ok {
+		writeError(w, http.StatusNotFound, "Not found")
+		return
+	}
+	writeJSON(w, job)
+}
+
+func (c *Core) violationLocked(r *http.Request, format string, args ...any) {
+	c.mu.Unlock()
+	defer c.mu.Lock()
+	c.violation(r, format, args...)
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, why string) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(ucloud.Error{Why: why, StatusCode: status})
+}
