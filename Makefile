@@ -1,7 +1,7 @@
 # UCloud/IM for Knative. `make run` and `make test` are the two set-up commands; see README.md.
 SHELL := /bin/bash
 export GOTOOLCHAIN ?= local
-ENV_DIR ?= .run/env
+ENV_DIR ?= .run/cluster
 
 .PHONY: test run env-up env-down env-status build vet fmt bench fuzz token logs clean
 
@@ -9,8 +9,13 @@ test:
 	bash test/run-tests.sh
 
 run:
-	bash test/env/deps.sh
-	go run ./test/env/cmd/localenv up -dir $(ENV_DIR)
+	bash test/run-local.sh
+
+token:
+	@go run ./test/fakecore/cmd/fakecore token -dir .run/core
+
+logs:
+	tail -F .run/logs/*.log .run/cluster/logs/*.log
 
 env-up:
 	bash test/env/deps.sh

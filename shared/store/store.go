@@ -174,3 +174,9 @@ func Classify(err error) error {
 	}
 	return err
 }
+
+// MigrationCount is the number of embedded migrations.
+func MigrationCount() int {
+	all, _ := migrations()
+	return len(all)
+}

@@ -92,6 +92,9 @@ func NewClient(o ClientOptions) (*Client, error) {
 	return &Client{o: o}, nil
 }
 
+// BaseURL is Core's base URL.
+func (c *Client) BaseURL() string { return c.o.BaseURL }
+
 // UpdateJobs reports job updates: POST /api/jobs/control/update.
 func (c *Client) UpdateJobs(ctx context.Context, items []ResourceUpdateAndID[JobUpdate]) error {
 	return c.call(ctx, "jobs.control.update", http.MethodPost, "/api/jobs/control/update", BulkRequest[ResourceUpdateAndID[JobUpdate]]{Items: items}, nil, true)

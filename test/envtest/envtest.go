@@ -40,8 +40,13 @@ type Env struct {
 }
 
 // Main starts (or finds) the environment, stores it in *dst, runs the tests and exits with their code.
-func Main(m *testing.M, dst **Env) {
-	env, err := Setup(context.Background())
+func Main(m *testing.M, dst **Env) { run(m, dst, false) }
+
+// MainPostgres is Main for packages that need only PostgreSQL: run on their own, they start no cluster.
+func MainPostgres(m *testing.M, dst **Env) { run(m, dst, true) }
+
+func run(m *testing.M, dst **Env, postgresOnly bool) {
+	env, err := setup(context.Background(), postgresOnly)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "envtest:", err)
 		os.Exit(1)
@@ -58,15 +63,18 @@ func Main(m *testing.M, dst **Env) {
 }
 
 // Setup reuses KUBECONFIG/DATABASE_URL when set and starts whatever is missing.
-func Setup(ctx context.Context) (*Env, error) {
+func Setup(ctx context.Context) (*Env, error) { return setup(ctx, false) }
+
+func setup(ctx context.Context, postgresOnly bool) (*Env, error) {
 	e := &Env{Kubeconfig: os.Getenv("KUBECONFIG"), DatabaseURL: os.Getenv("DATABASE_URL")}
-	if e.Kubeconfig == "" || e.DatabaseURL == "" {
+	needKube := e.Kubeconfig == "" && !postgresOnly
+	if needKube || e.DatabaseURL == "" {
 		project, err := localenv.ProjectDir()
 		if err != nil {
 			return nil, err
 		}
 		var bin string
-		if e.Kubeconfig == "" {
+		if needKube {
 			if bin, err = localenv.BuildBinaries(ctx, project); err != nil {
 				return nil, err
 			}
@@ -79,18 +87,21 @@ func Setup(ctx context.Context) (*Env, error) {
 		defer cancel()
 		started, err := localenv.Start(startCtx, localenv.Options{
 			Dir: dir, BinDir: bin, ProjectDir: project,
-			NoKube: e.Kubeconfig != "", NoPostgres: e.DatabaseURL != "",
+			NoKube: !needKube, NoPostgres: e.DatabaseURL != "",
 		})
 		if err != nil {
 			return nil, fmt.Errorf("start the local environment (logs in %s/logs): %w", dir, err)
 		}
 		e.Started = started
-		if e.Kubeconfig == "" {
+		if needKube {
 			e.Kubeconfig = started.Kubeconfig
 		}
 		if e.DatabaseURL == "" {
 			e.DatabaseURL = started.DatabaseURL
 		}
+	}
+	if e.Kubeconfig == "" {
+		return e, nil
 	}
 	cfg, err := clientcmd.BuildConfigFromFlags("", e.Kubeconfig)
 	if err != nil {

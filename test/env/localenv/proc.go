@@ -66,8 +66,12 @@ func (p *process) alive() bool {
 		return false
 	}
 	if stat, err := os.ReadFile("/proc/" + strconv.Itoa(p.PID) + "/stat"); err == nil {
-		// A zombie child of someone else is as good as gone.
-		if f := strings.Fields(string(stat)); len(f) > 2 && f[2] == "Z" {
+		// A zombie nobody reaps is as good as gone.
+		rest := string(stat)
+		if i := strings.LastIndexByte(rest, ')'); i >= 0 {
+			rest = rest[i+1:]
+		}
+		if f := strings.Fields(rest); len(f) > 0 && f[0] == "Z" {
 			return false
 		}
 	}
@@ -112,11 +116,12 @@ func (p *process) waitFor(ctx context.Context, check func(context.Context) error
 	}
 }
 
-// waitGroupGone waits until no process of the server's process group is left (PostgreSQL's workers, for
-// one), killing the stragglers after grace.
+// waitGroupGone waits until no live process of the server's process group is left (PostgreSQL's workers,
+// for one), killing the stragglers after grace. Zombies do not count: a detached server's parent is init,
+// which in some sandboxes never reaps them.
 func (p *process) waitGroupGone(grace time.Duration) error {
 	deadline := time.Now().Add(grace)
-	for syscall.Kill(-p.PID, 0) == nil {
+	for groupAlive(p.PID) {
 		if time.Now().After(deadline) {
 			_ = syscall.Kill(-p.PID, syscall.SIGKILL)
 			return fmt.Errorf("%s left processes in its group after %s; killed them", p.Name, grace)
@@ -124,4 +129,31 @@ func (p *process) waitGroupGone(grace time.Duration) error {
 		time.Sleep(50 * time.Millisecond)
 	}
 	return nil
+}
+
+// groupAlive reports whether any non-zombie process belongs to process group pgid.
+func groupAlive(pgid int) bool {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return syscall.Kill(-pgid, 0) == nil
+	}
+	for _, e := range entries {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// Fields after the parenthesised command: state ppid pgrp ...
+		rest := string(stat)
+		if i := strings.LastIndexByte(rest, ')'); i >= 0 {
+			rest = rest[i+1:]
+		}
+		f := strings.Fields(rest)
+		if len(f) > 2 && f[0] != "Z" && f[2] == strconv.Itoa(pgid) {
+			return true
+		}
+	}
+	return false
 }

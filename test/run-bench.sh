@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# make bench: start-up of a function on the project's host against a bare net/http server (median of 20
+# starts, exec -> /healthz 200), stripped binary sizes, and the Go benchmarks of the shared packages.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export GOTOOLCHAIN=${GOTOOLCHAIN:-local}
+out=.run/bench
+mkdir -p "$out"
+go build -ldflags "-s -w" -o "$out/hellofn" ./test/bench/hellofn
+go build -ldflags "-s -w" -o "$out/hellobare" ./test/bench/hellobare
+echo "== start-up: exec -> GET /healthz 200 (20 starts each; binaries stripped)"
+go run ./test/bench/startup -n 20 "fn-host=$out/hellofn" "bare=$out/hellobare"
+echo "== Go benchmarks"
+go test -run '^$' -bench . -benchmem ./shared/...
