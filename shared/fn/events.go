@@ -10,9 +10,10 @@ import (
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 )
 
-// EventHandler handles one CloudEvent. A nil error acknowledges it (202); an *Error with a 4xx status
-// rejects it for good, anything else asks the sender (the Knative Broker) to retry.
-type EventHandler func(ctx context.Context, e event.Event) error
+// EventHandler handles one CloudEvent. A nil error acknowledges it: 202, or 200 with the reply event when
+// there is one (Knative sends a reply on to the Broker). An *Error with a 4xx status rejects it for good;
+// anything else asks the sender (the Knative Broker) to retry.
+type EventHandler func(ctx context.Context, e event.Event) (*event.Event, error)
 
 // EventPath is where CloudEvents are received: the root of the function's URL, where a Trigger's
 // subscriber delivers by default. Core's paths never take events, so an event cannot slip past the Core
@@ -47,11 +48,18 @@ func (s *Server) dispatchEvents(next http.Handler) http.Handler {
 			return
 		}
 		Log(r.Context()).Debug("event received", "event_id", ev.ID(), "event_type", ev.Type(), "event_source", ev.Source())
-		if err := s.Events(r.Context(), *ev); err != nil {
+		reply, err := s.Events(r.Context(), *ev)
+		if err != nil {
 			WriteError(w, r, err)
 			return
 		}
-		w.WriteHeader(http.StatusAccepted)
+		if reply == nil {
+			w.WriteHeader(http.StatusAccepted)
+			return
+		}
+		if err := cehttp.WriteResponseWriter(r.Context(), binding.ToMessage(reply), http.StatusOK, w); err != nil {
+			Log(r.Context()).Error("writing the reply event failed", "err", err)
+		}
 	})
 }
 

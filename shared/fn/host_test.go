@@ -46,12 +46,20 @@ func testServer(t *testing.T, logs io.Writer, ready *error, got *[]event.Event) 
 		Logger: fn.NewLogger(logs, "test-fn", "debug"),
 		Config: fn.Config{MaxBodyBytes: 1024},
 		Checks: []fn.Check{{Name: "database", Func: func(context.Context) error { return *ready }}},
-		Events: func(ctx context.Context, e event.Event) error {
+		Events: func(ctx context.Context, e event.Event) (*event.Event, error) {
 			if e.Type() == "reject" {
-				return fn.Errorf(http.StatusBadRequest, "BAD_EVENT", "Rejected.")
+				return nil, fn.Errorf(http.StatusBadRequest, "BAD_EVENT", "Rejected.")
 			}
 			*got = append(*got, e)
-			return nil
+			if e.Type() == "ask" {
+				reply := event.New()
+				reply.SetID("reply-" + e.ID())
+				reply.SetSource("/test-fn")
+				reply.SetType("answer")
+				_ = reply.SetData("application/json", map[string]string{"answer": "42"})
+				return &reply, nil
+			}
+			return nil, nil
 		},
 	}
 	srv := httptest.NewServer(s.Handler())
@@ -199,7 +207,7 @@ func TestCloudEventsInBinaryAndStructuredMode(t *testing.T) {
 	if resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("structured event: %d %s", resp.StatusCode, raw)
 	}
-	if len(got) != 2 || got[0].ID() != "ev-1" || got[1].ID() != "ev-2" {
+	if len(got) < 2 || got[0].ID() != "ev-1" || got[1].ID() != "ev-2" {
 		t.Fatalf("handler got %v", got)
 	}
 	if jobID, _ := got[0].Extensions()["jobid"].(string); jobID != "4242" {
@@ -207,6 +215,12 @@ func TestCloudEventsInBinaryAndStructuredMode(t *testing.T) {
 	}
 	if !strings.Contains(string(got[1].Data()), "SUCCESS") {
 		t.Fatalf("structured data lost: %s", got[1].Data())
+	}
+	// An event can be answered with a reply event, in binary mode.
+	ask := map[string]string{"Ce-Specversion": "1.0", "Ce-Id": "q1", "Ce-Source": "/test", "Ce-Type": "ask"}
+	resp, raw = post(t, srv.URL+"/", "application/json", strings.NewReader(`{}`), ask)
+	if resp.StatusCode != 200 || resp.Header.Get("Ce-Type") != "answer" || resp.Header.Get("Ce-Id") != "reply-q1" || !strings.Contains(string(raw), "42") {
+		t.Fatalf("reply event: %d %v %s", resp.StatusCode, resp.Header, raw)
 	}
 	// An invalid event (no id) and a rejected one get error bodies, not acknowledgements.
 	bad := map[string]string{"Ce-Specversion": "1.0", "Ce-Source": "/test", "Ce-Type": "x"}

@@ -62,15 +62,16 @@ type Core struct {
 	o   Options
 	srv *httptest.Server
 
-	mu         sync.Mutex
-	received   []Request
-	violations []string
-	faults     map[string][]*fault
-	updates    []ucloud.ResourceUpdateAndID[ucloud.JobUpdate]
-	registered []ucloud.ProviderRegisteredResource[ucloud.JobSpecification]
-	jobs       map[string]ucloud.Job
-	nextID     int
-	refreshes  int
+	mu           sync.Mutex
+	received     []Request
+	violations   []string
+	faults       map[string][]*fault
+	updates      []ucloud.ResourceUpdateAndID[ucloud.JobUpdate]
+	registered   []ucloud.ProviderRegisteredResource[ucloud.JobSpecification]
+	jobs         map[string]ucloud.Job
+	byProviderID map[string]string
+	nextID       int
+	refreshes    int
 }
 
 // New starts a fake Core on loopback.
@@ -91,7 +92,7 @@ func New(o Options) (*Core, error) {
 	if o.Addr == "" {
 		o.Addr = "127.0.0.1:0"
 	}
-	c := &Core{o: o, faults: map[string][]*fault{}, jobs: map[string]ucloud.Job{}, nextID: 5000}
+	c := &Core{o: o, faults: map[string][]*fault{}, jobs: map[string]ucloud.Job{}, byProviderID: map[string]string{}, nextID: 5000}
 	ln, err := net.Listen("tcp", o.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("fake Core: listen: %w", err)
@@ -181,7 +182,8 @@ func (c *Core) Updates() []ucloud.ResourceUpdateAndID[ucloud.JobUpdate] {
 	return append([]ucloud.ResourceUpdateAndID[ucloud.JobUpdate](nil), c.updates...)
 }
 
-// Registered lists the jobs registered, in order; the i-th got id 5000+i.
+// Registered lists the jobs registered, in order; the i-th got id 5000+i. A repeated providerGeneratedId
+// is answered with the job it registered first and not listed again.
 func (c *Core) Registered() []ucloud.ProviderRegisteredResource[ucloud.JobSpecification] {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -183,8 +183,19 @@ func (c *Core) register(w http.ResponseWriter, r *http.Request) {
 		if it.CreatedBy == nil || *it.CreatedBy == "" {
 			c.violationLocked(r, "item %d: createdBy missing", i)
 		}
+		// A provider-generated id Core has seen before names the job it registered then (a provider that
+		// crashed after registering, asking again).
+		if it.ProviderGeneratedID != nil {
+			if id, ok := c.byProviderID[*it.ProviderGeneratedID]; ok {
+				resp.Responses = append(resp.Responses, ucloud.FindByStringID{ID: id})
+				continue
+			}
+		}
 		id := strconv.Itoa(c.nextID)
 		c.nextID++
+		if it.ProviderGeneratedID != nil {
+			c.byProviderID[*it.ProviderGeneratedID] = id
+		}
 		c.registered = append(c.registered, it)
 		c.jobs[id] = ucloud.Job{ID: id, CreatedAt: time.Now().UnixMilli(), Owner: ucloud.ResourceOwner{CreatedBy: deref(it.CreatedBy), Project: it.Project},
 			Specification: s, Status: ucloud.JobStatus{State: ucloud.StateInQueue}, Updates: []ucloud.JobUpdate{}}

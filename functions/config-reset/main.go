@@ -1,0 +1,8 @@
+// Command config-reset is the scale-to-zero function serving Core's
+// POST /ucloud/{provider}/iapps/{app}/reset for every integrated application, and the CloudEvent
+// com.github.ucloud-im.iapp.reset.
+package main
+
+import "github.com/ucloud-im/knative-im/shared/iapps"
+
+func main() { iapps.Main("config-reset", iapps.OpReset) }

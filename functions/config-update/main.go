@@ -1,0 +1,8 @@
+// Command config-update is the scale-to-zero function serving Core's
+// POST /ucloud/{provider}/iapps/{app}/update for every integrated application, and the CloudEvent
+// com.github.ucloud-im.iapp.update.
+package main
+
+import "github.com/ucloud-im/knative-im/shared/iapps"
+
+func main() { iapps.Main("config-update", iapps.OpUpdate) }

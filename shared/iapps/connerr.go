@@ -1,0 +1,15 @@
+package iapps
+
+import (
+	"errors"
+	"net"
+	"net/url"
+	"syscall"
+)
+
+// isConnError reports an apiserver that could not be reached at all.
+func isConnError(err error) bool {
+	var opErr *net.OpError
+	var urlErr *url.Error
+	return errors.As(err, &opErr) || errors.Is(err, syscall.ECONNREFUSED) || (errors.As(err, &urlErr) && urlErr.Timeout())
+}

@@ -1,0 +1,99 @@
+package iapps
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/ucloud-im/knative-im/shared/coreauth"
+	"github.com/ucloud-im/knative-im/shared/fn"
+	"github.com/ucloud-im/knative-im/shared/kube"
+	"github.com/ucloud-im/knative-im/shared/store"
+	"github.com/ucloud-im/knative-im/shared/ucloud"
+)
+
+// Env is the configuration of the configuration functions (names from the design's contract).
+type Env struct {
+	DatabaseURL       string        `envconfig:"DATABASE_URL" required:"true"`
+	ProviderID        string        `envconfig:"UCLOUD_PROVIDER_ID" required:"true"`
+	CoreURL           string        `envconfig:"UCLOUD_CORE_URL"`
+	CorePublicKeyFile string        `envconfig:"UCLOUD_CORE_PUBLIC_KEY_FILE"`
+	CorePublicKey     string        `envconfig:"UCLOUD_CORE_PUBLIC_KEY"`
+	RefreshTokenFile  string        `envconfig:"UCLOUD_REFRESH_TOKEN_FILE"`
+	JobsNamespace     string        `envconfig:"JOBS_NAMESPACE" default:"ucloud-jobs"`
+	Kubeconfig        string        `envconfig:"KUBECONFIG"`
+	TerminalIdle      time.Duration `envconfig:"TERMINAL_IDLE_TIMEOUT" default:"15m"`
+	SyncthingImage    string        `envconfig:"SYNCTHING_IMAGE"`
+	TerminalImage     string        `envconfig:"TERMINAL_IMAGE"`
+}
+
+// Handlers are the integrated applications this IM serves.
+func Handlers(env Env) *Registry {
+	return NewRegistry(Syncthing{Image: env.SyncthingImage}, Terminal{Image: env.TerminalImage, IdleTimeout: env.TerminalIdle})
+}
+
+// Main runs one configuration function serving op, over HTTP from Core and as CloudEvents.
+func Main(name string, op Op) {
+	fn.Main(name, func(ctx context.Context, cfg fn.Config, log *slog.Logger) (*fn.Server, error) {
+		return Build(ctx, op, log)
+	})
+}
+
+// Build wires the function for op from the environment: it needs Core only to register (update, reset)
+// and Kubernetes only to touch pods (update, reset, restart).
+func Build(ctx context.Context, op Op, log *slog.Logger) (*fn.Server, error) {
+	var env Env
+	if err := fn.LoadEnv(&env); err != nil {
+		return nil, err
+	}
+	key, err := coreauth.LoadPublicKey(env.CorePublicKeyFile, env.CorePublicKey)
+	if err != nil {
+		return nil, err
+	}
+	db, err := store.Open(ctx, env.DatabaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("database: %w", err)
+	}
+	svc := &Service{Provider: env.ProviderID, Registry: Handlers(env), Store: &ConfigStore{Pool: db.Pool}, Namespace: env.JobsNamespace}
+	checks := []fn.Check{{Name: "database", Func: db.Ping}}
+	if op == OpRetrieve {
+		svc.Cache = NewCache(log)
+		go svc.Cache.Run(ctx, env.DatabaseURL)
+	}
+	if op == OpUpdate || op == OpReset {
+		if env.CoreURL == "" || env.RefreshTokenFile == "" {
+			return nil, fmt.Errorf("configuration: UCLOUD_CORE_URL and UCLOUD_REFRESH_TOKEN_FILE are required by %s", op)
+		}
+		tokenFile := env.RefreshTokenFile
+		core, err := ucloud.NewClient(ucloud.ClientOptions{BaseURL: env.CoreURL, RefreshToken: func() (string, error) {
+			raw, err := os.ReadFile(tokenFile)
+			return strings.TrimSpace(string(raw)), err
+		}})
+		if err != nil {
+			return nil, err
+		}
+		svc.Core = core
+	}
+	if op != OpRetrieve {
+		cs, err := kube.NewClientset(env.Kubeconfig)
+		if err != nil {
+			return nil, err
+		}
+		svc.Kube = cs
+		checks = append(checks, fn.Check{Name: "kubernetes", Func: func(ctx context.Context) error {
+			_, err := cs.CoreV1().Namespaces().Get(ctx, env.JobsNamespace, metav1.GetOptions{})
+			return err
+		}})
+	}
+	return &fn.Server{
+		Routes: svc.Routes(op),
+		Events: svc.Events(op),
+		Auth:   coreauth.NewVerifier(key, 30*time.Second),
+		Checks: checks,
+	}, nil
+}

@@ -1,0 +1,98 @@
+package iapps
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/ucloud-im/knative-im/shared/ucloud"
+)
+
+// MaxTerminalFolders bounds the folders of an integrated terminal.
+const MaxTerminalFolders = 50
+
+// TerminalConfig is the integrated terminal's configuration. The original IM wrote the key as "Folders";
+// decoding matches keys case-insensitively, so that spelling is accepted, and the stored form is "folders".
+type TerminalConfig struct {
+	Folders []string `json:"folders"`
+}
+
+// Terminal is the integrated terminal: a shell pod with the user's folders mounted, scaled to zero (its job
+// SUSPENDED, not ended) once idle for IdleTimeout.
+type Terminal struct {
+	Image       string
+	IdleTimeout time.Duration
+	// Now is the clock for the idle rule (default time.Now).
+	Now func() time.Time
+}
+
+// Name implements Handler.
+func (Terminal) Name() string { return "terminal" }
+
+// Default implements Handler: no folders.
+func (Terminal) Default() json.RawMessage { return json.RawMessage(`{"folders":[]}`) }
+
+// Reset implements Handler.
+func (t Terminal) Reset(json.RawMessage) json.RawMessage { return t.Default() }
+
+// Validate implements Handler.
+func (Terminal) Validate(raw json.RawMessage) (json.RawMessage, error) {
+	var c TerminalConfig
+	if err := decodeConfig(raw, &c); err != nil {
+		return nil, err
+	}
+	if c.Folders == nil {
+		c.Folders = []string{}
+	}
+	if len(c.Folders) > MaxTerminalFolders {
+		return nil, &ValidationError{Field: "folders", Reason: fmt.Sprintf("has %d entries; at most %d are allowed", len(c.Folders), MaxTerminalFolders)}
+	}
+	seen := map[string]bool{}
+	for i, f := range c.Folders {
+		field := fmt.Sprintf("folders[%d]", i)
+		if err := checkUCloudPath(field, f); err != nil {
+			return nil, err
+		}
+		if seen[f] {
+			return nil, &ValidationError{Field: field, Reason: "appears twice"}
+		}
+		seen[f] = true
+	}
+	return json.Marshal(c)
+}
+
+// ShouldRun implements Handler: with at least one folder, until IdleTimeout has passed since the last
+// change. (Shell activity will renew it once sessions exist; today the configuration change is the activity.)
+func (t Terminal) ShouldRun(raw json.RawMessage, changed time.Time) bool {
+	var c TerminalConfig
+	if json.Unmarshal(raw, &c) != nil || len(c.Folders) == 0 {
+		return false
+	}
+	now := time.Now
+	if t.Now != nil {
+		now = t.Now
+	}
+	return t.IdleTimeout <= 0 || now().Sub(changed) < t.IdleTimeout
+}
+
+// JobSpec implements Handler.
+func (Terminal) JobSpec(provider string) ucloud.JobSpecification {
+	return iappJobSpec("terminal", provider)
+}
+
+// Build implements Handler: a shell container with every folder mounted read-write.
+func (t Terminal) Build(job Job, raw json.RawMessage) (Objects, error) {
+	var c TerminalConfig
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return Objects{}, fmt.Errorf("stored terminal configuration: %w", err)
+	}
+	image := t.Image
+	if image == "" {
+		image = "ubuntu:24.04"
+	}
+	pod, cm := basePod(job, raw, image, []string{"sleep", "infinity"}, "500m", "2Gi")
+	for i, mp := range mountPaths(c.Folders) {
+		mountFolder(pod, c.Folders[i], mp, false)
+	}
+	return Objects{Pod: pod, ConfigMap: cm}, nil
+}

@@ -1,0 +1,72 @@
+// Package kube holds what the functions share about Kubernetes: the names, labels and annotations UCloud's
+// tooling relies on, client construction, and the object builders.
+package kube
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// Labels and annotations, as the original IM names them.
+const (
+	LabelJobID         = "ucloud.dk/jobId"
+	LabelRank          = "ucloud.dk/rank"
+	LabelWorkspaceID   = "ucloud.dk/workspaceId"
+	AnnotationIAppETag = "ucloud.dk/iapp-etag"
+	AnnotationIAppName = "ucloud.dk/iapp-name"
+	AnnotationExpiry   = "ucloud.dk/expiry"
+	// ContainerName is the job's main container.
+	ContainerName = "user-job"
+)
+
+// PodName is the pod of one rank of a job: j-<jobId>-job-<rank>.
+func PodName(jobID string, rank int) string { return fmt.Sprintf("j-%s-job-%d", jobID, rank) }
+
+// ServiceName is the job's headless service: j-<jobId>.
+func ServiceName(jobID string) string { return "j-" + jobID }
+
+// PolicyName is the job's network policy: policy-<jobId>.
+func PolicyName(jobID string) string { return "policy-" + jobID }
+
+// JobLabels are the labels of every object of a job's rank.
+func JobLabels(jobID string, rank int, project string) map[string]string {
+	l := map[string]string{LabelJobID: jobID, LabelRank: strconv.Itoa(rank)}
+	if project != "" {
+		l[LabelWorkspaceID] = project
+	}
+	return l
+}
+
+// Config is the client configuration: from kubeconfig when given (outside a cluster), in-cluster otherwise.
+func Config(kubeconfig string) (*rest.Config, error) {
+	if kubeconfig != "" {
+		cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+		if err != nil {
+			return nil, fmt.Errorf("KUBECONFIG %s: %w", kubeconfig, err)
+		}
+		return cfg, nil
+	}
+	cfg, err := rest.InClusterConfig()
+	if err != nil {
+		return nil, fmt.Errorf("no KUBECONFIG and not in a cluster: %w", err)
+	}
+	return cfg, nil
+}
+
+// NewClientset builds a clientset with a bounded per-request timeout, so an unreachable apiserver fails a
+// call instead of hanging it.
+func NewClientset(kubeconfig string) (kubernetes.Interface, error) {
+	cfg, err := Config(kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 15 * time.Second
+	}
+	return kubernetes.NewForConfig(cfg)
+}
