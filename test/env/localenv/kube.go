@@ -30,12 +30,14 @@ const (
 const ExitCodeAnnotation = "kwok.ucloud-im.test/exit-code"
 
 // controllers are what the tests and the IM need of the controller manager: ServiceAccounts and their tokens,
-// owner-reference garbage collection, namespace deletion, the node taints that gate scheduling, and the
-// workload controllers an operator's Deployments use.
+// owner-reference garbage collection, namespace deletion, the node taints that gate scheduling, the
+// workload controllers an operator's Deployments use, and volume binding (job pods mount the shared
+// filesystem through a claim, and the scheduler waits for it to be bound).
 var controllers = []string{
 	"serviceaccount-controller", "serviceaccount-token-controller", "root-ca-certificate-publisher-controller",
 	"garbage-collector-controller", "namespace-controller", "node-lifecycle-controller", "taint-eviction-controller",
 	"endpointslice-controller", "deployment-controller", "replicaset-controller",
+	"persistentvolume-binder-controller",
 }
 
 // startKube starts etcd, the apiserver, controller manager, scheduler and KWOK, installs the CRDs and the
