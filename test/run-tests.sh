@@ -28,9 +28,13 @@ if [ -n "$unformatted" ]; then echo "gofmt would change: $unformatted"; exit 1; 
 go vet ./...
 
 echo "== go test"
-go test -count=1 -timeout 20m ./...
+export UCLOUD_IM_FIGURES=$PWD/.run/figures.txt
+rm -f "$UCLOUD_IM_FIGURES"
+go test -count=1 -timeout 30m ./...
 
 echo "== fuzz (seed corpora ran above)"
 FUZZTIME=$FUZZTIME bash test/run-fuzz.sh
 
+echo "== figures measured by the tests"
+cat "$UCLOUD_IM_FIGURES" 2>/dev/null || true
 echo "environment: up in ${startup_ms} ms (servers ready), ${up_ms} ms including build check; logs in $dir/logs"

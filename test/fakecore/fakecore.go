@@ -216,3 +216,10 @@ func (c *Core) violation(r *http.Request, format string, args ...any) {
 		c.o.Log("VIOLATION %s", msg)
 	}
 }
+
+// ClearFaults drops every queued failure and stall.
+func (c *Core) ClearFaults() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	clear(c.faults)
+}

@@ -1,0 +1,208 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ucloud-im/knative-im/shared/iapps"
+	"github.com/ucloud-im/knative-im/shared/ucloud"
+	"github.com/ucloud-im/knative-im/test/fakecore"
+)
+
+const device = "MFZWI3D-BONSGYC-YLTMRWG-C43ENR5-QXGZDMM-FZWI3DP-BONSGYY-LTMRWAD"
+
+// stack is the shared state of the configuration functions of one test: database, jobs namespace, Core.
+type stack struct {
+	core *fakecore.Core
+	vars map[string]string
+}
+
+func newStack(t *testing.T) *stack {
+	t.Helper()
+	core, err := fakecore.New(fakecore.Options{Reporter: t})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(core.Close)
+	dir := t.TempDir()
+	if err := core.WriteFiles(dir); err != nil {
+		t.Fatal(err)
+	}
+	ns := env.Namespace(t)
+	env.FilesystemClaim(t, ns, iapps.FilesystemVolume)
+	return &stack{core: core, vars: map[string]string{
+		"DATABASE_URL": env.Database(t), "KUBECONFIG": env.Kubeconfig, "JOBS_NAMESPACE": ns,
+		"UCLOUD_PROVIDER_ID": "k8s", "UCLOUD_CORE_URL": core.URL(),
+		"UCLOUD_CORE_PUBLIC_KEY_FILE": dir + "/" + fakecore.PublicKeyFile, "UCLOUD_REFRESH_TOKEN_FILE": dir + "/" + fakecore.RefreshTokenFile,
+	}}
+}
+
+func (s *stack) call(t testing.TB, p *fnProc, op iapps.Op, body any) (int, []byte) {
+	raw, _ := json.Marshal(body)
+	req, _ := http.NewRequest(http.MethodPost, p.URL+"/ucloud/k8s/iapps/syncthing/"+string(op), bytes.NewReader(raw))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+s.core.Token())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Errorf("%s: %v", op, err)
+		return 0, nil
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, out
+}
+
+func (s *stack) retrieve(t testing.TB, p *fnProc) iapps.Retrieved {
+	code, body := s.call(t, p, iapps.OpRetrieve, iapps.RetrieveRequest{ProductID: "syncthing", Principal: owner})
+	var got iapps.Retrieved
+	if code != 200 || json.Unmarshal(body, &got) != nil {
+		t.Fatalf("retrieve: %d %s", code, body)
+	}
+	return got
+}
+
+var owner = ucloud.ResourceOwner{CreatedBy: "alice#1234"}
+
+// idleConfig has no folders, so Syncthing does not run with it: the updates touch no pods.
+func idleConfig(label string) json.RawMessage {
+	return json.RawMessage(`{"devices":[{"deviceId":"` + device + `","label":"` + label + `"}],"folders":[]}`)
+}
+
+func config(label string) json.RawMessage {
+	return json.RawMessage(`{"devices":[{"deviceId":"` + device + `","label":"` + label + `"}],"folders":[{"id":"x1","ucloudPath":"/123/Home/Sync"}]}`)
+}
+
+// 4 update instances, 100 concurrent first updates with the same ETag: one wins, 99 are told the
+// configuration changed, the winner's config is stored, and Core saw one registration.
+func TestConcurrentUpdatesAcrossInstancesNeverLoseOne(t *testing.T) {
+	s := newStack(t)
+	var updaters []*fnProc
+	for range 4 {
+		updaters = append(updaters, startFunction(t, "config-update", s.vars))
+	}
+	const n = 100
+	codes := make([]int, n)
+	bodies := make([]string, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			code, body := s.call(t, updaters[i%4], iapps.OpUpdate, iapps.UpdateRequest{ProductID: "syncthing", Principal: owner,
+				Config: config(fmt.Sprintf("req-%d", i)), ExpectedETag: ptrTo(iapps.InitialETag)})
+			codes[i], bodies[i] = code, string(body)
+		}()
+	}
+	close(start)
+	wg.Wait()
+	winner := -1
+	refused := 0
+	for i, c := range codes {
+		switch {
+		case c == 200:
+			if winner >= 0 {
+				t.Fatalf("two updates with the same ETag succeeded: %d and %d", winner, i)
+			}
+			winner = i
+		case c == 400 && strings.Contains(bodies[i], "changed since you last loaded"):
+			refused++
+		default:
+			t.Errorf("update %d: %d %s", i, c, bodies[i])
+		}
+	}
+	if winner < 0 || refused != n-1 {
+		t.Fatalf("%d refused and winner %d; want 99 and one winner", refused, winner)
+	}
+	got := s.retrieve(t, startFunction(t, "config-retrieve", s.vars))
+	if !strings.Contains(string(got.Config), fmt.Sprintf(`"req-%d"`, winner)) {
+		t.Fatalf("stored %s, but request %d won", got.Config, winner)
+	}
+	if reg := s.core.Registered(); len(reg) != 1 {
+		t.Fatalf("Core saw %d registrations for one key, want 1", len(reg))
+	}
+}
+
+// After an update through instance A, instance B (with its cache) serves the new ETag once the change's
+// notification arrives; the worst delay over 200 tries is printed.
+func TestRetrieveOnAnotherInstanceSeesUpdates(t *testing.T) {
+	s := newStack(t)
+	a := startFunction(t, "config-update", s.vars)
+	b := startFunction(t, "config-retrieve", s.vars)
+	const tries = 200
+	var delays []time.Duration
+	for i := range tries {
+		prev := s.retrieve(t, b).ETag
+		s.retrieve(t, b) // served from B's cache from here on
+		code, body := s.call(t, a, iapps.OpUpdate, iapps.UpdateRequest{ProductID: "syncthing", Principal: owner, Config: idleConfig(fmt.Sprintf("try-%d", i))})
+		if code != 200 {
+			t.Fatalf("update %d: %d %s", i, code, body)
+		}
+		done := time.Now()
+		for {
+			got := s.retrieve(t, b)
+			if got.ETag != prev {
+				if !strings.Contains(string(got.Config), fmt.Sprintf(`"try-%d"`, i)) {
+					t.Fatalf("new ETag with the wrong config: %s", got.Config)
+				}
+				break
+			}
+			if time.Since(done) > 5*time.Second {
+				t.Fatalf("instance B still serves ETag %s 5 s after the update committed", prev)
+			}
+		}
+		delays = append(delays, time.Since(done))
+	}
+	sort.Slice(delays, func(i, j int) bool { return delays[i] < delays[j] })
+	figure(t, "cross-instance retrieve staleness over %d updates: median %s, p99 %s, worst %s",
+		tries, delays[tries/2], delays[tries*99/100], delays[tries-1])
+}
+
+// The same operations arrive as CloudEvents: an update event changes the config, a retrieve event is
+// answered with a reply event carrying it.
+func TestOperationsAsCloudEvents(t *testing.T) {
+	s := newStack(t)
+	a := startFunction(t, "config-update", s.vars)
+	b := startFunction(t, "config-retrieve", s.vars)
+	send := func(p *fnProc, op iapps.Op, id string, body any) (*http.Response, []byte) {
+		raw, _ := json.Marshal(body)
+		req, _ := http.NewRequest(http.MethodPost, p.URL+"/", bytes.NewReader(raw))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Ce-Specversion", "1.0")
+		req.Header.Set("Ce-Id", id)
+		req.Header.Set("Ce-Source", "/test")
+		req.Header.Set("Ce-Type", iapps.EventTypePrefix+string(op))
+		req.Header.Set("Ce-Iapp", "syncthing")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		out, _ := io.ReadAll(resp.Body)
+		return resp, out
+	}
+	resp, body := send(a, iapps.OpUpdate, "e1", iapps.UpdateRequest{ProductID: "syncthing", Principal: owner, Config: config("from-event")})
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("update event: %d %s", resp.StatusCode, body)
+	}
+	resp, body = send(b, iapps.OpRetrieve, "e2", iapps.RetrieveRequest{ProductID: "syncthing", Principal: owner})
+	if resp.StatusCode != 200 || resp.Header.Get("Ce-Type") != iapps.EventTypePrefix+"retrieved" || !strings.Contains(string(body), "from-event") {
+		t.Fatalf("retrieve event reply: %d %v %s", resp.StatusCode, resp.Header, body)
+	}
+	// An operation this function does not serve is refused, not retried.
+	resp, _ = send(b, iapps.OpUpdate, "e3", iapps.UpdateRequest{Principal: owner, Config: config("x")})
+	if resp.StatusCode != 400 {
+		t.Fatalf("update event sent to config-retrieve: %d", resp.StatusCode)
+	}
+}
+
+func ptrTo[T any](v T) *T { return &v }
