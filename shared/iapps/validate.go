@@ -19,10 +19,16 @@ func decodeConfig(raw json.RawMessage, v any) error {
 	if err := dec.Decode(v); err != nil {
 		var typeErr *json.UnmarshalTypeError
 		switch {
+		case errors.As(err, &typeErr) && typeErr.Field == "":
+			return &ValidationError{Field: "config", Reason: "must be a JSON object, not " + typeErr.Value}
 		case errors.As(err, &typeErr):
 			return &ValidationError{Field: typeErr.Field, Reason: "has the wrong type (" + typeErr.Value + ")"}
 		case strings.HasPrefix(err.Error(), "json: unknown field "):
-			return &ValidationError{Field: strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`), Reason: "is not a known setting"}
+			field := strings.TrimPrefix(err.Error(), "json: unknown field ")
+			if field == `""` {
+				return &ValidationError{Field: "config", Reason: "has a setting with an empty name"}
+			}
+			return &ValidationError{Field: strings.Trim(field, `"`), Reason: "is not a known setting"}
 		case errors.Is(err, io.ErrUnexpectedEOF):
 			return &ValidationError{Field: "config", Reason: "is malformed JSON"}
 		}
