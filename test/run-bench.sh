@@ -12,3 +12,6 @@ echo "== start-up: exec -> GET /healthz 200 (20 starts each; binaries stripped)"
 go run ./test/bench/startup -n 20 "fn-host=$out/hellofn" "bare=$out/hellobare"
 echo "== Go benchmarks"
 go test -run '^$' -bench . -benchmem ./shared/...
+echo "== configuration functions (processes on loopback, real PostgreSQL and apiserver)"
+go build -o "$out/" ./functions/...
+go run ./test/bench/iappsbench -bin "$out" -hello "$out/hellobare"

@@ -65,6 +65,10 @@ func NewClientset(kubeconfig string) (kubernetes.Interface, error) {
 	if err != nil {
 		return nil, err
 	}
+	// client-go's default of 5 requests/s would make every configuration change wait its turn.
+	if cfg.QPS == 0 {
+		cfg.QPS, cfg.Burst = 100, 200
+	}
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 15 * time.Second
 	}

@@ -43,6 +43,8 @@ type Env struct {
 	NodeName    string     `json:"nodeName,omitempty"`
 	StartupMS   int64      `json:"startupMs"`
 	Processes   []*process `json:"processes"`
+	// Scratch folders outside Dir, removed by Stop.
+	Scratch []string `json:"scratch,omitempty"`
 
 	mu sync.Mutex
 }
@@ -90,7 +92,12 @@ func Start(ctx context.Context, o Options) (env *Env, err error) {
 				pgErr = err
 				return
 			}
-			p, url, err := startPostgres(ctx, filepath.Join(dir, "postgres"), filepath.Join(dir, "logs"), ports[0], "ucloud_im", o.Detach)
+			p, url, scratch, err := startPostgres(ctx, filepath.Join(dir, "postgres"), filepath.Join(dir, "logs"), ports[0], "ucloud_im", o.Detach)
+			if scratch != "" {
+				env.mu.Lock()
+				env.Scratch = append(env.Scratch, scratch)
+				env.mu.Unlock()
+			}
 			if err != nil {
 				pgErr = fmt.Errorf("postgres: %w", err)
 				return
@@ -153,6 +160,11 @@ func (e *Env) Stop() error {
 	for i := len(procs) - 1; i >= 0; i-- {
 		if err := procs[i].stop(15 * time.Second); err != nil {
 			errs = append(errs, err)
+		}
+	}
+	if len(errs) == 0 {
+		for _, dir := range e.Scratch {
+			_ = os.RemoveAll(dir)
 		}
 	}
 	_ = os.Remove(StateFile(e.Dir))

@@ -53,36 +53,47 @@ func postgresCredential() (*syscall.Credential, int, int, error) {
 }
 
 // startPostgres initialises a throwaway cluster in dir and starts it on 127.0.0.1:port with trust
-// authentication (loopback only), then creates database dbName. It returns the process and the URL.
-func startPostgres(ctx context.Context, dir, logDir string, port int, dbName string, detach bool) (*process, string, error) {
+// authentication (loopback only), then creates database dbName. It returns the process and the URL. As root
+// the data lives in a fresh folder under the system temp dir instead, because the server runs as the
+// 'postgres' user and dir's parents (a CI clone in a private temp folder, say) may be closed to it; that
+// folder is returned as scratch, to be removed after the server stops.
+func startPostgres(ctx context.Context, dir, logDir string, port int, dbName string, detach bool) (p *process, url, scratch string, err error) {
 	bin, err := postgresBinDir()
 	if err != nil {
-		return nil, "", err
+		return nil, "", "", err
 	}
 	cred, uid, gid, err := postgresCredential()
 	if err != nil {
-		return nil, "", err
+		return nil, "", "", err
+	}
+	if cred != nil {
+		if scratch, err = os.MkdirTemp("", "ucloud-im-pg-"); err != nil {
+			return nil, "", "", err
+		}
+		if err := os.Chmod(scratch, 0o755); err != nil {
+			return nil, "", scratch, err
+		}
+		dir = scratch
 	}
 	data := filepath.Join(dir, "pgdata")
 	if err := os.MkdirAll(data, 0o700); err != nil {
-		return nil, "", err
+		return nil, "", scratch, err
 	}
-	// The parent must be traversable by the postgres user when we are root.
-	_ = os.Chmod(dir, 0o755)
 	if err := os.Chown(data, uid, gid); err != nil {
-		return nil, "", fmt.Errorf("chown PostgreSQL data dir: %w", err)
+		return nil, "", scratch, fmt.Errorf("chown PostgreSQL data dir: %w", err)
 	}
 	initdb := exec.CommandContext(ctx, filepath.Join(bin, "initdb"), "-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync", "--locale=C")
 	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	initdb.Dir = dir // a working directory the postgres user can enter
 	if out, err := initdb.CombinedOutput(); err != nil {
-		return nil, "", fmt.Errorf("initdb: %w: %s", err, out)
+		return nil, "", scratch, fmt.Errorf("initdb: %w: %s", err, out)
 	}
 	args := []string{"-D", data, "-p", strconv.Itoa(port), "-k", data,
 		"-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off",
 		"-c", "full_page_writes=off", "-c", "max_connections=300", "-c", "shared_buffers=64MB"}
-	p, err := launch("postgres", filepath.Join(bin, "postgres"), args, logDir, detach, cred)
+	p, err = launch("postgres", filepath.Join(bin, "postgres"), args, logDir, detach, cred)
 	if err != nil {
-		return nil, "", err
+		return nil, "", scratch, err
 	}
 	p.StopSignal = syscall.SIGINT
 	adminURL := fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)
@@ -102,7 +113,7 @@ func startPostgres(ctx context.Context, dir, logDir string, port int, dbName str
 	})
 	if err != nil {
 		_ = p.stop(5 * time.Second)
-		return nil, "", err
+		return nil, "", scratch, err
 	}
-	return p, fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", port, dbName), nil
+	return p, fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", port, dbName), scratch, nil
 }
