@@ -37,7 +37,7 @@ func launch(name, bin string, args []string, logDir string, detach bool, cred *s
 	}
 	defer logFile.Close()
 	cmd := exec.Command(bin, args...)
-	cmd.Dir = filepath.Dir(logDir) // never a folder the server's user may not enter
+	cmd.Dir = "/" // never a folder the server's user (postgres, when we are root) may not enter
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: cred}
 	if !detach {
