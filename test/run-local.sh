@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# make run: the IM's local stack in the foreground. Today: the real cluster (etcd, kube-apiserver,
-# controller manager, scheduler, KWOK), PostgreSQL and the fake UCloud/Core; each function joins it as it
-# is built. Writes .run/env (source it), logs to .run/logs/, and stops everything on Ctrl-C.
+# make run: the IM's local stack in the foreground: the real cluster (etcd, kube-apiserver, controller
+# manager, scheduler, KWOK), PostgreSQL, the fake UCloud/Core, and every function built so far as its own
+# process, wired by the environment variables the Knative manifests set in a cluster. Writes .run/env
+# (source it), logs to .run/logs/<component>.log, and stops everything on Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export GOTOOLCHAIN=${GOTOOLCHAIN:-local}
@@ -13,6 +14,7 @@ bash test/env/deps.sh
 mkdir -p .run/bin .run/logs
 go build -o .run/bin/localenv ./test/env/cmd/localenv
 go build -o .run/bin/fakecore ./test/fakecore/cmd/fakecore
+go build -o .run/bin/ ./functions/...
 
 pids=()
 cleanup() {
@@ -50,6 +52,27 @@ export UCLOUD_REFRESH_TOKEN_FILE="$PWD/.run/core/refresh-token"
 export UCLOUD_APPS_DOMAIN=apps.localhost
 export JOBS_NAMESPACE=ucloud-jobs
 ENV
+.run/bin/localenv jobs-namespace -dir .run/cluster -ns ucloud-jobs
+
+# shellcheck disable=SC1091
+source .run/env
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+for f in config-retrieve config-update config-reset config-restart; do
+  t=$(date +%s%N)
+  port=$(free_port)
+  PORT=$port .run/bin/$f >".run/logs/$f.log" 2>&1 &
+  pids+=($!)
+  ok=
+  for _ in $(seq 200); do
+    if curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; then ok=1; break; fi
+    kill -0 "${pids[-1]}" 2>/dev/null || break
+    sleep 0.05
+  done
+  [ -n "$ok" ] || { echo "$f did not become ready:"; tail -5 ".run/logs/$f.log"; exit 1; }
+  status "$f" "http://127.0.0.1:$port ready in $(ms "$t") ms  (POST /ucloud/k8s/iapps/{app}/${f#config-})"
+  echo "export FN_${f//-/_}=http://127.0.0.1:$port" | tr 'a-z' 'A-Z' | sed 's/^EXPORT/export/; s/HTTP:/http:/' >>.run/env
+done
+
 echo
 echo "ready in $(ms "$began") ms. source .run/env to use it; make token prints a Core token; Ctrl-C stops everything."
 while :; do

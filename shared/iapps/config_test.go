@@ -251,3 +251,35 @@ func TestTerminalAcceptsCapitalFoldersAndStoresLowercase(t *testing.T) {
 		t.Fatalf("mounts %v", mounts)
 	}
 }
+
+// An idle terminal is scaled to zero by the reconcile step (its pod goes; the job is not ended), and a
+// configuration change (activity) brings it back.
+func TestIdleTerminalIsStoppedByReconcile(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	if code, body := r.call("terminal", iapps.OpUpdate, iapps.UpdateRequest{Principal: alice(), Config: json.RawMessage(`{"folders":["/7/Home"]}`)}); code != 200 {
+		t.Fatalf("update: %d %s", code, body)
+	}
+	if _, err := r.pod("5000"); err != nil {
+		t.Fatalf("terminal pod not started: %v", err)
+	}
+	rec, err := r.svc.Store.Get(ctx, iapps.KeyOf("terminal", alice()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := rec.UpdatedAt.Add(10 * time.Minute)
+	term := iapps.Terminal{IdleTimeout: 15 * time.Minute, Now: func() time.Time { return now }}
+	if out, err := iapps.Reconcile(ctx, env.Clientset, r.ns, term, rec); err != nil || out != iapps.Unchanged {
+		t.Fatalf("after 10 idle minutes: %s %v, want unchanged", out, err)
+	}
+	now = rec.UpdatedAt.Add(16 * time.Minute)
+	if out, err := iapps.Reconcile(ctx, env.Clientset, r.ns, term, rec); err != nil || out != iapps.Stopped {
+		t.Fatalf("after 16 idle minutes: %s %v, want stopped", out, err)
+	}
+	if _, err := r.pod("5000"); !apierrors.IsNotFound(err) {
+		t.Fatalf("idle terminal pod still there: %v", err)
+	}
+	if rec2, err := r.svc.Store.Get(ctx, iapps.KeyOf("terminal", alice())); err != nil || !rec2.Active() {
+		t.Fatalf("idle terminal lost its configuration: %v", err)
+	}
+}

@@ -19,7 +19,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
@@ -221,49 +220,18 @@ func Eventually(t testing.TB, timeout time.Duration, check func() error) {
 }
 
 // FilesystemClaim creates, in ns, the bound claim job pods mount users' files from (what an operator
-// provides in a real cluster), backed by a PersistentVolume that is deleted when the test ends.
+// provides in a real cluster); its backing PersistentVolume is deleted when the test ends.
 func (e *Env) FilesystemClaim(t testing.TB, ns, name string) {
 	t.Helper()
-	ctx := context.Background()
-	pvName := ns + "-" + name
-	size := resource.MustParse("1Ti")
-	pv := &corev1.PersistentVolume{
-		ObjectMeta: metav1.ObjectMeta{Name: pvName},
-		Spec: corev1.PersistentVolumeSpec{
-			Capacity:               corev1.ResourceList{corev1.ResourceStorage: size},
-			AccessModes:            []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany},
-			PersistentVolumeSource: corev1.PersistentVolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/srv/ucloud-fs"}},
-			ClaimRef:               &corev1.ObjectReference{Namespace: ns, Name: name},
-			StorageClassName:       "",
-		},
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pv, err := localenv.PrepareJobsNamespace(ctx, e.Clientset, ns, name)
+	if pv != "" {
+		t.Cleanup(func() {
+			_ = e.Clientset.CoreV1().PersistentVolumes().Delete(context.Background(), pv, metav1.DeleteOptions{})
+		})
 	}
-	if _, err := e.Clientset.CoreV1().PersistentVolumes().Create(ctx, pv, metav1.CreateOptions{}); err != nil {
-		t.Fatalf("create volume: %v", err)
+	if err != nil {
+		t.Fatalf("filesystem claim: %v", err)
 	}
-	t.Cleanup(func() {
-		_ = e.Clientset.CoreV1().PersistentVolumes().Delete(context.Background(), pvName, metav1.DeleteOptions{})
-	})
-	empty := ""
-	pvc := &corev1.PersistentVolumeClaim{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
-		Spec: corev1.PersistentVolumeClaimSpec{
-			AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany},
-			Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: size}},
-			VolumeName:       pvName,
-			StorageClassName: &empty,
-		},
-	}
-	if _, err := e.Clientset.CoreV1().PersistentVolumeClaims(ns).Create(ctx, pvc, metav1.CreateOptions{}); err != nil {
-		t.Fatalf("create claim: %v", err)
-	}
-	Eventually(t, 30*time.Second, func() error {
-		c, err := e.Clientset.CoreV1().PersistentVolumeClaims(ns).Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
-		if c.Status.Phase != corev1.ClaimBound {
-			return fmt.Errorf("claim %s is %s", name, c.Status.Phase)
-		}
-		return nil
-	})
 }

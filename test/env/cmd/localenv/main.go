@@ -4,6 +4,7 @@
 //	localenv up [-dir .run/env] [-detach]   start; -detach returns and leaves it running (make env-up)
 //	localenv down [-dir .run/env]           stop what 'up -detach' started, and only that
 //	localenv status [-dir .run/env]         say what runs
+//	localenv jobs-namespace [-dir .run/env] -ns NS   create the jobs namespace and its filesystem claim
 package main
 
 import (
@@ -18,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ucloud-im/knative-im/shared/iapps"
 	"github.com/ucloud-im/knative-im/test/env/localenv"
 )
 
@@ -37,6 +39,7 @@ func run(args []string) error {
 	detach := fset.Bool("detach", false, "leave the environment running after this command returns")
 	noKube := fset.Bool("no-kube", false, "start PostgreSQL only")
 	noPG := fset.Bool("no-postgres", false, "start Kubernetes only")
+	ns := fset.String("ns", "ucloud-jobs", "jobs namespace (jobs-namespace)")
 	if err := fset.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -49,6 +52,19 @@ func run(args []string) error {
 		return up(abs, *detach, *noKube, *noPG)
 	case "down":
 		return down(abs)
+	case "jobs-namespace":
+		env, err := localenv.Load(abs)
+		if err != nil {
+			return err
+		}
+		cs, err := env.Clientset()
+		if err != nil {
+			return err
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_, err = localenv.PrepareJobsNamespace(ctx, cs, *ns, iapps.FilesystemVolume)
+		return err
 	case "status":
 		env, err := localenv.Load(abs)
 		if errors.Is(err, fs.ErrNotExist) {
