@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ucloud-im/knative-im/shared/fn"
+	"github.com/ucloud-im/knative-im/test/envtest"
 )
 
 // TestMain doubles as a function process for the shutdown test: with FN_TEST_HELPER=slow the test binary
@@ -35,18 +35,8 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 func TestSIGTERMDrainsInFlightRequestAndExitsZero(t *testing.T) {
-	port := freePort(t)
+	port := envtest.FreePort(t)
 	var out bytes.Buffer
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "FN_TEST_HELPER=slow", fmt.Sprintf("PORT=%d", port), "SHUTDOWN_TIMEOUT=10s")

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"regexp"
 	"strings"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/ucloud-im/knative-im/shared/iapps"
 	"github.com/ucloud-im/knative-im/shared/ucloud"
+	"github.com/ucloud-im/knative-im/test/envtest"
 )
 
 var providerID = regexp.MustCompile(`"providerGeneratedId":"([^"]+)"`)
@@ -145,7 +145,7 @@ func TestKubernetesOutage(t *testing.T) {
 func TestDatabaseOutage(t *testing.T) {
 	r := newRig(t)
 	// A pool whose server is gone: every connection attempt is refused.
-	dead, err := pgxpool.New(context.Background(), fmt.Sprintf("postgres://postgres@127.0.0.1:%d/x?sslmode=disable&connect_timeout=2", closedPort(t)))
+	dead, err := pgxpool.New(context.Background(), fmt.Sprintf("postgres://postgres@127.0.0.1:%d/x?sslmode=disable&connect_timeout=2", envtest.FreePort(t)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,14 +157,4 @@ func TestDatabaseOutage(t *testing.T) {
 			t.Errorf("%s with the database down: %d %s", op, code, body)
 		}
 	}
-}
-
-func closedPort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }

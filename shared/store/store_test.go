@@ -105,7 +105,7 @@ func TestClassifyGivesTypedErrors(t *testing.T) {
 // A database that does not answer is reported as unavailable, with the reason, not as a hang.
 func TestOpenWithDatabaseDownIsUnavailable(t *testing.T) {
 	ctx := context.Background()
-	_, err := store.Open(ctx, fmt.Sprintf("postgres://postgres@127.0.0.1:%d/x?sslmode=disable&connect_timeout=2", closedPort(t)))
+	_, err := store.Open(ctx, fmt.Sprintf("postgres://postgres@127.0.0.1:%d/x?sslmode=disable&connect_timeout=2", envtest.FreePort(t)))
 	if !errors.Is(err, store.ErrUnavailable) {
 		t.Fatalf("Open against a closed port: %v, want ErrUnavailable", err)
 	}

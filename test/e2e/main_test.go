@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -81,12 +80,7 @@ func (l *lockedBuffer) String() string {
 // startFunction runs functions/<name> with the given environment on a free port and waits until it is ready.
 func startFunction(t testing.TB, name string, vars map[string]string) *fnProc {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
+	port := envtest.FreePort(t)
 	cmd := exec.Command(filepath.Join(binDir, name))
 	cmd.Env = append(os.Environ(), "PORT="+strconv.Itoa(port), "LOG_LEVEL=warn")
 	for k, v := range vars {

@@ -235,3 +235,15 @@ func (e *Env) FilesystemClaim(t testing.TB, ns, name string) {
 		t.Fatalf("filesystem claim: %v", err)
 	}
 }
+
+// FreePort is a loopback port nothing listens on at the moment of the call: for a server a test starts,
+// or for a client that must find nobody there.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
