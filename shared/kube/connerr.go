@@ -1,4 +1,4 @@
-package iapps
+package kube
 
 import (
 	"errors"
@@ -7,8 +7,8 @@ import (
 	"syscall"
 )
 
-// isConnError reports an apiserver that could not be reached at all.
-func isConnError(err error) bool {
+// IsConnError reports an apiserver that could not be reached at all.
+func IsConnError(err error) bool {
 	var opErr *net.OpError
 	var urlErr *url.Error
 	return errors.As(err, &opErr) || errors.Is(err, syscall.ECONNREFUSED) || (errors.As(err, &urlErr) && urlErr.Timeout())

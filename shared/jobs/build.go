@@ -1,0 +1,149 @@
+package jobs
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strconv"
+
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+
+	"github.com/ucloud-im/knative-im/shared/kube"
+	"github.com/ucloud-im/knative-im/shared/ucloud"
+)
+
+// Annotations the job function sets.
+const (
+	// AnnotationSpecHash identifies what an object was built from, so a retried create can tell its own
+	// earlier object (success) from a different one with the same name (conflict).
+	AnnotationSpecHash = "ucloud.dk/spec-hash"
+	// AnnotationTimeAllocation is the job's time allocation in milliseconds; extend raises it.
+	AnnotationTimeAllocation = "ucloud.dk/time-allocation-ms"
+)
+
+// Objects are the Kubernetes objects of one job: a pod per rank, and the headless service and network
+// policy. Rank 0 owns the rest, so deleting it removes the whole job.
+type Objects struct {
+	Pods    []*corev1.Pod
+	Service *corev1.Service
+	Policy  *networkingv1.NetworkPolicy
+}
+
+// Settings are the provider's choices the builders need.
+type Settings struct {
+	Namespace string
+	// GatewayNamespace is where the ingress gateway runs; its pods may reach the jobs' web ports.
+	GatewayNamespace string
+}
+
+// Build makes the objects of job with the given product and application.
+func Build(job ucloud.Job, p Product, app Application, s Settings) (Objects, error) {
+	replicas := job.Specification.Replicas
+	if replicas < 1 {
+		return Objects{}, fmt.Errorf("replicas must be at least 1, not %d", replicas)
+	}
+	project := ""
+	if job.Owner.Project != nil {
+		project = *job.Owner.Project
+	}
+	res := corev1.ResourceList{
+		corev1.ResourceCPU:    *resource.NewMilliQuantity(int64(p.CPU*1000), resource.DecimalSI),
+		corev1.ResourceMemory: *resource.NewQuantity(int64(p.MemoryGiB*(1<<30)), resource.BinarySI),
+	}
+	if p.GPU > 0 {
+		res["nvidia.com/gpu"] = *resource.NewQuantity(int64(p.GPU), resource.DecimalSI)
+	}
+	annotations := map[string]string{}
+	if ta := job.Specification.TimeAllocation; ta != nil {
+		annotations[AnnotationTimeAllocation] = strconv.FormatInt(ta.Milliseconds(), 10)
+	}
+	var objs Objects
+	for rank := range replicas {
+		name := kube.PodName(job.ID, rank)
+		c := corev1.Container{
+			Name: kube.ContainerName, Image: app.Image, Command: app.Command,
+			Resources: corev1.ResourceRequirements{Requests: res, Limits: res},
+			Env: []corev1.EnvVar{
+				{Name: "UCLOUD_JOB_ID", Value: job.ID}, {Name: "UCLOUD_RANK", Value: strconv.Itoa(rank)},
+				{Name: "UCLOUD_NUMBER_OF_NODES", Value: strconv.Itoa(replicas)},
+			},
+		}
+		if app.WebPort > 0 {
+			c.Ports = []corev1.ContainerPort{{Name: "web", ContainerPort: int32(app.WebPort), Protocol: corev1.ProtocolTCP}}
+		}
+		pod := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: s.Namespace, Labels: kube.JobLabels(job.ID, rank, project), Annotations: copyMap(annotations)},
+			Spec: corev1.PodSpec{
+				RestartPolicy: corev1.RestartPolicyNever, AutomountServiceAccountToken: ptr.To(false),
+				EnableServiceLinks: ptr.To(false), Hostname: name, Subdomain: kube.ServiceName(job.ID),
+				Containers: []corev1.Container{c},
+			},
+		}
+		objs.Pods = append(objs.Pods, pod)
+	}
+	labels := kube.JobLabels(job.ID, 0, project)
+	delete(labels, kube.LabelRank)
+	objs.Service = &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: kube.ServiceName(job.ID), Namespace: s.Namespace, Labels: labels},
+		Spec: corev1.ServiceSpec{
+			ClusterIP: corev1.ClusterIPNone, Selector: map[string]string{kube.LabelJobID: job.ID},
+			PublishNotReadyAddresses: true,
+		},
+	}
+	if app.WebPort > 0 {
+		objs.Service.Spec.Ports = []corev1.ServicePort{{Name: "web", Port: int32(app.WebPort), TargetPort: intstr.FromInt32(int32(app.WebPort)), Protocol: corev1.ProtocolTCP}}
+	}
+	sameJob := networkingv1.NetworkPolicyPeer{PodSelector: &metav1.LabelSelector{MatchLabels: map[string]string{kube.LabelJobID: job.ID}}}
+	ingress := []networkingv1.NetworkPolicyIngressRule{{From: []networkingv1.NetworkPolicyPeer{sameJob}}}
+	if app.WebPort > 0 && s.GatewayNamespace != "" {
+		ingress = append(ingress, networkingv1.NetworkPolicyIngressRule{
+			From: []networkingv1.NetworkPolicyPeer{{NamespaceSelector: &metav1.LabelSelector{
+				MatchLabels: map[string]string{"kubernetes.io/metadata.name": s.GatewayNamespace}}}},
+			Ports: []networkingv1.NetworkPolicyPort{{Protocol: ptr.To(corev1.ProtocolTCP), Port: ptr.To(intstr.FromInt32(int32(app.WebPort)))}},
+		})
+	}
+	objs.Policy = &networkingv1.NetworkPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: kube.PolicyName(job.ID), Namespace: s.Namespace, Labels: labels},
+		Spec: networkingv1.NetworkPolicySpec{
+			PodSelector: metav1.LabelSelector{MatchLabels: map[string]string{kube.LabelJobID: job.ID}},
+			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
+			Ingress:     ingress,
+		},
+	}
+	stamp(objs.Service, objs.Service.Spec)
+	stamp(objs.Policy, objs.Policy.Spec)
+	for _, p := range objs.Pods {
+		stamp(p, p.Spec)
+	}
+	return objs, nil
+}
+
+// stamp records the hash of what o was built from.
+func stamp(o metav1.Object, from any) {
+	raw, _ := json.Marshal(from)
+	if o, ok := o.(interface{ GetLabels() map[string]string }); ok {
+		lraw, _ := json.Marshal(o.GetLabels())
+		raw = append(raw, lraw...)
+	}
+	sum := sha256.Sum256(raw)
+	a := o.GetAnnotations()
+	if a == nil {
+		a = map[string]string{}
+	}
+	a[AnnotationSpecHash] = hex.EncodeToString(sum[:12])
+	o.SetAnnotations(a)
+}
+
+func copyMap(m map[string]string) map[string]string {
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}

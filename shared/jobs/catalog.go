@@ -1,0 +1,86 @@
+// Package jobs turns Core's job calls into Kubernetes objects: a product and application catalogue from
+// configuration, the builders of a job's pods, service and network policy, and the create, terminate,
+// extend, products and interactive-session operations.
+package jobs
+
+import (
+	_ "embed"
+	"encoding/json"
+	"fmt"
+	"os"
+
+	"github.com/ucloud-im/knative-im/shared/ucloud"
+)
+
+// Product is a machine type users can pick.
+type Product struct {
+	ID        string  `json:"id"`
+	Category  string  `json:"category"`
+	CPU       float64 `json:"cpu"`
+	MemoryGiB float64 `json:"memoryGiB"`
+	GPU       int     `json:"gpu,omitempty"`
+}
+
+// Application is how an application version runs: its image, command and (for web apps) its port.
+type Application struct {
+	Name    string   `json:"name"`
+	Version string   `json:"version"`
+	Image   string   `json:"image"`
+	Command []string `json:"command,omitempty"`
+	WebPort int      `json:"webPort,omitempty"`
+}
+
+// Catalog is the provider's products and applications.
+type Catalog struct {
+	Products     []Product     `json:"products"`
+	Applications []Application `json:"applications"`
+}
+
+//go:embed catalog.json
+var defaultCatalog []byte
+
+// LoadCatalog reads the catalogue from file, or the built-in example catalogue when file is empty.
+func LoadCatalog(file string) (*Catalog, error) {
+	raw := defaultCatalog
+	if file != "" {
+		var err error
+		if raw, err = os.ReadFile(file); err != nil {
+			return nil, fmt.Errorf("read catalogue: %w", err)
+		}
+	}
+	var c Catalog
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return nil, fmt.Errorf("catalogue %s: %w", file, err)
+	}
+	for _, p := range c.Products {
+		if p.ID == "" || p.Category == "" || p.CPU <= 0 || p.MemoryGiB <= 0 || p.GPU < 0 {
+			return nil, fmt.Errorf("catalogue: product %+v needs an id, a category, cpu > 0 and memoryGiB > 0", p)
+		}
+	}
+	for _, a := range c.Applications {
+		if a.Name == "" || a.Version == "" || a.Image == "" {
+			return nil, fmt.Errorf("catalogue: application %+v needs a name, a version and an image", a)
+		}
+	}
+	return &c, nil
+}
+
+// Product finds a product by reference.
+func (c *Catalog) Product(ref ucloud.ProductReference) (Product, bool) {
+	for _, p := range c.Products {
+		if p.ID == ref.ID && p.Category == ref.Category {
+			return p, true
+		}
+	}
+	return Product{}, false
+}
+
+// Application finds an application version.
+func (c *Catalog) Application(ref ucloud.NameAndVersion) (Application, bool) {
+	for _, a := range c.Applications {
+		if a.Name == ref.Name && a.Version == ref.Version {
+			return a, true
+		}
+	}
+	return Application{}, false
+}

@@ -1,0 +1,62 @@
+package jobs
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/ucloud-im/knative-im/shared/coreauth"
+	"github.com/ucloud-im/knative-im/shared/fn"
+	"github.com/ucloud-im/knative-im/shared/kube"
+)
+
+// Env is the configuration of the job functions.
+type Env struct {
+	ProviderID        string `envconfig:"UCLOUD_PROVIDER_ID" required:"true"`
+	CorePublicKeyFile string `envconfig:"UCLOUD_CORE_PUBLIC_KEY_FILE"`
+	CorePublicKey     string `envconfig:"UCLOUD_CORE_PUBLIC_KEY"`
+	AppsDomain        string `envconfig:"UCLOUD_APPS_DOMAIN" required:"true"`
+	JobsNamespace     string `envconfig:"JOBS_NAMESPACE" default:"ucloud-jobs"`
+	GatewayNamespace  string `envconfig:"GATEWAY_NAMESPACE" default:"kourier-system"`
+	Kubeconfig        string `envconfig:"KUBECONFIG"`
+	CatalogFile       string `envconfig:"JOB_CATALOG_FILE"`
+}
+
+// Main runs a job function: "create" serves job creation, "control" the other job calls.
+func Main(name string, control bool) {
+	fn.Main(name, func(ctx context.Context, cfg fn.Config, log *slog.Logger) (*fn.Server, error) {
+		var env Env
+		if err := fn.LoadEnv(&env); err != nil {
+			return nil, err
+		}
+		key, err := coreauth.LoadPublicKey(env.CorePublicKeyFile, env.CorePublicKey)
+		if err != nil {
+			return nil, err
+		}
+		catalog, err := LoadCatalog(env.CatalogFile)
+		if err != nil {
+			return nil, err
+		}
+		cs, err := kube.NewClientset(env.Kubeconfig)
+		if err != nil {
+			return nil, err
+		}
+		svc := &Service{Provider: env.ProviderID, Catalog: catalog, Kube: cs, AppsDomain: env.AppsDomain,
+			Settings: Settings{Namespace: env.JobsNamespace, GatewayNamespace: env.GatewayNamespace}}
+		var routes http.Handler = svc.CreateRoutes()
+		if control {
+			routes = svc.ControlRoutes()
+		}
+		return &fn.Server{
+			Routes: routes,
+			Auth:   coreauth.NewVerifier(key, 30*time.Second),
+			Checks: []fn.Check{{Name: "kubernetes", Func: func(ctx context.Context) error {
+				_, err := cs.CoreV1().Namespaces().Get(ctx, env.JobsNamespace, metav1.GetOptions{})
+				return err
+			}}},
+		}, nil
+	})
+}

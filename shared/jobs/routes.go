@@ -1,0 +1,84 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/ucloud-im/knative-im/shared/fn"
+	"github.com/ucloud-im/knative-im/shared/ucloud"
+)
+
+// CreateRoutes serves POST /ucloud/{provider}/jobs.
+func (s *Service) CreateRoutes() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("POST /ucloud/{provider}/jobs", s.provider(fn.Handle(func(ctx context.Context, r *http.Request, req ucloud.BulkRequest[ucloud.Job]) (ucloud.BulkResponse[any], error) {
+		for _, j := range req.Items {
+			fn.WithJobID(ctx, j.ID)
+		}
+		return bulk(s.Create(ctx, req.Items), func(int) any { return nil })
+	})))
+	return mux
+}
+
+// ControlRoutes serves terminate, extend, interactiveSession and retrieveProducts.
+func (s *Service) ControlRoutes() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("POST /ucloud/{provider}/jobs/terminate", s.provider(fn.Handle(func(ctx context.Context, r *http.Request, req ucloud.BulkRequest[ucloud.Job]) (ucloud.BulkResponse[any], error) {
+		errs := make([]error, len(req.Items))
+		for i, j := range req.Items {
+			errs[i] = s.Terminate(ctx, j)
+		}
+		return bulk(errs, func(int) any { return struct{}{} })
+	})))
+	mux.Handle("POST /ucloud/{provider}/jobs/extend", s.provider(fn.Handle(func(ctx context.Context, r *http.Request, req ucloud.BulkRequest[ExtendRequest]) (ucloud.BulkResponse[any], error) {
+		errs := make([]error, len(req.Items))
+		for i, it := range req.Items {
+			errs[i] = s.Extend(ctx, it)
+		}
+		return bulk(errs, func(int) any { return struct{}{} })
+	})))
+	mux.Handle("POST /ucloud/{provider}/jobs/interactiveSession", s.provider(fn.Handle(func(ctx context.Context, r *http.Request, req ucloud.BulkRequest[SessionRequest]) (ucloud.BulkResponse[any], error) {
+		sessions := make([]ucloud.OpenSession, len(req.Items))
+		errs := make([]error, len(req.Items))
+		for i, it := range req.Items {
+			sessions[i], errs[i] = s.OpenSession(it)
+		}
+		return bulk(errs, func(i int) any { return sessions[i] })
+	})))
+	mux.Handle("GET /ucloud/{provider}/jobs/retrieveProducts", s.provider(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fn.WriteJSON(w, http.StatusOK, ucloud.BulkResponse[JobSupport]{Responses: s.Products()})
+	})))
+	return mux
+}
+
+func (s *Service) provider(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.PathValue("provider") != s.Provider {
+			fn.WriteError(w, r, fn.Errorf(http.StatusNotFound, "UNKNOWN_PROVIDER", "This is the integration module of provider %q, not %q.", s.Provider, r.PathValue("provider")))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// bulk answers one entry per item: ok(i) on success, the error's UCloud body otherwise. When the cluster is
+// unavailable for any item the whole call is 503, so Core retries it; repeating is safe.
+func bulk(errs []error, ok func(int) any) (ucloud.BulkResponse[any], error) {
+	resp := ucloud.BulkResponse[any]{Responses: make([]any, len(errs))}
+	for i, err := range errs {
+		if err == nil {
+			resp.Responses[i] = ok(i)
+			continue
+		}
+		var e *fn.Error
+		if !errors.As(err, &e) {
+			e = fn.Wrap(err, http.StatusInternalServerError, "INTERNAL_ERROR", "Internal error in the provider. Please try again later.")
+		}
+		if e.Status == http.StatusServiceUnavailable {
+			return ucloud.BulkResponse[any]{}, e
+		}
+		resp.Responses[i] = ucloud.Error{Why: e.Why, ErrorCode: e.Code, StatusCode: e.Status}
+	}
+	return resp, nil
+}

@@ -1,0 +1,238 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/ucloud-im/knative-im/shared/fn"
+	"github.com/ucloud-im/knative-im/shared/kube"
+	"github.com/ucloud-im/knative-im/shared/ucloud"
+)
+
+// Service carries out Core's job calls against the cluster.
+type Service struct {
+	Provider string
+	Catalog  *Catalog
+	Kube     kubernetes.Interface
+	Settings Settings
+	// AppsDomain is the wildcard application domain (apps.example.org); WebPrefix defaults to "app-".
+	AppsDomain string
+	WebPrefix  string
+}
+
+// ErrConflict is an object of the job's name that was not made for this job.
+var ErrConflict = errors.New("an object with this job's name already exists and differs")
+
+// Create makes every job's objects; it is safe to repeat (Core retries), and one job's failure does not
+// undo the others. The result has one entry per job, in order: nil on success.
+func (s *Service) Create(ctx context.Context, jobs []ucloud.Job) []error {
+	out := make([]error, len(jobs))
+	for i, job := range jobs {
+		out[i] = s.createOne(ctx, job)
+	}
+	return out
+}
+
+func (s *Service) createOne(ctx context.Context, job ucloud.Job) error {
+	if job.ID == "" || !validJobID(job.ID) {
+		return fn.Errorf(http.StatusBadRequest, "BAD_JOB_ID", "Job id %q is not valid: it must be letters and digits.", job.ID)
+	}
+	p, ok := s.Catalog.Product(job.Specification.Product)
+	if !ok {
+		return fn.Errorf(http.StatusBadRequest, "UNKNOWN_PRODUCT", "This provider has no product %s/%s.", job.Specification.Product.Category, job.Specification.Product.ID)
+	}
+	app, ok := s.Catalog.Application(job.Specification.Application)
+	if !ok {
+		return fn.Errorf(http.StatusBadRequest, "UNKNOWN_APPLICATION", "This provider cannot run %s version %s.", job.Specification.Application.Name, job.Specification.Application.Version)
+	}
+	objs, err := Build(job, p, app, s.Settings)
+	if err != nil {
+		return fn.Wrap(err, http.StatusBadRequest, "BAD_JOB", "The job cannot be started: "+err.Error()+".")
+	}
+	ns := s.Settings.Namespace
+	pods := s.Kube.CoreV1().Pods(ns)
+	// Rank 0 first: it owns everything else, so a crash part-way leaves objects that either belong to it
+	// (and a retry completes them) or nothing at all.
+	rank0, err := ensure(ctx, objs.Pods[0], pods.Create, pods.Get)
+	if err != nil {
+		return jobError(job.ID, err)
+	}
+	owner := []metav1.OwnerReference{{APIVersion: "v1", Kind: "Pod", Name: rank0.Name, UID: rank0.UID}}
+	objs.Service.OwnerReferences = owner
+	objs.Policy.OwnerReferences = owner
+	svcs := s.Kube.CoreV1().Services(ns)
+	if _, err := ensure(ctx, objs.Service, svcs.Create, svcs.Get); err != nil {
+		return jobError(job.ID, err)
+	}
+	pols := s.Kube.NetworkingV1().NetworkPolicies(ns)
+	if _, err := ensure(ctx, objs.Policy, pols.Create, pols.Get); err != nil {
+		return jobError(job.ID, err)
+	}
+	for _, pod := range objs.Pods[1:] {
+		pod.OwnerReferences = owner
+		if _, err := ensure(ctx, pod, pods.Create, pods.Get); err != nil {
+			return jobError(job.ID, err)
+		}
+	}
+	return nil
+}
+
+// ensure creates obj; an existing object of that name is success when it was built from the same
+// specification (a retry) and ErrConflict otherwise.
+func ensure[T metav1.Object](ctx context.Context, obj T,
+	create func(context.Context, T, metav1.CreateOptions) (T, error),
+	get func(context.Context, string, metav1.GetOptions) (T, error)) (T, error) {
+	made, err := create(ctx, obj, metav1.CreateOptions{})
+	if err == nil || !apierrors.IsAlreadyExists(err) {
+		return made, err
+	}
+	existing, err := get(ctx, obj.GetName(), metav1.GetOptions{})
+	if err != nil {
+		return existing, err
+	}
+	if existing.GetAnnotations()[AnnotationSpecHash] != obj.GetAnnotations()[AnnotationSpecHash] || existing.GetDeletionTimestamp() != nil {
+		return existing, fmt.Errorf("%w: %s", ErrConflict, obj.GetName())
+	}
+	return existing, nil
+}
+
+// Terminate deletes everything the job has. The monitor sees the pods go and reports the final state.
+func (s *Service) Terminate(ctx context.Context, job ucloud.Job) error {
+	ns := s.Settings.Namespace
+	sel := metav1.ListOptions{LabelSelector: kube.LabelJobID + "=" + job.ID}
+	grace := int64(1)
+	if err := s.Kube.CoreV1().Pods(ns).DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: &grace}, sel); err != nil {
+		return jobError(job.ID, err)
+	}
+	if err := s.Kube.CoreV1().Services(ns).Delete(ctx, kube.ServiceName(job.ID), metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		return jobError(job.ID, err)
+	}
+	if err := s.Kube.NetworkingV1().NetworkPolicies(ns).Delete(ctx, kube.PolicyName(job.ID), metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		return jobError(job.ID, err)
+	}
+	return nil
+}
+
+// ExtendRequest is one item of jobs/extend.
+type ExtendRequest struct {
+	Job           ucloud.Job            `json:"job"`
+	RequestedTime ucloud.SimpleDuration `json:"requestedTime"`
+}
+
+// Extend raises the job's time allocation to Core's current allocation plus the requested time. It is
+// computed from the job Core sends, not added to what the pods say, so a retried call extends once.
+func (s *Service) Extend(ctx context.Context, req ExtendRequest) error {
+	var current int64
+	if ta := req.Job.Specification.TimeAllocation; ta != nil {
+		current = ta.Milliseconds()
+	}
+	extra := req.RequestedTime.Milliseconds()
+	if extra <= 0 {
+		return fn.Errorf(http.StatusBadRequest, "BAD_EXTENSION", "The requested extension must be positive.")
+	}
+	pods, err := s.Kube.CoreV1().Pods(s.Settings.Namespace).List(ctx, metav1.ListOptions{LabelSelector: kube.LabelJobID + "=" + req.Job.ID})
+	if err != nil {
+		return jobError(req.Job.ID, err)
+	}
+	if len(pods.Items) == 0 {
+		return fn.Errorf(http.StatusNotFound, "JOB_NOT_FOUND", "Job %s is not running at this provider.", req.Job.ID)
+	}
+	patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, AnnotationTimeAllocation, strconv.FormatInt(current+extra, 10))
+	for _, p := range pods.Items {
+		if _, err := s.Kube.CoreV1().Pods(p.Namespace).Patch(ctx, p.Name, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return jobError(req.Job.ID, err)
+		}
+	}
+	return nil
+}
+
+// SessionRequest is one item of jobs/interactiveSession.
+type SessionRequest struct {
+	Job         ucloud.Job `json:"job"`
+	Rank        int        `json:"rank"`
+	SessionType string     `json:"sessionType"`
+	Target      *string    `json:"target"`
+}
+
+// OpenSession answers a web session with the job's address on the wildcard application domain.
+func (s *Service) OpenSession(req SessionRequest) (ucloud.OpenSession, error) {
+	if req.SessionType != "WEB" {
+		return ucloud.OpenSession{}, fn.Errorf(http.StatusBadRequest, "SESSION_NOT_SUPPORTED", "%s sessions are not supported by this provider; open the web interface instead.", req.SessionType)
+	}
+	if req.Rank < 0 || req.Rank >= max(req.Job.Specification.Replicas, 1) {
+		return ucloud.OpenSession{}, fn.Errorf(http.StatusBadRequest, "BAD_RANK", "Job %s has no rank %d.", req.Job.ID, req.Rank)
+	}
+	app, ok := s.Catalog.Application(req.Job.Specification.Application)
+	if !ok || app.WebPort == 0 {
+		return ucloud.OpenSession{}, fn.Errorf(http.StatusBadRequest, "NO_WEB_INTERFACE", "%s has no web interface.", req.Job.Specification.Application.Name)
+	}
+	prefix := s.WebPrefix
+	if prefix == "" {
+		prefix = "app-"
+	}
+	return ucloud.OpenSession{Type: "web", JobID: req.Job.ID, Rank: req.Rank,
+		RedirectClientTo: fmt.Sprintf("https://%s%s-%d.%s/", prefix, req.Job.ID, req.Rank, s.AppsDomain)}, nil
+}
+
+// JobSupport says what a product supports (retrieveProducts).
+type JobSupport struct {
+	Product ucloud.ProductReference `json:"product"`
+	Docker  DockerSupport           `json:"docker"`
+}
+
+// DockerSupport are the container features of a product.
+type DockerSupport struct {
+	Enabled       bool `json:"enabled"`
+	Web           bool `json:"web"`
+	VNC           bool `json:"vnc"`
+	Logs          bool `json:"logs"`
+	Terminal      bool `json:"terminal"`
+	Peers         bool `json:"peers"`
+	TimeExtension bool `json:"timeExtension"`
+	Utilization   bool `json:"utilization"`
+}
+
+// Products lists what the catalogue offers.
+func (s *Service) Products() []JobSupport {
+	out := make([]JobSupport, 0, len(s.Catalog.Products))
+	for _, p := range s.Catalog.Products {
+		out = append(out, JobSupport{
+			Product: ucloud.ProductReference{ID: p.ID, Category: p.Category, Provider: s.Provider},
+			Docker:  DockerSupport{Enabled: true, Web: true, Peers: true, TimeExtension: true},
+		})
+	}
+	return out
+}
+
+func validJobID(id string) bool {
+	for _, r := range id {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return len(id) <= 40
+}
+
+// jobError maps a Kubernetes failure of one job to what Core sees.
+func jobError(jobID string, err error) error {
+	switch {
+	case errors.Is(err, ErrConflict):
+		return fn.Wrap(err, http.StatusConflict, "JOB_CONFLICT", fmt.Sprintf("Job %s conflicts with a different job's objects already in the cluster.", jobID))
+	case apierrors.IsServiceUnavailable(err), apierrors.IsTimeout(err), apierrors.IsServerTimeout(err),
+		apierrors.IsTooManyRequests(err), apierrors.IsInternalError(err), errors.Is(err, context.DeadlineExceeded), kube.IsConnError(err):
+		return fn.Wrap(err, http.StatusServiceUnavailable, "CLUSTER_UNAVAILABLE", "The provider's cluster is unavailable. Please try again later.")
+	case apierrors.IsForbidden(err):
+		return fn.Wrap(err, http.StatusInternalServerError, "CLUSTER_FORBIDDEN", "The provider is not allowed to manage jobs in its cluster; its operator must fix its permissions.")
+	case apierrors.IsInvalid(err):
+		return fn.Wrap(err, http.StatusBadRequest, "INVALID_JOB", "The cluster refused the job: "+err.Error())
+	}
+	return fn.Wrap(err, http.StatusInternalServerError, "CLUSTER_ERROR", fmt.Sprintf("Job %s could not be handled by the cluster.", jobID))
+}
