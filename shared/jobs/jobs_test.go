@@ -1,0 +1,265 @@
+package jobs_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/ucloud-im/knative-im/shared/coreauth"
+	"github.com/ucloud-im/knative-im/shared/fn"
+	"github.com/ucloud-im/knative-im/shared/jobs"
+	"github.com/ucloud-im/knative-im/shared/kube"
+	"github.com/ucloud-im/knative-im/shared/ucloud"
+	"github.com/ucloud-im/knative-im/test/envtest"
+	"github.com/ucloud-im/knative-im/test/fakecore"
+)
+
+var env *envtest.Env
+
+func TestMain(m *testing.M) { envtest.Main(m, &env) }
+
+type rig struct {
+	t    *testing.T
+	svc  *jobs.Service
+	ns   string
+	url  string
+	core *fakecore.Core
+}
+
+func newRig(t *testing.T) *rig {
+	t.Helper()
+	catalog, err := jobs.LoadCatalog("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns := env.Namespace(t)
+	svc := &jobs.Service{Provider: "k8s", Catalog: catalog, Kube: env.Clientset, AppsDomain: "apps.example.org",
+		Settings: jobs.Settings{Namespace: ns, GatewayNamespace: "kourier-system"}}
+	core, err := fakecore.New(fakecore.Options{Reporter: t})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(core.Close)
+	key, _ := coreauth.ParsePublicKey(core.PublicKeyPEM())
+	routes := http.NewServeMux()
+	routes.Handle("/ucloud/k8s/jobs", svc.CreateRoutes())
+	routes.Handle("/ucloud/k8s/jobs/", svc.ControlRoutes())
+	host := &fn.Server{Routes: routes, Auth: coreauth.NewVerifier(key, 0), Config: fn.Config{MaxBodyBytes: 1 << 20}, Logger: fn.NewLogger(io.Discard, "jobs-test", "info")}
+	srv := httptest.NewServer(host.Handler())
+	t.Cleanup(srv.Close)
+	return &rig{t: t, svc: svc, ns: ns, url: srv.URL, core: core}
+}
+
+func (r *rig) call(method, path string, body any) (int, []byte) {
+	r.t.Helper()
+	raw, _ := json.Marshal(body)
+	req, _ := http.NewRequest(method, r.url+"/ucloud/k8s/jobs"+path, bytes.NewReader(raw))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+r.core.Token())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, out
+}
+
+func job(id string, replicas int, product string) ucloud.Job {
+	project := "proj-1"
+	return ucloud.Job{
+		ID: id, CreatedAt: time.Now().UnixMilli(), Owner: ucloud.ResourceOwner{CreatedBy: "alice#1234", Project: &project},
+		Specification: ucloud.JobSpecification{
+			Product:     ucloud.ProductReference{ID: product, Category: strings.TrimSuffix(strings.TrimSuffix(product, "-1"), "-4"), Provider: "k8s"},
+			Application: ucloud.NameAndVersion{Name: "jupyter-lab", Version: "4.0.0"},
+			Replicas:    replicas, Parameters: map[string]ucloud.AppParameterValue{}, Resources: []ucloud.AppParameterValue{},
+			TimeAllocation: &ucloud.SimpleDuration{Hours: 1},
+		},
+		Status: ucloud.JobStatus{State: ucloud.StateInQueue}, Updates: []ucloud.JobUpdate{},
+	}
+}
+
+func TestThreeReplicaJobCreatesItsObjects(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	code, body := r.call(http.MethodPost, "", ucloud.BulkRequest[ucloud.Job]{Items: []ucloud.Job{job("4242", 3, "u1-standard-4")}})
+	if code != 200 || string(body) != `{"responses":[null]}`+"\n" {
+		t.Fatalf("create: %d %s", code, body)
+	}
+	pods, err := env.Clientset.CoreV1().Pods(r.ns).List(ctx, metav1.ListOptions{LabelSelector: kube.LabelJobID + "=4242"})
+	if err != nil || len(pods.Items) != 3 {
+		t.Fatalf("pods: %v %d", err, len(pods.Items))
+	}
+	rank0, err := env.Clientset.CoreV1().Pods(r.ns).Get(ctx, "j-4242-job-0", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rank := range 3 {
+		p, err := env.Clientset.CoreV1().Pods(r.ns).Get(ctx, fmt.Sprintf("j-4242-job-%d", rank), metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Labels[kube.LabelRank] != fmt.Sprint(rank) || p.Labels[kube.LabelWorkspaceID] != "proj-1" {
+			t.Errorf("rank %d labels %v", rank, p.Labels)
+		}
+		req := p.Spec.Containers[0].Resources.Requests
+		if req.Cpu().String() != "4" || req.Memory().String() != "16Gi" {
+			t.Errorf("rank %d requests %v", rank, req)
+		}
+		if p.Annotations[jobs.AnnotationTimeAllocation] != "3600000" {
+			t.Errorf("rank %d time allocation %q", rank, p.Annotations[jobs.AnnotationTimeAllocation])
+		}
+		if rank > 0 && (len(p.OwnerReferences) != 1 || p.OwnerReferences[0].UID != rank0.UID) {
+			t.Errorf("rank %d owner refs %v", rank, p.OwnerReferences)
+		}
+	}
+	svc, err := env.Clientset.CoreV1().Services(r.ns).Get(ctx, "j-4242", metav1.GetOptions{})
+	if err != nil || svc.Spec.ClusterIP != corev1.ClusterIPNone || svc.OwnerReferences[0].UID != rank0.UID {
+		t.Fatalf("service: %v %+v", err, svc)
+	}
+	pol, err := env.Clientset.NetworkingV1().NetworkPolicies(r.ns).Get(ctx, "policy-4242", metav1.GetOptions{})
+	if err != nil || pol.OwnerReferences[0].UID != rank0.UID || len(pol.Spec.Ingress) != 2 {
+		t.Fatalf("policy: %v %+v", err, pol)
+	}
+	envtest.Eventually(t, 30*time.Second, func() error {
+		pods, err := env.Clientset.CoreV1().Pods(r.ns).List(ctx, metav1.ListOptions{LabelSelector: kube.LabelJobID + "=4242"})
+		if err != nil {
+			return err
+		}
+		for _, p := range pods.Items {
+			if p.Status.Phase != corev1.PodRunning {
+				return fmt.Errorf("%s is %s", p.Name, p.Status.Phase)
+			}
+		}
+		return nil
+	})
+	// The same request again (Core retries): success, same objects.
+	code, body = r.call(http.MethodPost, "", ucloud.BulkRequest[ucloud.Job]{Items: []ucloud.Job{job("4242", 3, "u1-standard-4")}})
+	if code != 200 || string(body) != `{"responses":[null]}`+"\n" {
+		t.Fatalf("repeated create: %d %s", code, body)
+	}
+	again, _ := env.Clientset.CoreV1().Pods(r.ns).Get(ctx, "j-4242-job-0", metav1.GetOptions{})
+	if again.UID != rank0.UID {
+		t.Fatal("repeated create replaced the pod")
+	}
+	// A different job under the same id is a conflict, not a silent success.
+	code, body = r.call(http.MethodPost, "", ucloud.BulkRequest[ucloud.Job]{Items: []ucloud.Job{job("4242", 3, "u1-standard-1")}})
+	if code != 200 || !strings.Contains(string(body), `"statusCode":409`) {
+		t.Fatalf("conflicting create: %d %s", code, body)
+	}
+}
+
+func TestBulkWithOneUnknownProduct(t *testing.T) {
+	r := newRig(t)
+	items := []ucloud.Job{job("11", 1, "u1-standard-1"), job("12", 1, "u1-standard-1"), job("13", 1, "u9-huge-1"), job("14", 1, "u1-standard-1"), job("15", 1, "u1-standard-1")}
+	code, body := r.call(http.MethodPost, "", ucloud.BulkRequest[ucloud.Job]{Items: items})
+	var resp ucloud.BulkResponse[*ucloud.Error]
+	if code != 200 || json.Unmarshal(body, &resp) != nil || len(resp.Responses) != 5 {
+		t.Fatalf("bulk: %d %s", code, body)
+	}
+	for i, e := range resp.Responses {
+		if (i == 2) != (e != nil) {
+			t.Fatalf("item %d: %+v", i, e)
+		}
+	}
+	if !strings.Contains(resp.Responses[2].Why, "no product") || resp.Responses[2].StatusCode != 400 {
+		t.Fatalf("unknown product answer %+v", resp.Responses[2])
+	}
+	for _, id := range []string{"11", "12", "14", "15"} {
+		if _, err := env.Clientset.CoreV1().Pods(r.ns).Get(context.Background(), kube.PodName(id, 0), metav1.GetOptions{}); err != nil {
+			t.Errorf("job %s: %v", id, err)
+		}
+	}
+	if _, err := env.Clientset.CoreV1().Pods(r.ns).Get(context.Background(), kube.PodName("13", 0), metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("job with unknown product made a pod: %v", err)
+	}
+}
+
+func TestTerminateExtendAndSession(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	j := job("77", 2, "u1-standard-1")
+	if code, body := r.call(http.MethodPost, "", ucloud.BulkRequest[ucloud.Job]{Items: []ucloud.Job{j}}); code != 200 {
+		t.Fatalf("create: %d %s", code, body)
+	}
+	code, body := r.call(http.MethodPost, "/extend", ucloud.BulkRequest[jobs.ExtendRequest]{Items: []jobs.ExtendRequest{{Job: j, RequestedTime: ucloud.SimpleDuration{Hours: 2}}}})
+	if code != 200 || string(body) != `{"responses":[{}]}`+"\n" {
+		t.Fatalf("extend: %d %s", code, body)
+	}
+	// Twice (Core retried): still one extension.
+	r.call(http.MethodPost, "/extend", ucloud.BulkRequest[jobs.ExtendRequest]{Items: []jobs.ExtendRequest{{Job: j, RequestedTime: ucloud.SimpleDuration{Hours: 2}}}})
+	for rank := range 2 {
+		p, _ := env.Clientset.CoreV1().Pods(r.ns).Get(ctx, kube.PodName("77", rank), metav1.GetOptions{})
+		if p.Annotations[jobs.AnnotationTimeAllocation] != "10800000" {
+			t.Fatalf("rank %d allocation after extending 1 h by 2 h: %s", rank, p.Annotations[jobs.AnnotationTimeAllocation])
+		}
+	}
+	code, body = r.call(http.MethodPost, "/interactiveSession", ucloud.BulkRequest[jobs.SessionRequest]{Items: []jobs.SessionRequest{
+		{Job: j, Rank: 1, SessionType: "WEB"}, {Job: j, Rank: 0, SessionType: "VNC"}, {Job: j, Rank: 5, SessionType: "WEB"}}})
+	var sessions ucloud.BulkResponse[json.RawMessage]
+	if code != 200 || json.Unmarshal(body, &sessions) != nil || len(sessions.Responses) != 3 {
+		t.Fatalf("sessions: %d %s", code, body)
+	}
+	if !strings.Contains(string(sessions.Responses[0]), `"redirectClientTo":"https://app-77-1.apps.example.org/"`) {
+		t.Fatalf("web session: %s", sessions.Responses[0])
+	}
+	if !strings.Contains(string(sessions.Responses[1]), "not supported") || !strings.Contains(string(sessions.Responses[2]), "no rank 5") {
+		t.Fatalf("refused sessions: %s", body)
+	}
+	code, body = r.call(http.MethodPost, "/terminate", ucloud.BulkRequest[ucloud.Job]{Items: []ucloud.Job{j}})
+	if code != 200 || string(body) != `{"responses":[{}]}`+"\n" {
+		t.Fatalf("terminate: %d %s", code, body)
+	}
+	envtest.Eventually(t, 30*time.Second, func() error {
+		pods, _ := env.Clientset.CoreV1().Pods(r.ns).List(ctx, metav1.ListOptions{LabelSelector: kube.LabelJobID + "=77"})
+		_, svcErr := env.Clientset.CoreV1().Services(r.ns).Get(ctx, "j-77", metav1.GetOptions{})
+		_, polErr := env.Clientset.NetworkingV1().NetworkPolicies(r.ns).Get(ctx, "policy-77", metav1.GetOptions{})
+		if len(pods.Items) > 0 || !apierrors.IsNotFound(svcErr) || !apierrors.IsNotFound(polErr) {
+			return fmt.Errorf("left after terminate: %d pods, service %v, policy %v", len(pods.Items), svcErr, polErr)
+		}
+		return nil
+	})
+	code, body = r.call(http.MethodGet, "/retrieveProducts", nil)
+	if code != 200 || !strings.Contains(string(body), `"id":"u1-gpu-1","category":"u1-gpu","provider":"k8s"`) {
+		t.Fatalf("products: %d %s", code, body)
+	}
+}
+
+// With the apiserver unreachable the call is 503 with a reason; once it is back the retry completes.
+func TestKubernetesOutageIs503AndRetryCompletes(t *testing.T) {
+	r := newRig(t)
+	cfg := rest.CopyConfig(env.Config)
+	cfg.Host = fmt.Sprintf("https://127.0.0.1:%d", envtest.FreePort(t))
+	cfg.Timeout = 2 * time.Second
+	down, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.svc.Kube = down
+	req := ucloud.BulkRequest[ucloud.Job]{Items: []ucloud.Job{job("88", 2, "u1-standard-1")}}
+	code, body := r.call(http.MethodPost, "", req)
+	if code != 503 || !strings.Contains(string(body), "cluster is unavailable") {
+		t.Fatalf("create with the cluster down: %d %s", code, body)
+	}
+	r.svc.Kube = env.Clientset
+	if code, body := r.call(http.MethodPost, "", req); code != 200 || !strings.Contains(string(body), "[null]") {
+		t.Fatalf("retry: %d %s", code, body)
+	}
+	pods, _ := env.Clientset.CoreV1().Pods(r.ns).List(context.Background(), metav1.ListOptions{LabelSelector: kube.LabelJobID + "=88"})
+	if len(pods.Items) != 2 {
+		t.Fatalf("%d pods after the retry, want 2", len(pods.Items))
+	}
+}
