@@ -57,7 +57,12 @@ ENV
 # shellcheck disable=SC1091
 source .run/env
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-for f in config-retrieve config-update config-reset config-restart; do
+declare -A serves=(
+  [config-retrieve]="POST /ucloud/k8s/iapps/{app}/retrieve" [config-update]="POST /ucloud/k8s/iapps/{app}/update"
+  [config-reset]="POST /ucloud/k8s/iapps/{app}/reset" [config-restart]="POST /ucloud/k8s/iapps/{app}/restart"
+  [job-create]="POST /ucloud/k8s/jobs" [job-control]="POST /ucloud/k8s/jobs/{terminate,extend,interactiveSession}, GET .../retrieveProducts"
+)
+for f in config-retrieve config-update config-reset config-restart job-create job-control; do
   t=$(date +%s%N)
   port=$(free_port)
   PORT=$port .run/bin/$f >".run/logs/$f.log" 2>&1 &
@@ -69,7 +74,7 @@ for f in config-retrieve config-update config-reset config-restart; do
     sleep 0.05
   done
   [ -n "$ok" ] || { echo "$f did not become ready:"; tail -5 ".run/logs/$f.log"; exit 1; }
-  status "$f" "http://127.0.0.1:$port ready in $(ms "$t") ms  (POST /ucloud/k8s/iapps/{app}/${f#config-})"
+  status "$f" "http://127.0.0.1:$port ready in $(ms "$t") ms  (${serves[$f]})"
   echo "export FN_${f//-/_}=http://127.0.0.1:$port" | tr 'a-z' 'A-Z' | sed 's/^EXPORT/export/; s/HTTP:/http:/' >>.run/env
 done
 
