@@ -61,8 +61,9 @@ declare -A serves=(
   [config-retrieve]="POST /ucloud/k8s/iapps/{app}/retrieve" [config-update]="POST /ucloud/k8s/iapps/{app}/update"
   [config-reset]="POST /ucloud/k8s/iapps/{app}/reset" [config-restart]="POST /ucloud/k8s/iapps/{app}/restart"
   [job-create]="POST /ucloud/k8s/jobs" [job-control]="POST /ucloud/k8s/jobs/{terminate,extend,interactiveSession}, GET .../retrieveProducts"
+  [status-report]="CloudEvents com.github.ucloud-im.job.state.changed at POST /; the monitor's K_SINK"
 )
-for f in config-retrieve config-update config-reset config-restart job-create job-control; do
+for f in config-retrieve config-update config-reset config-restart job-create job-control status-report; do
   t=$(date +%s%N)
   port=$(free_port)
   PORT=$port .run/bin/$f >".run/logs/$f.log" 2>&1 &

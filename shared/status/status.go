@@ -1,0 +1,269 @@
+// Package status is the status-report function: job state changes arrive as CloudEvents from the monitor,
+// are written to a PostgreSQL outbox in the transaction that deduplicates them, and are delivered to
+// Core's jobs/control/update in batches, oldest first per job, with backoff, marked delivered only after
+// Core answered 2xx.
+package status
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ucloud-im/knative-im/shared/fn"
+	"github.com/ucloud-im/knative-im/shared/store"
+	"github.com/ucloud-im/knative-im/shared/ucloud"
+)
+
+// The job state event: type, the monitor's source, and the extension attributes carrying the job id and
+// the per-job sequence number. The data is the JobUpdate (with the real time of the change).
+const (
+	EventType      = "com.github.ucloud-im.job.state.changed"
+	EventSource    = "/ucloud-im/monitor"
+	ExtensionJobID = "jobid"
+	ExtensionSeq   = "seq"
+	// BatchSize is the most updates sent to Core in one call.
+	BatchSize = 100
+)
+
+// Updater is the Core call the outbox is delivered with.
+type Updater interface {
+	UpdateJobs(ctx context.Context, items []ucloud.ResourceUpdateAndID[ucloud.JobUpdate]) error
+}
+
+// Reporter accepts events into the outbox and drains it to Core.
+type Reporter struct {
+	Pool *pgxpool.Pool
+	Core Updater
+	Log  *slog.Logger
+	// MaxBackoff caps the wait between failed deliveries (default 30 s).
+	MaxBackoff time.Duration
+
+	wake chan struct{}
+}
+
+// NewReporter makes a reporter; Run drains in the background.
+func NewReporter(pool *pgxpool.Pool, core Updater, log *slog.Logger) *Reporter {
+	return &Reporter{Pool: pool, Core: core, Log: log, MaxBackoff: 30 * time.Second, wake: make(chan struct{}, 1)}
+}
+
+// Handle is the CloudEvent handler: it stores the update durably (or recognises it as a duplicate) before
+// acknowledging, then wakes the drainer.
+func (r *Reporter) Handle(ctx context.Context, e event.Event) (*event.Event, error) {
+	if e.Type() != EventType {
+		return nil, fn.Errorf(http.StatusBadRequest, "UNKNOWN_EVENT_TYPE", "status-report does not handle events of type %q.", e.Type())
+	}
+	jobID, _ := e.Extensions()[ExtensionJobID].(string)
+	if jobID == "" {
+		return nil, fn.Errorf(http.StatusBadRequest, "BAD_EVENT", "The event has no %q extension.", ExtensionJobID)
+	}
+	seq, err := seqOf(e.Extensions()[ExtensionSeq])
+	if err != nil {
+		return nil, fn.Wrap(err, http.StatusBadRequest, "BAD_EVENT", fmt.Sprintf("The event's %q extension must be a positive integer.", ExtensionSeq))
+	}
+	fn.WithJobID(ctx, jobID)
+	var u ucloud.JobUpdate
+	if err := fn.DecodeJSONBytes(e.Data(), &u); err != nil {
+		return nil, err
+	}
+	if u.State != nil && !u.State.Valid() {
+		return nil, fn.Errorf(http.StatusBadRequest, "BAD_EVENT", "Unknown job state %q.", *u.State)
+	}
+	if u.Timestamp <= 0 {
+		u.Timestamp = e.Time().UnixMilli() // the time of the change, never 0 (a bug of the original)
+	}
+	if u.Timestamp <= 0 {
+		return nil, fn.Errorf(http.StatusBadRequest, "BAD_EVENT", "The update has no timestamp and the event no time.")
+	}
+	if err := r.store(ctx, e.ID(), jobID, seq, u); err != nil {
+		if errors.Is(err, store.ErrUnavailable) {
+			return nil, fn.Wrap(err, http.StatusServiceUnavailable, "DATABASE_UNAVAILABLE", "The provider's database is unavailable; the event will be retried.")
+		}
+		return nil, err
+	}
+	r.Wake()
+	return nil, nil
+}
+
+func seqOf(v any) (int64, error) {
+	var n int64
+	var err error
+	switch s := v.(type) {
+	case string:
+		n, err = strconv.ParseInt(s, 10, 64)
+	case int32:
+		n = int64(s)
+	case int64:
+		n = s
+	default:
+		err = fmt.Errorf("seq %v (%T)", v, v)
+	}
+	if err == nil && n < 1 {
+		err = fmt.Errorf("seq %d", n)
+	}
+	return n, err
+}
+
+// store writes the update and the job's last reported state in one transaction; a repeated event (same id,
+// or same job and sequence) changes nothing.
+func (r *Reporter) store(ctx context.Context, eventID, jobID string, seq int64, u ucloud.JobUpdate) error {
+	raw, err := json.Marshal(u)
+	if err != nil {
+		return err
+	}
+	return store.Classify(pgx.BeginFunc(ctx, r.Pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `INSERT INTO outbox (event_id, job_id, seq, update) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`, eventID, jobID, seq, raw)
+		if err != nil || tag.RowsAffected() == 0 || u.State == nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO job_state (job_id, last_state, last_seq) VALUES ($1, $2, $3)
+			ON CONFLICT (job_id) DO UPDATE SET last_state = EXCLUDED.last_state, last_seq = EXCLUDED.last_seq, updated_at = now()
+			WHERE job_state.last_seq < EXCLUDED.last_seq`, jobID, string(*u.State), seq)
+		return err
+	}))
+}
+
+// Wake asks the drainer to run soon.
+func (r *Reporter) Wake() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// drainLock makes one drainer at a time deliver, across every instance, so each row is sent once.
+const drainLock int64 = 0x75636f62 // "ucob"
+
+// Run drains the outbox until ctx ends: when woken, every few seconds (an earlier instance may have left
+// rows), and after a failure with exponential backoff.
+func (r *Reporter) Run(ctx context.Context) {
+	backoff := time.Duration(0)
+	for {
+		wait := 5 * time.Second
+		if backoff > 0 {
+			wait = backoff
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.wake:
+			if backoff > 0 {
+				continue // a new event does not cut a backoff short
+			}
+		case <-time.After(wait):
+		}
+		if _, err := r.Drain(ctx); err != nil && ctx.Err() == nil {
+			backoff = min(max(backoff*2, 200*time.Millisecond), r.MaxBackoff)
+			r.Log.Warn("delivering job updates to Core failed; kept for retry", "err", err.Error(), "retry_in", backoff.String())
+			continue
+		}
+		backoff = 0
+	}
+}
+
+// Drain delivers pending rows in batches until none are left, another instance is draining, or Core
+// fails. It returns how many rows it delivered.
+func (r *Reporter) Drain(ctx context.Context) (int, error) {
+	conn, err := r.Pool.Acquire(ctx)
+	if err != nil {
+		return 0, store.Classify(err)
+	}
+	defer conn.Release()
+	var locked bool
+	if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", drainLock).Scan(&locked); err != nil {
+		return 0, store.Classify(err)
+	}
+	if !locked {
+		return 0, nil
+	}
+	defer func() {
+		if _, err := conn.Exec(context.Background(), "SELECT pg_advisory_unlock($1)", drainLock); err != nil {
+			conn.Conn().Close(context.Background())
+		}
+	}()
+	delivered := 0
+	for {
+		rows, err := conn.Query(ctx, `SELECT id, job_id, update FROM outbox WHERE delivered_at IS NULL ORDER BY job_id, seq LIMIT $1`, BatchSize)
+		if err != nil {
+			return delivered, store.Classify(err)
+		}
+		var ids []int64
+		var items []ucloud.ResourceUpdateAndID[ucloud.JobUpdate]
+		for rows.Next() {
+			var id int64
+			var item ucloud.ResourceUpdateAndID[ucloud.JobUpdate]
+			var raw []byte
+			if err := rows.Scan(&id, &item.ID, &raw); err != nil {
+				rows.Close()
+				return delivered, err
+			}
+			if err := json.Unmarshal(raw, &item.Update); err != nil {
+				rows.Close()
+				return delivered, fmt.Errorf("outbox row %d: %w", id, err)
+			}
+			ids = append(ids, id)
+			items = append(items, item)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return delivered, store.Classify(err)
+		}
+		if len(items) == 0 {
+			return delivered, nil
+		}
+		err = r.Core.UpdateJobs(ctx, items)
+		var refused *ucloud.StatusError
+		switch {
+		case errors.As(err, &refused) && refused.Status < 500:
+			// Core refused the batch: send the items one by one, so one bad update cannot hold back the rest.
+			n, err := r.deliverEach(ctx, conn, ids, items)
+			delivered += n
+			if err != nil {
+				return delivered, err
+			}
+			continue
+		case err != nil:
+			return delivered, err
+		}
+		if _, err := conn.Exec(ctx, "UPDATE outbox SET delivered_at = now() WHERE id = ANY($1)", ids); err != nil {
+			return delivered, store.Classify(err)
+		}
+		delivered += len(ids)
+	}
+}
+
+// deliverEach sends items singly; one Core refuses on its own is recorded as rejected, with Core's reason,
+// and logged: kept, not retried forever.
+func (r *Reporter) deliverEach(ctx context.Context, conn *pgxpool.Conn, ids []int64, items []ucloud.ResourceUpdateAndID[ucloud.JobUpdate]) (int, error) {
+	for i, item := range items {
+		err := r.Core.UpdateJobs(ctx, items[i:i+1])
+		var refused *ucloud.StatusError
+		reason := ""
+		switch {
+		case errors.As(err, &refused) && refused.Status < 500:
+			reason = refused.Error()
+			r.Log.Error("Core refused a job update; recorded as rejected", "job_id", item.ID, "err", reason)
+		case err != nil:
+			return i, err
+		}
+		if _, err := conn.Exec(ctx, "UPDATE outbox SET delivered_at = now(), rejected = nullif($2, '') WHERE id = $1", ids[i], reason); err != nil {
+			return i, store.Classify(err)
+		}
+	}
+	return len(items), nil
+}
+
+// Pending counts undelivered rows (readiness detail and tests).
+func (r *Reporter) Pending(ctx context.Context) (int, error) {
+	var n int
+	err := r.Pool.QueryRow(ctx, "SELECT count(*) FROM outbox WHERE delivered_at IS NULL").Scan(&n)
+	return n, store.Classify(err)
+}

@@ -1,0 +1,251 @@
+package status_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ucloud-im/knative-im/shared/fn"
+	"github.com/ucloud-im/knative-im/shared/status"
+	"github.com/ucloud-im/knative-im/shared/store"
+	"github.com/ucloud-im/knative-im/shared/ucloud"
+	"github.com/ucloud-im/knative-im/test/envtest"
+	"github.com/ucloud-im/knative-im/test/fakecore"
+)
+
+var env *envtest.Env
+
+func TestMain(m *testing.M) { envtest.MainPostgres(m, &env) }
+
+type rig struct {
+	t    *testing.T
+	core *fakecore.Core
+	db   *store.Store
+	url  string
+}
+
+// newReporter is one status-report instance on the rig's database.
+func (r *rig) newReporter() (*status.Reporter, string) {
+	client, err := ucloud.NewClient(ucloud.ClientOptions{BaseURL: r.core.URL(), BackoffBase: time.Millisecond, MaxAttempts: 2,
+		RefreshToken: func() (string, error) { return r.core.RefreshToken(), nil }})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	rep := status.NewReporter(r.db.Pool, client, fn.NewLogger(io.Discard, "status-report", "info"))
+	rep.MaxBackoff = 200 * time.Millisecond
+	host := &fn.Server{Events: rep.Handle, Config: fn.Config{MaxBodyBytes: 1 << 20}, Logger: fn.NewLogger(io.Discard, "status-report", "info")}
+	srv := httptest.NewServer(host.Handler())
+	r.t.Cleanup(srv.Close)
+	return rep, srv.URL
+}
+
+func newRig(t *testing.T) *rig {
+	core, err := fakecore.New(fakecore.Options{Reporter: t})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(core.Close)
+	db, err := store.Open(context.Background(), env.Database(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Close)
+	return &rig{t: t, core: core, db: db}
+}
+
+// send posts a job state event in binary mode and returns the status.
+func send(t *testing.T, url, id, jobID string, seq int, state ucloud.JobState) int {
+	t.Helper()
+	msg := "Your job is " + string(state)
+	raw, _ := json.Marshal(ucloud.JobUpdate{State: &state, Status: &msg, Timestamp: time.Now().UnixMilli()})
+	req, _ := http.NewRequest(http.MethodPost, url+"/", bytes.NewReader(raw))
+	req.Header.Set("Content-Type", "application/json")
+	for k, v := range map[string]string{"Ce-Specversion": "1.0", "Ce-Id": id, "Ce-Source": status.EventSource,
+		"Ce-Type": status.EventType, "Ce-Jobid": jobID, "Ce-Seq": strconv.Itoa(seq), "Ce-Time": time.Now().UTC().Format(time.RFC3339Nano)} {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func states(core *fakecore.Core, jobID string) []string {
+	var out []string
+	for _, u := range core.Updates() {
+		if u.ID == jobID && u.Update.State != nil {
+			out = append(out, string(*u.Update.State))
+		}
+	}
+	return out
+}
+
+func TestEventsReachCoreOnceInOrderWithTimestamps(t *testing.T) {
+	r := newRig(t)
+	rep, url := r.newReporter()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go rep.Run(ctx)
+	for i, s := range []ucloud.JobState{ucloud.StateInQueue, ucloud.StateRunning, ucloud.StateSuccess} {
+		if code := send(t, url, fmt.Sprintf("ev-%d", i), "4242", i+1, s); code != http.StatusAccepted {
+			t.Fatalf("event %d: %d", i, code)
+		}
+	}
+	// The Broker redelivers: same event id, and another id for an already stored (job, seq).
+	send(t, url, "ev-2", "4242", 3, ucloud.StateSuccess)
+	send(t, url, "ev-other", "4242", 3, ucloud.StateSuccess)
+	envtest.Eventually(t, 10*time.Second, func() error {
+		if n, _ := rep.Pending(ctx); n != 0 {
+			return fmt.Errorf("%d pending", n)
+		}
+		return nil
+	})
+	if got := fmt.Sprint(states(r.core, "4242")); got != "[IN_QUEUE RUNNING SUCCESS]" {
+		t.Fatalf("Core got %s", got)
+	}
+	for _, u := range r.core.Updates() {
+		if u.Update.Timestamp <= 0 {
+			t.Fatalf("update without a real timestamp: %+v", u)
+		}
+	}
+	var last string
+	if err := r.db.Pool.QueryRow(ctx, "SELECT last_state FROM job_state WHERE job_id = '4242'").Scan(&last); err != nil || last != "SUCCESS" {
+		t.Fatalf("job_state %q %v", last, err)
+	}
+}
+
+func TestBadEventsAreRefused(t *testing.T) {
+	r := newRig(t)
+	_, url := r.newReporter()
+	for name, code := range map[string]int{
+		"no seq":      sendRaw(t, url, map[string]string{"Ce-Jobid": "1"}, `{"state":"RUNNING","timestamp":1}`),
+		"bad state":   sendRaw(t, url, map[string]string{"Ce-Jobid": "1", "Ce-Seq": "1"}, `{"state":"DONE","timestamp":1}`),
+		"not JSON":    sendRaw(t, url, map[string]string{"Ce-Jobid": "1", "Ce-Seq": "1"}, `{"state":`),
+		"no job id":   sendRaw(t, url, map[string]string{"Ce-Seq": "1"}, `{"state":"RUNNING","timestamp":1}`),
+		"zero seq":    sendRaw(t, url, map[string]string{"Ce-Jobid": "1", "Ce-Seq": "0"}, `{"state":"RUNNING","timestamp":1}`),
+		"wrong types": sendRaw(t, url, map[string]string{"Ce-Jobid": "1", "Ce-Seq": "1"}, `{"state":1}`),
+	} {
+		if code != http.StatusBadRequest {
+			t.Errorf("%s: %d, want 400", name, code)
+		}
+	}
+	var n int
+	if err := r.db.Pool.QueryRow(context.Background(), "SELECT count(*) FROM outbox").Scan(&n); err != nil || n != 0 {
+		t.Fatalf("refused events stored %d rows (%v)", n, err)
+	}
+}
+
+func sendRaw(t *testing.T, url string, ext map[string]string, body string) int {
+	req, _ := http.NewRequest(http.MethodPost, url+"/", bytes.NewReader([]byte(body)))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Ce-Specversion", "1.0")
+	req.Header.Set("Ce-Id", "x")
+	req.Header.Set("Ce-Source", status.EventSource)
+	req.Header.Set("Ce-Type", status.EventType)
+	for k, v := range ext {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// Core answers 503 for a while: events are still accepted, nothing is lost, and afterwards every update
+// arrives in per-job order.
+func TestCoreOutageLosesNothing(t *testing.T) {
+	r := newRig(t)
+	rep, url := r.newReporter()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go rep.Run(ctx)
+	r.core.Fail("/api/jobs/control/update", http.StatusServiceUnavailable, 1000)
+	order := []ucloud.JobState{ucloud.StateInQueue, ucloud.StateRunning, ucloud.StateFailure}
+	for job := range 20 {
+		for i, s := range order {
+			if code := send(t, url, fmt.Sprintf("j%d-%d", job, i), fmt.Sprint(job), i+1, s); code != http.StatusAccepted {
+				t.Fatalf("event accepted with Core down: %d", code)
+			}
+		}
+	}
+	time.Sleep(500 * time.Millisecond)
+	if n, _ := rep.Pending(ctx); n != 60 {
+		t.Fatalf("%d pending while Core is down, want 60", n)
+	}
+	r.core.ClearFaults()
+	envtest.Eventually(t, 15*time.Second, func() error {
+		if n, _ := rep.Pending(ctx); n != 0 {
+			return fmt.Errorf("%d pending after Core came back", n)
+		}
+		return nil
+	})
+	for job := range 20 {
+		if got := fmt.Sprint(states(r.core, fmt.Sprint(job))); got != "[IN_QUEUE RUNNING FAILURE]" {
+			t.Fatalf("job %d: Core got %s", job, got)
+		}
+	}
+}
+
+// Two instances draining at once deliver each row once.
+func TestTwoDrainersDeliverEachRowOnce(t *testing.T) {
+	r := newRig(t)
+	a, url := r.newReporter()
+	b, _ := r.newReporter()
+	for job := range 150 {
+		for i, s := range []ucloud.JobState{ucloud.StateInQueue, ucloud.StateRunning} {
+			send(t, url, fmt.Sprintf("j%d-%d", job, i), fmt.Sprint(job), i+1, s)
+		}
+	}
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for _, rep := range []*status.Reporter{a, b, a, b} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				if n, _ := rep.Pending(ctx); n == 0 {
+					return
+				}
+				if _, err := rep.Drain(ctx); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if n := len(r.core.Updates()); n != 300 {
+		t.Fatalf("Core received %d updates for 300 rows", n)
+	}
+}
+
+// An update Core refuses on its own is recorded, not retried forever, and does not hold back the others.
+func TestRefusedUpdateDoesNotBlockTheRest(t *testing.T) {
+	r := newRig(t)
+	rep, url := r.newReporter()
+	send(t, url, "a", "1", 1, ucloud.StateRunning)
+	send(t, url, "b", "2", 1, ucloud.StateRunning)
+	r.core.Fail("/api/jobs/control/update", http.StatusBadRequest, 2) // the batch, then job 1 alone
+	if _, err := rep.Drain(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(states(r.core, "2")); got != "[RUNNING]" {
+		t.Fatalf("job 2 held back: %s", got)
+	}
+	var rejected string
+	if err := r.db.Pool.QueryRow(context.Background(), "SELECT coalesce(rejected, '') FROM outbox WHERE job_id = '1'").Scan(&rejected); err != nil || rejected == "" {
+		t.Fatalf("refused row not recorded: %q %v", rejected, err)
+	}
+}
