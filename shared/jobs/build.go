@@ -24,7 +24,7 @@ const (
 	// earlier object (success) from a different one with the same name (conflict).
 	AnnotationSpecHash = "ucloud.dk/spec-hash"
 	// AnnotationTimeAllocation is the job's time allocation in milliseconds; extend raises it.
-	AnnotationTimeAllocation = "ucloud.dk/time-allocation-ms"
+	AnnotationTimeAllocation = kube.AnnotationTimeAllocation
 )
 
 // Objects are the Kubernetes objects of one job: a pod per rank, and the headless service and network
@@ -59,7 +59,7 @@ func Build(job ucloud.Job, p Product, app Application, s Settings) (Objects, err
 	if p.GPU > 0 {
 		res["nvidia.com/gpu"] = *resource.NewQuantity(int64(p.GPU), resource.DecimalSI)
 	}
-	annotations := map[string]string{}
+	annotations := map[string]string{kube.AnnotationReplicas: strconv.Itoa(replicas)}
 	if ta := job.Specification.TimeAllocation; ta != nil {
 		annotations[AnnotationTimeAllocation] = strconv.FormatInt(ta.Milliseconds(), 10)
 	}

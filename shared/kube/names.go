@@ -20,6 +20,10 @@ const (
 	AnnotationIAppETag = "ucloud.dk/iapp-etag"
 	AnnotationIAppName = "ucloud.dk/iapp-name"
 	AnnotationExpiry   = "ucloud.dk/expiry"
+	// AnnotationReplicas is the job's number of ranks: the monitor folds a job's state only once it saw them all.
+	AnnotationReplicas = "ucloud.dk/replicas"
+	// AnnotationTimeAllocation is the job's time allocation in milliseconds; extend raises it.
+	AnnotationTimeAllocation = "ucloud.dk/time-allocation-ms"
 	// ContainerName is the job's main container.
 	ContainerName = "user-job"
 )

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ucloud-im/knative-im/shared/fn"
@@ -112,23 +111,14 @@ func seqOf(v any) (int64, error) {
 	return n, err
 }
 
-// store writes the update and the job's last reported state in one transaction; a repeated event (same id,
-// or same job and sequence) changes nothing.
+// store writes the update; a repeated event (same id, or same job and sequence) changes nothing.
 func (r *Reporter) store(ctx context.Context, eventID, jobID string, seq int64, u ucloud.JobUpdate) error {
 	raw, err := json.Marshal(u)
 	if err != nil {
 		return err
 	}
-	return store.Classify(pgx.BeginFunc(ctx, r.Pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `INSERT INTO outbox (event_id, job_id, seq, update) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`, eventID, jobID, seq, raw)
-		if err != nil || tag.RowsAffected() == 0 || u.State == nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, `INSERT INTO job_state (job_id, last_state, last_seq) VALUES ($1, $2, $3)
-			ON CONFLICT (job_id) DO UPDATE SET last_state = EXCLUDED.last_state, last_seq = EXCLUDED.last_seq, updated_at = now()
-			WHERE job_state.last_seq < EXCLUDED.last_seq`, jobID, string(*u.State), seq)
-		return err
-	}))
+	_, err = r.Pool.Exec(ctx, `INSERT INTO outbox (event_id, job_id, seq, update) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`, eventID, jobID, seq, raw)
+	return store.Classify(err)
 }
 
 // Wake asks the drainer to run soon.

@@ -1,0 +1,264 @@
+package monitor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	listersv1 "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/utils/ptr"
+
+	"github.com/ucloud-im/knative-im/shared/iapps"
+	"github.com/ucloud-im/knative-im/shared/kube"
+	"github.com/ucloud-im/knative-im/shared/store"
+	"github.com/ucloud-im/knative-im/shared/ucloud"
+)
+
+// Sender delivers one job state change (the CloudEvent to K_SINK); it returns only once it was accepted.
+type Sender interface {
+	Send(ctx context.Context, jobID string, seq int64, u ucloud.JobUpdate) error
+}
+
+// Monitor watches the job pods of one namespace.
+type Monitor struct {
+	Kube      kubernetes.Interface
+	Namespace string
+	Pool      *pgxpool.Pool
+	Registry  *iapps.Registry
+	Sink      Sender
+	Log       *slog.Logger
+	// Resync re-examines every job this often (expiry is a matter of time, not of events); default 10 s.
+	Resync  time.Duration
+	Workers int
+	Now     func() time.Time
+
+	pods listersv1.PodLister
+}
+
+// last is what the monitor last reported for a job.
+type last struct {
+	state ucloud.JobState
+	seq   int64
+}
+
+// Run watches until ctx ends. Event handlers only enqueue job ids; one reconcile per job does the work,
+// so a burst of pod events for a job is one pass.
+func (m *Monitor) Run(ctx context.Context) error {
+	if m.Resync == 0 {
+		m.Resync = 10 * time.Second
+	}
+	if m.Workers == 0 {
+		m.Workers = 4
+	}
+	if m.Now == nil {
+		m.Now = time.Now
+	}
+	factory := informers.NewSharedInformerFactoryWithOptions(m.Kube, m.Resync, informers.WithNamespace(m.Namespace),
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = kube.LabelJobID }))
+	inf := factory.Core().V1().Pods()
+	m.pods = inf.Lister()
+	queue := workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
+		workqueue.TypedRateLimitingQueueConfig[string]{Name: "jobs"})
+	defer queue.ShutDown()
+	enqueue := func(obj any) {
+		if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+			obj = d.Obj
+		}
+		if p, ok := obj.(*corev1.Pod); ok && p.Labels[kube.LabelJobID] != "" {
+			queue.Add(p.Labels[kube.LabelJobID])
+		}
+	}
+	if _, err := inf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: enqueue, UpdateFunc: func(_, n any) { enqueue(n) }, DeleteFunc: enqueue,
+	}); err != nil {
+		return err
+	}
+	factory.Start(ctx.Done())
+	defer factory.Shutdown()
+	if !cache.WaitForCacheSync(ctx.Done(), inf.Informer().HasSynced) {
+		return errors.New("pod informer did not sync")
+	}
+	// Jobs that may have no pod to send an event: unfinished ones (their pods may have gone while we were
+	// down) and integrated applications (their pod may need recreating).
+	go func() {
+		ticker := time.NewTicker(m.Resync)
+		defer ticker.Stop()
+		for {
+			ids, err := m.podlessCandidates(ctx)
+			if err != nil {
+				m.Log.Warn("listing jobs to resync failed", "err", err.Error())
+			}
+			for _, id := range ids {
+				queue.Add(id)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-ticker.C:
+			}
+		}
+	}()
+	for range m.Workers {
+		go func() {
+			for {
+				id, shutdown := queue.Get()
+				if shutdown {
+					return
+				}
+				if err := m.Reconcile(ctx, id); err != nil && ctx.Err() == nil {
+					m.Log.Warn("reconcile failed; retrying", "job_id", id, "err", err.Error())
+					queue.AddRateLimited(id)
+				} else {
+					queue.Forget(id)
+				}
+				queue.Done(id)
+			}
+		}()
+	}
+	<-ctx.Done()
+	return nil
+}
+
+func (m *Monitor) podlessCandidates(ctx context.Context) ([]string, error) {
+	rows, err := m.Pool.Query(ctx, `SELECT job_id FROM job_state WHERE last_state NOT IN ('SUCCESS', 'FAILURE', 'EXPIRED')
+		UNION SELECT job_id FROM iapp_config WHERE state = 'active' AND job_id IS NOT NULL`)
+	if err != nil {
+		return nil, store.Classify(err)
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
+// Reconcile examines one job and reports a change of its state.
+func (m *Monitor) Reconcile(ctx context.Context, jobID string) error {
+	prev, err := m.last(ctx, jobID)
+	if err != nil {
+		return err
+	}
+	if prev.state.Final() {
+		return nil // a final state is reported once and never followed by another
+	}
+	pods, err := m.pods.Pods(m.Namespace).List(labels.SelectorFromSet(labels.Set{kube.LabelJobID: jobID}))
+	if err != nil {
+		return err
+	}
+	rec, isIApp, err := m.iapp(ctx, jobID)
+	if err != nil {
+		return err
+	}
+	var obs Observation
+	if isIApp {
+		if obs, err = m.iappState(ctx, rec, pods); err != nil {
+			return err
+		}
+	} else {
+		var ok bool
+		obs, ok = Fold(pods, m.Now())
+		switch {
+		case !ok && prev.state == "":
+			return nil // no pods and never reported: not ours, or not started
+		case !ok:
+			obs = Observation{State: ucloud.StateSuccess, Status: "Your job has terminated."}
+		case obs.Expired:
+			if err := m.deletePods(ctx, jobID); err != nil {
+				return err
+			}
+		}
+	}
+	if obs.State == prev.state {
+		return nil
+	}
+	return m.report(ctx, jobID, prev, obs)
+}
+
+// iappState runs the integrated application's reconcile rule: a pod that ended or runs an old
+// configuration is replaced, a missing one recreated; the job is SUSPENDED until its pod runs again.
+func (m *Monitor) iappState(ctx context.Context, rec iapps.Record, pods []*corev1.Pod) (Observation, error) {
+	h, ok := m.Registry.Lookup(rec.Key.App)
+	if !ok {
+		return Observation{}, fmt.Errorf("job %s belongs to unknown application %q", rec.JobID, rec.Key.App)
+	}
+	for _, p := range pods {
+		if p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+			if err := m.deletePods(ctx, rec.JobID); err != nil {
+				return Observation{}, err
+			}
+			return Observation{State: ucloud.StateSuspended, Status: "The application stopped; it is being restarted."}, nil
+		}
+	}
+	outcome, err := iapps.Reconcile(ctx, m.Kube, m.Namespace, h, rec)
+	if err != nil {
+		return Observation{}, err
+	}
+	if outcome == iapps.Stopped {
+		return Observation{State: ucloud.StateSuspended, Status: "Your machine is currently powered off."}, nil
+	}
+	for _, p := range pods {
+		if p.DeletionTimestamp == nil && p.Annotations[kube.AnnotationIAppETag] == rec.ETag && p.Status.Phase == corev1.PodRunning && outcome == iapps.Unchanged {
+			return Observation{State: ucloud.StateRunning, Status: "Your job is now running."}, nil
+		}
+	}
+	return Observation{State: ucloud.StateSuspended, Status: "The application is starting with its new configuration."}, nil
+}
+
+func (m *Monitor) deletePods(ctx context.Context, jobID string) error {
+	err := m.Kube.CoreV1().Pods(m.Namespace).DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](1)},
+		metav1.ListOptions{LabelSelector: kube.LabelJobID + "=" + jobID})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	return err
+}
+
+// report sends the change and records it: sequence numbers follow from the stored record, so a resend after
+// a crash between the two steps carries the same sequence and status-report drops the duplicate.
+func (m *Monitor) report(ctx context.Context, jobID string, prev last, obs Observation) error {
+	state, msg := obs.State, obs.Status
+	u := ucloud.JobUpdate{State: &state, Status: &msg, Timestamp: m.Now().UnixMilli()}
+	seq := prev.seq + 1
+	if err := m.Sink.Send(ctx, jobID, seq, u); err != nil {
+		return fmt.Errorf("send %s for job %s: %w", state, jobID, err)
+	}
+	_, err := m.Pool.Exec(ctx, `INSERT INTO job_state (job_id, last_state, last_seq) VALUES ($1, $2, $3)
+		ON CONFLICT (job_id) DO UPDATE SET last_state = EXCLUDED.last_state, last_seq = EXCLUDED.last_seq, updated_at = now()`,
+		jobID, string(state), seq)
+	if err == nil {
+		m.Log.Info("job state changed", "job_id", jobID, "state", string(state), "seq", seq)
+	}
+	return store.Classify(err)
+}
+
+func (m *Monitor) last(ctx context.Context, jobID string) (last, error) {
+	var l last
+	var s string
+	err := m.Pool.QueryRow(ctx, "SELECT last_state, last_seq FROM job_state WHERE job_id = $1", jobID).Scan(&s, &l.seq)
+	if err = store.Classify(err); errors.Is(err, store.ErrNotFound) {
+		return last{}, nil
+	}
+	l.state = ucloud.JobState(s)
+	return l, err
+}
+
+func (m *Monitor) iapp(ctx context.Context, jobID string) (iapps.Record, bool, error) {
+	var key iapps.Key
+	err := m.Pool.QueryRow(ctx, "SELECT app, created_by, project FROM iapp_config WHERE job_id = $1 AND state = 'active'", jobID).
+		Scan(&key.App, &key.CreatedBy, &key.Project)
+	if err = store.Classify(err); errors.Is(err, store.ErrNotFound) {
+		return iapps.Record{}, false, nil
+	} else if err != nil {
+		return iapps.Record{}, false, err
+	}
+	rec, err := (&iapps.ConfigStore{Pool: m.Pool}).Get(ctx, key)
+	return rec, err == nil, err
+}
