@@ -205,8 +205,14 @@ func (m *Monitor) iappState(ctx context.Context, rec iapps.Record, pods []*corev
 		return Observation{State: ucloud.StateSuspended, Status: "Your machine is currently powered off."}, nil
 	}
 	for _, p := range pods {
-		if p.DeletionTimestamp == nil && p.Annotations[kube.AnnotationIAppETag] == rec.ETag && p.Status.Phase == corev1.PodRunning && outcome == iapps.Unchanged {
+		if p.DeletionTimestamp != nil || p.Annotations[kube.AnnotationIAppETag] != rec.ETag || outcome != iapps.Unchanged {
+			continue
+		}
+		switch p.Status.Phase {
+		case corev1.PodRunning:
 			return Observation{State: ucloud.StateRunning, Status: "Your job is now running."}, nil
+		case corev1.PodPending:
+			return Observation{State: ucloud.StateInQueue, Status: "The application is starting."}, nil
 		}
 	}
 	return Observation{State: ucloud.StateSuspended, Status: "The application is starting with its new configuration."}, nil

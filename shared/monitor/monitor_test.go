@@ -1,0 +1,226 @@
+package monitor_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/ucloud-im/knative-im/shared/fn"
+	"github.com/ucloud-im/knative-im/shared/iapps"
+	"github.com/ucloud-im/knative-im/shared/jobs"
+	"github.com/ucloud-im/knative-im/shared/kube"
+	"github.com/ucloud-im/knative-im/shared/monitor"
+	"github.com/ucloud-im/knative-im/shared/status"
+	"github.com/ucloud-im/knative-im/shared/store"
+	"github.com/ucloud-im/knative-im/shared/ucloud"
+	"github.com/ucloud-im/knative-im/test/env/localenv"
+	"github.com/ucloud-im/knative-im/test/envtest"
+	"github.com/ucloud-im/knative-im/test/fakecore"
+)
+
+var env *envtest.Env
+
+func TestMain(m *testing.M) { envtest.Main(m, &env) }
+
+// rig: monitor -> CloudEvents -> status-report -> strict fake Core, on a fresh namespace and database.
+type rig struct {
+	t    *testing.T
+	ns   string
+	db   *store.Store
+	core *fakecore.Core
+	sink string
+	rep  *status.Reporter
+}
+
+func newRig(t *testing.T) *rig {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	db, err := store.Open(ctx, env.Database(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Close)
+	core, err := fakecore.New(fakecore.Options{Reporter: t})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(core.Close)
+	client, _ := ucloud.NewClient(ucloud.ClientOptions{BaseURL: core.URL(), RefreshToken: func() (string, error) { return core.RefreshToken(), nil }})
+	logs := fn.NewLogger(io.Discard, "test", "info")
+	rep := status.NewReporter(db.Pool, client, logs)
+	go rep.Run(ctx)
+	srv := httptest.NewServer((&fn.Server{Events: rep.Handle, Config: fn.Config{MaxBodyBytes: 1 << 20}, Logger: logs}).Handler())
+	t.Cleanup(srv.Close)
+	ns := env.Namespace(t)
+	env.FilesystemClaim(t, ns, iapps.FilesystemVolume)
+	return &rig{t: t, ns: ns, db: db, core: core, sink: srv.URL, rep: rep}
+}
+
+// start runs a monitor until the returned stop is called.
+func (r *rig) start() (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	sink, err := monitor.NewEventSink(r.sink)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	m := &monitor.Monitor{Kube: env.Clientset, Namespace: r.ns, Pool: r.db.Pool, Registry: iapps.Handlers(iapps.Env{}),
+		Sink: sink, Log: fn.NewLogger(io.Discard, "monitor", "info"), Resync: 300 * time.Millisecond}
+	done := make(chan struct{})
+	go func() { _ = m.Run(ctx); close(done) }()
+	return func() { cancel(); <-done }
+}
+
+func (r *rig) states(jobID string) []string {
+	var out []string
+	for _, u := range r.core.Updates() {
+		if u.ID == jobID && u.Update.State != nil {
+			if u.Update.Timestamp <= 0 {
+				r.t.Fatalf("update without timestamp: %+v", u)
+			}
+			out = append(out, string(*u.Update.State))
+		}
+	}
+	return out
+}
+
+func (r *rig) waitStates(jobID, want string) {
+	r.t.Helper()
+	envtest.Eventually(r.t, 20*time.Second, func() error {
+		if got := fmt.Sprint(r.states(jobID)); got != want {
+			return fmt.Errorf("Core has %s for job %s, want %s", got, jobID, want)
+		}
+		return nil
+	})
+}
+
+// createJob makes a job's objects as job-create does, with KWOK told to keep the pods Pending for a
+// moment (so the queued state is observable) and the given allocation.
+func (r *rig) createJob(id string, replicas int, alloc *ucloud.SimpleDuration) {
+	r.t.Helper()
+	catalog, _ := jobs.LoadCatalog("")
+	job := ucloud.Job{ID: id, Owner: ucloud.ResourceOwner{CreatedBy: "alice#1"}, Specification: ucloud.JobSpecification{
+		Product: ucloud.ProductReference{ID: "u1-standard-1", Category: "u1-standard"}, Application: ucloud.NameAndVersion{Name: "batch-ubuntu", Version: "24.04"},
+		Replicas: replicas, TimeAllocation: alloc}}
+	p, _ := catalog.Product(job.Specification.Product)
+	app, _ := catalog.Application(job.Specification.Application)
+	objs, err := jobs.Build(job, p, app, jobs.Settings{Namespace: r.ns})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	for _, pod := range objs.Pods {
+		pod.Annotations["pod-ready.stage.kwok.x-k8s.io/delay"] = "1500ms"
+		if _, err := env.Clientset.CoreV1().Pods(r.ns).Create(context.Background(), pod, metav1.CreateOptions{}); err != nil {
+			r.t.Fatal(err)
+		}
+	}
+}
+
+func (r *rig) exit(jobID string, rank int, code string) {
+	r.t.Helper()
+	envtest.Eventually(r.t, 20*time.Second, func() error {
+		p, err := env.Clientset.CoreV1().Pods(r.ns).Get(context.Background(), kube.PodName(jobID, rank), metav1.GetOptions{})
+		if err != nil || p.Status.Phase != corev1.PodRunning {
+			return fmt.Errorf("pod not running yet (%v)", err)
+		}
+		return nil
+	})
+	patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, localenv.ExitCodeAnnotation, code)
+	if _, err := env.Clientset.CoreV1().Pods(r.ns).Patch(context.Background(), kube.PodName(jobID, rank), "application/merge-patch+json", []byte(patch), metav1.PatchOptions{}); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+func TestJobStatesReachCoreInOrderOnce(t *testing.T) {
+	r := newRig(t)
+	stop := r.start()
+	defer stop()
+	r.createJob("101", 2, nil)
+	r.waitStates("101", "[IN_QUEUE RUNNING]")
+	r.exit("101", 0, "0")
+	r.exit("101", 1, "0")
+	r.waitStates("101", "[IN_QUEUE RUNNING SUCCESS]")
+
+	r.createJob("102", 2, nil)
+	r.waitStates("102", "[IN_QUEUE RUNNING]")
+	r.exit("102", 1, "137")
+	r.waitStates("102", "[IN_QUEUE RUNNING FAILURE]")
+	time.Sleep(time.Second) // resyncs pass: nothing more is reported after a final state
+	r.waitStates("101", "[IN_QUEUE RUNNING SUCCESS]")
+	r.waitStates("102", "[IN_QUEUE RUNNING FAILURE]")
+}
+
+func TestExpiredJobIsStoppedAndReported(t *testing.T) {
+	r := newRig(t)
+	stop := r.start()
+	defer stop()
+	r.createJob("201", 1, &ucloud.SimpleDuration{Seconds: 2})
+	r.waitStates("201", "[IN_QUEUE RUNNING EXPIRED]")
+	envtest.Eventually(t, 20*time.Second, func() error {
+		pods, _ := env.Clientset.CoreV1().Pods(r.ns).List(context.Background(), metav1.ListOptions{LabelSelector: kube.LabelJobID + "=201"})
+		if len(pods.Items) > 0 {
+			return fmt.Errorf("%d pods left", len(pods.Items))
+		}
+		return nil
+	})
+}
+
+// A transition while the monitor is down is reported after it restarts, and a final state only once.
+func TestRestartedMonitorMissesNothingAndRepeatsNothing(t *testing.T) {
+	r := newRig(t)
+	stop := r.start()
+	r.createJob("301", 1, nil)
+	r.waitStates("301", "[IN_QUEUE RUNNING]")
+	stop()
+	r.exit("301", 0, "0")
+	time.Sleep(time.Second)
+	stop = r.start()
+	r.waitStates("301", "[IN_QUEUE RUNNING SUCCESS]")
+	stop()
+	stop = r.start()
+	defer stop()
+	time.Sleep(time.Second)
+	r.waitStates("301", "[IN_QUEUE RUNNING SUCCESS]")
+}
+
+// Deleting an integrated application's rank-0 pod brings it back, with its configuration.
+func TestIntegratedAppPodComesBack(t *testing.T) {
+	r := newRig(t)
+	stop := r.start()
+	defer stop()
+	client, _ := ucloud.NewClient(ucloud.ClientOptions{BaseURL: r.core.URL(), RefreshToken: func() (string, error) { return r.core.RefreshToken(), nil }})
+	svc := &iapps.Service{Provider: "k8s", Registry: iapps.Handlers(iapps.Env{}), Store: &iapps.ConfigStore{Pool: r.db.Pool}, Core: client, Kube: env.Clientset, Namespace: r.ns}
+	err := svc.Update(context.Background(), "terminal", iapps.UpdateRequest{Principal: ucloud.ResourceOwner{CreatedBy: "alice#1"}, Config: []byte(`{"folders":["/1/Home"]}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := env.Clientset.CoreV1().Pods(r.ns).Get(context.Background(), "j-5000-job-0", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.waitStates("5000", "[IN_QUEUE RUNNING]")
+	if err := svc.Restart(context.Background(), "terminal", iapps.RestartRequest{Principal: ucloud.ResourceOwner{CreatedBy: "alice#1"}}); err != nil {
+		t.Fatal(err)
+	}
+	envtest.Eventually(t, 20*time.Second, func() error {
+		p, err := env.Clientset.CoreV1().Pods(r.ns).Get(context.Background(), "j-5000-job-0", metav1.GetOptions{})
+		if err != nil || p.UID == first.UID || p.Annotations[kube.AnnotationIAppETag] != first.Annotations[kube.AnnotationIAppETag] || p.Status.Phase != corev1.PodRunning {
+			return fmt.Errorf("pod not back yet (%v)", err)
+		}
+		return nil
+	})
+	// Core saw the application stop running and run again.
+	envtest.Eventually(t, 20*time.Second, func() error {
+		got := r.states("5000")
+		if len(got) < 4 || got[len(got)-1] != "RUNNING" || got[2] == "RUNNING" {
+			return fmt.Errorf("Core has %v", got)
+		}
+		return nil
+	})
+}
