@@ -62,11 +62,14 @@ declare -A serves=(
   [config-reset]="POST /ucloud/k8s/iapps/{app}/reset" [config-restart]="POST /ucloud/k8s/iapps/{app}/restart"
   [job-create]="POST /ucloud/k8s/jobs" [job-control]="POST /ucloud/k8s/jobs/{terminate,extend,interactiveSession}, GET .../retrieveProducts"
   [status-report]="CloudEvents com.github.ucloud-im.job.state.changed at POST /; the monitor's K_SINK"
+  [monitor]="watches pods in ucloud-jobs; K_SINK=status-report (no Broker locally: events go straight to it)"
 )
-for f in config-retrieve config-update config-reset config-restart job-create job-control status-report; do
+for f in config-retrieve config-update config-reset config-restart job-create job-control status-report monitor; do
   t=$(date +%s%N)
   port=$(free_port)
-  PORT=$port .run/bin/$f >".run/logs/$f.log" 2>&1 &
+  # shellcheck disable=SC1091
+  source .run/env
+  K_SINK=${FN_STATUS_REPORT:-} PORT=$port .run/bin/$f >".run/logs/$f.log" 2>&1 &
   pids+=($!)
   ok=
   for _ in $(seq 200); do
