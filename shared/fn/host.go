@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -37,6 +38,10 @@ type Server struct {
 	Events EventHandler
 	Auth   *coreauth.Verifier
 	Checks []Check
+	// Background work of the function (a drainer, a cache listener, the monitor's leader loop): each runs
+	// with a context that ends when shutdown begins, and Run waits for it (within the shutdown timeout)
+	// after the in-flight requests, so it can finish cleanly (release a lease, say).
+	Background []func(ctx context.Context)
 
 	draining atomic.Bool
 }
@@ -184,6 +189,13 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBackground()
+	var background sync.WaitGroup
+	for _, f := range s.Background {
+		background.Add(1)
+		go func() { defer background.Done(); f(bgCtx) }()
+	}
 	s.logger().Info("listening", "addr", ln.Addr().String())
 	select {
 	case err := <-errc:
@@ -196,6 +208,14 @@ func (s *Server) Run(ctx context.Context) error {
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		return fmt.Errorf("shutdown: in-flight requests did not finish within %s: %w", s.Config.ShutdownTimeout, err)
+	}
+	stopBackground()
+	done := make(chan struct{})
+	go func() { background.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-sctx.Done():
+		return fmt.Errorf("shutdown: background work did not stop within %s", s.Config.ShutdownTimeout)
 	}
 	s.logger().Info("stopped")
 	return nil

@@ -28,7 +28,12 @@ func TestMain(m *testing.M) {
 				time.Sleep(1500 * time.Millisecond)
 				fmt.Fprint(w, "done")
 			})
-			return &fn.Server{Routes: routes}, nil
+			bg := func(ctx context.Context) {
+				<-ctx.Done()
+				time.Sleep(100 * time.Millisecond) // e.g. releasing a lease
+				log.Info("background work finished")
+			}
+			return &fn.Server{Routes: routes, Background: []func(context.Context){bg}}, nil
 		})
 		return
 	}
@@ -88,6 +93,9 @@ func TestSIGTERMDrainsInFlightRequestAndExitsZero(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "draining in-flight requests") {
 		t.Fatalf("no shutdown log line:\n%s", out.String())
+	}
+	if !strings.Contains(out.String(), "background work finished") {
+		t.Fatalf("exited without waiting for its background work:\n%s", out.String())
 	}
 	if _, err := http.Get(base + "/healthz"); err == nil {
 		t.Fatal("still serving after exit")

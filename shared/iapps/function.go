@@ -61,9 +61,10 @@ func Build(ctx context.Context, op Op, log *slog.Logger) (*fn.Server, error) {
 	}
 	svc := &Service{Provider: env.ProviderID, Registry: Handlers(env), Store: &ConfigStore{Pool: db.Pool}, Namespace: env.JobsNamespace}
 	checks := []fn.Check{{Name: "database", Func: db.Ping}}
+	var background []func(context.Context)
 	if op == OpRetrieve {
 		svc.Cache = NewCache(log)
-		go svc.Cache.Run(ctx, env.DatabaseURL)
+		background = append(background, func(ctx context.Context) { svc.Cache.Run(ctx, env.DatabaseURL) })
 	}
 	if op == OpUpdate || op == OpReset {
 		if env.CoreURL == "" || env.RefreshTokenFile == "" {
@@ -91,9 +92,10 @@ func Build(ctx context.Context, op Op, log *slog.Logger) (*fn.Server, error) {
 		}})
 	}
 	return &fn.Server{
-		Routes: svc.Routes(op),
-		Events: svc.Events(op),
-		Auth:   coreauth.NewVerifier(key, 30*time.Second),
-		Checks: checks,
+		Routes:     svc.Routes(op),
+		Events:     svc.Events(op),
+		Auth:       coreauth.NewVerifier(key, 30*time.Second),
+		Checks:     checks,
+		Background: background,
 	}, nil
 }

@@ -64,27 +64,33 @@ func Main(name string) {
 			Client:     cs.CoordinationV1(),
 			LockConfig: resourcelock.ResourceLockConfig{Identity: id},
 		}
-		go leaderelection.RunOrDie(ctx, leaderelection.LeaderElectionConfig{
-			Lock: lock, ReleaseOnCancel: true,
-			LeaseDuration: 15 * time.Second, RenewDeadline: 10 * time.Second, RetryPeriod: 2 * time.Second,
-			Callbacks: leaderelection.LeaderCallbacks{
-				OnStartedLeading: func(ctx context.Context) {
-					log.Info("leading: monitoring job pods", "identity", id, "namespace", env.JobsNamespace)
-					if err := m.Run(ctx); err != nil {
-						log.Error("monitor stopped", "err", err.Error())
-					}
+		lead := func(ctx context.Context) {
+			leaderelection.RunOrDie(ctx, leaderelection.LeaderElectionConfig{
+				Lock: lock, ReleaseOnCancel: true,
+				LeaseDuration: 15 * time.Second, RenewDeadline: 10 * time.Second, RetryPeriod: 2 * time.Second,
+				Callbacks: leaderelection.LeaderCallbacks{
+					OnStartedLeading: func(ctx context.Context) {
+						log.Info("leading: monitoring job pods", "identity", id, "namespace", env.JobsNamespace)
+						if err := m.Run(ctx); err != nil {
+							log.Error("monitor stopped", "err", err.Error())
+						}
+					},
+					OnStoppedLeading: func() {
+						if ctx.Err() != nil {
+							log.Info("released the monitor lease", "identity", id)
+							return
+						}
+						log.Warn("lost the monitor lease; shutting down", "identity", id)
+						_ = syscall.Kill(os.Getpid(), syscall.SIGTERM)
+					},
+					OnNewLeader: func(leader string) {
+						if leader != id {
+							log.Info("another monitor leads; waiting", "leader", leader)
+						}
+					},
 				},
-				OnStoppedLeading: func() {
-					log.Warn("lost the monitor lease; shutting down", "identity", id)
-					_ = syscall.Kill(os.Getpid(), syscall.SIGTERM)
-				},
-				OnNewLeader: func(leader string) {
-					if leader != id {
-						log.Info("another monitor leads; waiting", "leader", leader)
-					}
-				},
-			},
-		})
-		return &fn.Server{Checks: []fn.Check{{Name: "database", Func: db.Ping}}}, nil
+			})
+		}
+		return &fn.Server{Checks: []fn.Check{{Name: "database", Func: db.Ping}}, Background: []func(context.Context){lead}}, nil
 	})
 }

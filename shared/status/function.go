@@ -38,8 +38,7 @@ func Main(name string) {
 			return nil, err
 		}
 		r := NewReporter(db.Pool, core, log)
-		go r.Run(ctx)
-		r.Wake()
-		return &fn.Server{Events: r.Handle, Checks: []fn.Check{{Name: "database", Func: db.Ping}}}, nil
+		r.Wake() // drain what an earlier instance left
+		return &fn.Server{Events: r.Handle, Checks: []fn.Check{{Name: "database", Func: db.Ping}}, Background: []func(context.Context){r.Run}}, nil
 	})
 }
