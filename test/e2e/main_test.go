@@ -92,6 +92,9 @@ func startFunction(t testing.TB, name string, vars map[string]string) *fnProc {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
+		if cmd.ProcessState != nil {
+			return
+		}
 		_ = cmd.Process.Signal(os.Interrupt)
 		done := make(chan struct{})
 		go func() { _ = cmd.Wait(); close(done) }()
@@ -135,4 +138,10 @@ func figure(t testing.TB, format string, args ...any) {
 			f.Close()
 		}
 	}
+}
+
+// kill ends the process at once (SIGKILL: no shutdown, no lease release) and waits for it.
+func (p *fnProc) kill() {
+	_ = p.cmd.Process.Kill()
+	_ = p.cmd.Wait()
 }

@@ -100,17 +100,18 @@ func installCRDs(ctx context.Context, cfg *rest.Config, modDirs map[string]strin
 	return nil
 }
 
-// createNode registers the node KWOK pretends to run; it is large so that scheduling never fails for room.
+// createNode registers the node KWOK pretends to run; it is large (thousands of jobs' worth) so that
+// scheduling never fails for room unless a test makes it.
 func createNode(ctx context.Context, cfg *rest.Config, name string) error {
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return err
 	}
 	capacity := corev1.ResourceList{
-		corev1.ResourceCPU:    resource.MustParse("64"),
-		corev1.ResourceMemory: resource.MustParse("256Gi"),
-		corev1.ResourcePods:   resource.MustParse("1000"),
-		"nvidia.com/gpu":      resource.MustParse("8"),
+		corev1.ResourceCPU:    resource.MustParse("20000"),
+		corev1.ResourceMemory: resource.MustParse("80Ti"),
+		corev1.ResourcePods:   resource.MustParse("20000"),
+		"nvidia.com/gpu":      resource.MustParse("64"),
 	}
 	node := &corev1.Node{
 		ObjectMeta: metav1.ObjectMeta{

@@ -1,0 +1,5 @@
+package e2e
+
+import "os"
+
+var interrupt = os.Interrupt
