@@ -55,6 +55,7 @@ type fault struct {
 	status int
 	delay  time.Duration
 	times  int
+	until  time.Time // when set, the fault holds until then instead of for a number of calls
 }
 
 // Core is a running fake UCloud/Core.
@@ -152,6 +153,13 @@ func (c *Core) Fail(path string, status, times int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.faults[path] = append(c.faults[path], &fault{status: status, times: times})
+}
+
+// FailFor makes every call to path answer status for d (an outage of Core).
+func (c *Core) FailFor(path string, status int, d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.faults[path] = append([]*fault{{status: status, until: time.Now().Add(d)}}, c.faults[path]...)
 }
 
 // Stall makes the next `times` calls to path wait d before answering (timeouts).

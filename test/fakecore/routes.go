@@ -39,9 +39,14 @@ func (c *Core) record(next http.Handler) http.Handler {
 		var f *fault
 		if q := c.faults[r.URL.Path]; len(q) > 0 {
 			f = q[0]
-			f.times--
-			if f.times <= 0 {
-				c.faults[r.URL.Path] = q[1:]
+			switch {
+			case !f.until.IsZero() && time.Now().After(f.until):
+				c.faults[r.URL.Path], f = q[1:], nil
+			case f.until.IsZero():
+				f.times--
+				if f.times <= 0 {
+					c.faults[r.URL.Path] = q[1:]
+				}
 			}
 		}
 		c.mu.Unlock()
