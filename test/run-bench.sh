@@ -17,3 +17,5 @@ go build -o "$out/" ./functions/...
 go run ./test/bench/iappsbench -bin "$out" -hello "$out/hellobare"
 echo "== job creation (job-create process vs a direct client-go loop, real apiserver)"
 go run ./test/bench/jobsbench -bin "$out"
+echo "== monitor (10,000 KWOK pods; monitor and status-report as processes; strict fake Core)"
+go run ./test/bench/monitorbench -bin "$out" -pods "${MONITOR_BENCH_PODS:-10000}"

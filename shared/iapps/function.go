@@ -27,13 +27,18 @@ type Env struct {
 	RefreshTokenFile  string        `envconfig:"UCLOUD_REFRESH_TOKEN_FILE"`
 	JobsNamespace     string        `envconfig:"JOBS_NAMESPACE" default:"ucloud-jobs"`
 	Kubeconfig        string        `envconfig:"KUBECONFIG"`
-	TerminalIdle      time.Duration `envconfig:"TERMINAL_IDLE_TIMEOUT" default:"15m"`
-	SyncthingImage    string        `envconfig:"SYNCTHING_IMAGE"`
-	TerminalImage     string        `envconfig:"TERMINAL_IMAGE"`
+	HandlerEnv
+}
+
+// HandlerEnv is the applications' own configuration (shared with the monitor, which rebuilds their pods).
+type HandlerEnv struct {
+	TerminalIdle   time.Duration `envconfig:"TERMINAL_IDLE_TIMEOUT" default:"15m"`
+	SyncthingImage string        `envconfig:"SYNCTHING_IMAGE"`
+	TerminalImage  string        `envconfig:"TERMINAL_IMAGE"`
 }
 
 // Handlers are the integrated applications this IM serves.
-func Handlers(env Env) *Registry {
+func Handlers(env HandlerEnv) *Registry {
 	return NewRegistry(Syncthing{Image: env.SyncthingImage}, Terminal{Image: env.TerminalImage, IdleTimeout: env.TerminalIdle})
 }
 
@@ -59,7 +64,7 @@ func Build(ctx context.Context, op Op, log *slog.Logger) (*fn.Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("database: %w", err)
 	}
-	svc := &Service{Provider: env.ProviderID, Registry: Handlers(env), Store: &ConfigStore{Pool: db.Pool}, Namespace: env.JobsNamespace}
+	svc := &Service{Provider: env.ProviderID, Registry: Handlers(env.HandlerEnv), Store: &ConfigStore{Pool: db.Pool}, Namespace: env.JobsNamespace}
 	checks := []fn.Check{{Name: "database", Func: db.Ping}}
 	var background []func(context.Context)
 	if op == OpRetrieve {

@@ -54,7 +54,7 @@ func newRig(t *testing.T) *rig {
 	ns := env.Namespace(t)
 	env.FilesystemClaim(t, ns, iapps.FilesystemVolume)
 	svc := &iapps.Service{
-		Provider: "k8s", Registry: iapps.Handlers(iapps.Env{}), Store: &iapps.ConfigStore{Pool: db.Pool},
+		Provider: "k8s", Registry: iapps.Handlers(iapps.HandlerEnv{}), Store: &iapps.ConfigStore{Pool: db.Pool},
 		Core: client, Kube: env.Clientset, Namespace: ns,
 	}
 	key, err := coreauth.ParsePublicKey(core.PublicKeyPEM())

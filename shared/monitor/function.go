@@ -49,7 +49,7 @@ func Main(name string) {
 		if err != nil {
 			return nil, err
 		}
-		var ienv iapps.Env
+		var ienv iapps.HandlerEnv
 		if err := fn.LoadEnv(&ienv); err != nil {
 			return nil, err
 		}

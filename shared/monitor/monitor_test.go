@@ -70,7 +70,7 @@ func (r *rig) start() (stop func()) {
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	m := &monitor.Monitor{Kube: env.Clientset, Namespace: r.ns, Pool: r.db.Pool, Registry: iapps.Handlers(iapps.Env{}),
+	m := &monitor.Monitor{Kube: env.Clientset, Namespace: r.ns, Pool: r.db.Pool, Registry: iapps.Handlers(iapps.HandlerEnv{}),
 		Sink: sink, Log: fn.NewLogger(io.Discard, "monitor", "info"), Resync: 300 * time.Millisecond}
 	done := make(chan struct{})
 	go func() { _ = m.Run(ctx); close(done) }()
@@ -195,7 +195,7 @@ func TestIntegratedAppPodComesBack(t *testing.T) {
 	stop := r.start()
 	defer stop()
 	client, _ := ucloud.NewClient(ucloud.ClientOptions{BaseURL: r.core.URL(), RefreshToken: func() (string, error) { return r.core.RefreshToken(), nil }})
-	svc := &iapps.Service{Provider: "k8s", Registry: iapps.Handlers(iapps.Env{}), Store: &iapps.ConfigStore{Pool: r.db.Pool}, Core: client, Kube: env.Clientset, Namespace: r.ns}
+	svc := &iapps.Service{Provider: "k8s", Registry: iapps.Handlers(iapps.HandlerEnv{}), Store: &iapps.ConfigStore{Pool: r.db.Pool}, Core: client, Kube: env.Clientset, Namespace: r.ns}
 	err := svc.Update(context.Background(), "terminal", iapps.UpdateRequest{Principal: ucloud.ResourceOwner{CreatedBy: "alice#1"}, Config: []byte(`{"folders":["/1/Home"]}`)})
 	if err != nil {
 		t.Fatal(err)
