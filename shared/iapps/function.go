@@ -19,14 +19,14 @@ import (
 
 // Env is the configuration of the configuration functions (names from the design's contract).
 type Env struct {
-	DatabaseURL       string        `envconfig:"DATABASE_URL" required:"true"`
-	ProviderID        string        `envconfig:"UCLOUD_PROVIDER_ID" required:"true"`
-	CoreURL           string        `envconfig:"UCLOUD_CORE_URL"`
-	CorePublicKeyFile string        `envconfig:"UCLOUD_CORE_PUBLIC_KEY_FILE"`
-	CorePublicKey     string        `envconfig:"UCLOUD_CORE_PUBLIC_KEY"`
-	RefreshTokenFile  string        `envconfig:"UCLOUD_REFRESH_TOKEN_FILE"`
-	JobsNamespace     string        `envconfig:"JOBS_NAMESPACE" default:"ucloud-jobs"`
-	Kubeconfig        string        `envconfig:"KUBECONFIG"`
+	DatabaseURL       string `envconfig:"DATABASE_URL" required:"true"`
+	ProviderID        string `envconfig:"UCLOUD_PROVIDER_ID" required:"true"`
+	CoreURL           string `envconfig:"UCLOUD_CORE_URL"`
+	CorePublicKeyFile string `envconfig:"UCLOUD_CORE_PUBLIC_KEY_FILE"`
+	CorePublicKey     string `envconfig:"UCLOUD_CORE_PUBLIC_KEY"`
+	RefreshTokenFile  string `envconfig:"UCLOUD_REFRESH_TOKEN_FILE"`
+	JobsNamespace     string `envconfig:"JOBS_NAMESPACE" default:"ucloud-jobs"`
+	Kubeconfig        string `envconfig:"KUBECONFIG"`
 	HandlerEnv
 }
 
