@@ -2,6 +2,7 @@ package monitor
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"syscall"
@@ -54,11 +55,7 @@ func Main(name string) {
 			return nil, err
 		}
 		m := &Monitor{Kube: cs, Namespace: env.JobsNamespace, Pool: db.Pool, Registry: iapps.Handlers(ienv), Sink: sink, Log: log, Resync: env.Resync}
-		id := env.Identity
-		if id == "" {
-			host, _ := os.Hostname()
-			id = host + "-" + time.Now().Format("150405.000")
-		}
+		id := identity(env.Identity)
 		lock := &resourcelock.LeaseLock{
 			LeaseMeta:  metav1.ObjectMeta{Name: env.Lease, Namespace: env.JobsNamespace},
 			Client:     cs.CoordinationV1(),
@@ -93,4 +90,18 @@ func Main(name string) {
 		}
 		return &fn.Server{Checks: []fn.Check{{Name: "database", Func: db.Ping}}, Background: []func(context.Context){lead}}, nil
 	})
+}
+
+// identity names this copy in the lease. In a cluster the host name is the pod's name: unique, and the
+// same when the container restarts (so it takes its own lease back at once). Elsewhere (make run) it gets
+// the process id too, so two copies on one machine never share an identity.
+func identity(configured string) string {
+	if configured != "" {
+		return configured
+	}
+	host, _ := os.Hostname()
+	if os.Getenv("KUBERNETES_SERVICE_HOST") != "" {
+		return host
+	}
+	return fmt.Sprintf("%s-%d", host, os.Getpid())
 }

@@ -1,0 +1,10 @@
+// Package knative holds the Knative manifests of the functions (Services, and the eventing objects that
+// wire them), embedded so tests load and validate exactly what an operator applies.
+package knative
+
+import "embed"
+
+// Manifests are the YAML files of this folder.
+//
+//go:embed *.yaml
+var Manifests embed.FS

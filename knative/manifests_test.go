@@ -1,0 +1,123 @@
+package knative_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"io/fs"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	eventingv1 "knative.dev/eventing/pkg/apis/eventing/v1"
+	sourcesv1 "knative.dev/eventing/pkg/apis/sources/v1"
+	"knative.dev/pkg/apis"
+	servingv1 "knative.dev/serving/pkg/apis/serving/v1"
+
+	"github.com/ucloud-im/knative-im/knative"
+	"github.com/ucloud-im/knative-im/test/envtest"
+)
+
+var env *envtest.Env
+
+func TestMain(m *testing.M) { envtest.Main(m, &env) }
+
+// validatable is a Knative API object: defaults then validation, as Knative's webhook runs them.
+type validatable interface {
+	runtime.Object
+	SetDefaults(context.Context)
+	Validate(context.Context) *apis.FieldError
+}
+
+func objects(t *testing.T) []*unstructured.Unstructured {
+	t.Helper()
+	var out []*unstructured.Unstructured
+	err := fs.WalkDir(knative.Manifests, ".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		raw, err := knative.Manifests.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(raw), 4096)
+		for {
+			u := &unstructured.Unstructured{}
+			if err := dec.Decode(&u.Object); errors.Is(err, io.EOF) {
+				return nil
+			} else if err != nil {
+				t.Fatalf("%s: %v", path, err)
+			}
+			if len(u.Object) > 0 {
+				out = append(out, u)
+			}
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// Every manifest passes Knative's own defaulting and validation, and the real apiserver accepts it
+// (server-side dry run, with the Knative CRDs installed).
+func TestManifestsAreValidKnative(t *testing.T) {
+	ctx := context.Background()
+	objs := objects(t)
+	if len(objs) == 0 {
+		t.Fatal("no manifests")
+	}
+	if _, err := env.Clientset.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "ucloud-im"}}, metav1.CreateOptions{}); err != nil {
+		t.Logf("namespace: %v", err)
+	}
+	for _, u := range objs {
+		t.Run(u.GetKind()+"/"+u.GetName(), func(t *testing.T) {
+			var typed validatable
+			switch u.GetKind() {
+			case "Service":
+				typed = &servingv1.Service{}
+			case "Trigger":
+				typed = &eventingv1.Trigger{}
+			case "Broker":
+				typed = &eventingv1.Broker{}
+			case "SinkBinding":
+				typed = &sourcesv1.SinkBinding{}
+			default:
+				t.Fatalf("no Knative validation for kind %s", u.GetKind())
+			}
+			if err := runtime.DefaultUnstructuredConverter.FromUnstructuredWithValidation(u.Object, typed, true); err != nil {
+				t.Fatalf("decode: %v", err)
+			}
+			typed.SetDefaults(ctx)
+			if err := typed.Validate(apis.WithinCreate(ctx)); err != nil {
+				t.Fatalf("Knative validation: %v", err)
+			}
+			gvr, _ := meta(u)
+			data, _ := u.MarshalJSON()
+			force := true
+			if _, err := env.Dynamic.Resource(gvr).Namespace(u.GetNamespace()).Patch(ctx, u.GetName(), types.ApplyPatchType, data,
+				metav1.PatchOptions{FieldManager: "manifest-test", Force: &force, DryRun: []string{metav1.DryRunAll}}); err != nil {
+				t.Fatalf("server-side dry run: %v", err)
+			}
+		})
+	}
+}
+
+// The monitor never scales to zero and never runs twice.
+func TestMonitorRunsExactlyOneReplica(t *testing.T) {
+	for _, u := range objects(t) {
+		if u.GetKind() == "Service" && u.GetName() == "monitor" {
+			a, _, _ := unstructured.NestedStringMap(u.Object, "spec", "template", "metadata", "annotations")
+			if a["autoscaling.knative.dev/min-scale"] != "1" || a["autoscaling.knative.dev/max-scale"] != "1" {
+				t.Fatalf("monitor scale annotations %v", a)
+			}
+			return
+		}
+	}
+	t.Fatal("no monitor Service")
+}
