@@ -12,12 +12,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,10 +22,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ucloud-im/knative-im/shared/iapps"
-	"github.com/ucloud-im/knative-im/shared/store"
 	"github.com/ucloud-im/knative-im/shared/ucloud"
-	"github.com/ucloud-im/knative-im/test/env/localenv"
-	"github.com/ucloud-im/knative-im/test/fakecore"
+	"github.com/ucloud-im/knative-im/test/bench/benchenv"
 )
 
 const device = "MFZWI3D-BONSGYC-YLTMRWG-C43ENR5-QXGZDMM-FZWI3DP-BONSGYY-LTMRWAD"
@@ -47,54 +42,29 @@ func main() {
 
 func run(bin, hello string, workers int, d time.Duration) error {
 	ctx := context.Background()
-	project, err := localenv.ProjectDir()
+	b, err := benchenv.Start(ctx, false)
 	if err != nil {
 		return err
 	}
-	kubeBin, err := localenv.BuildBinaries(ctx, project)
+	defer b.Close()
+	core := b.Core
+	vars := append(b.Vars(), "JOBS_NAMESPACE=default")
+	retrieve, err := benchenv.Run(filepath.Join(bin, "config-retrieve"), vars)
 	if err != nil {
 		return err
 	}
-	dir, err := os.MkdirTemp("", "iappsbench-")
+	defer retrieve.Stop()
+	update, err := benchenv.Run(filepath.Join(bin, "config-update"), vars)
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	if err := os.Chmod(dir, 0o755); err != nil { // PostgreSQL's user must reach its data folder inside
-		return err
-	}
-	e, err := localenv.Start(ctx, localenv.Options{Dir: filepath.Join(dir, "env"), BinDir: kubeBin, ProjectDir: project})
+	defer update.Stop()
+	helloProc, err := benchenv.Run(hello, nil)
 	if err != nil {
 		return err
 	}
-	defer e.Stop()
-	core, err := fakecore.New(fakecore.Options{})
-	if err != nil {
-		return err
-	}
-	defer core.Close()
-	if err := core.WriteFiles(dir); err != nil {
-		return err
-	}
-	vars := []string{"DATABASE_URL=" + e.DatabaseURL, "KUBECONFIG=" + e.Kubeconfig, "JOBS_NAMESPACE=default",
-		"UCLOUD_PROVIDER_ID=k8s", "UCLOUD_CORE_URL=" + core.URL(), "LOG_LEVEL=error",
-		"UCLOUD_CORE_PUBLIC_KEY_FILE=" + filepath.Join(dir, fakecore.PublicKeyFile),
-		"UCLOUD_REFRESH_TOKEN_FILE=" + filepath.Join(dir, fakecore.RefreshTokenFile)}
-	retrieveURL, stop1, err := start(filepath.Join(bin, "config-retrieve"), vars)
-	if err != nil {
-		return err
-	}
-	defer stop1()
-	updateURL, stop2, err := start(filepath.Join(bin, "config-update"), vars)
-	if err != nil {
-		return err
-	}
-	defer stop2()
-	helloURL, stop3, err := start(hello, nil)
-	if err != nil {
-		return err
-	}
-	defer stop3()
+	defer helloProc.Stop()
+	retrieveURL, updateURL, helloURL := retrieve.URL, update.URL, helloProc.URL
 
 	token := core.Token() // valid for an hour: longer than the run
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: workers * 2}}
@@ -127,12 +97,7 @@ func run(bin, hello string, workers int, d time.Duration) error {
 	updateRate := load(workers, d, func(w, i int) bool {
 		return post(client, updateURL, "update", token, updateBody(owners[w], i)) == 200
 	})
-	db, err := store.Open(ctx, e.DatabaseURL)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	pool, err := pgxpool.New(ctx, e.DatabaseURL)
+	pool, err := pgxpool.New(ctx, b.Env.DatabaseURL)
 	if err != nil {
 		return err
 	}
@@ -149,7 +114,7 @@ func run(bin, hello string, workers int, d time.Duration) error {
 
 func updateBody(owner ucloud.ResourceOwner, i int) iapps.UpdateRequest {
 	return iapps.UpdateRequest{ProductID: "syncthing", Principal: owner,
-		Config: json.RawMessage(`{"devices":[{"deviceId":"` + device + `","label":"l` + strconv.Itoa(i) + `"}],"folders":[]}`)}
+		Config: json.RawMessage(fmt.Sprintf(`{"devices":[{"deviceId":"%s","label":"l%d"}],"folders":[]}`, device, i))}
 }
 
 // load runs workers for d, each calling op in a loop, and returns successful calls per second.
@@ -188,30 +153,4 @@ func postRaw(c *http.Client, url, token string, raw []byte) int {
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	return resp.StatusCode
-}
-
-// start runs a binary on a free loopback port and waits for /healthz.
-func start(path string, vars []string) (string, func(), error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", nil, err
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	cmd := exec.Command(path)
-	cmd.Env = append(append(os.Environ(), vars...), "PORT="+strconv.Itoa(port))
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		return "", nil, err
-	}
-	stop := func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }
-	url := fmt.Sprintf("http://127.0.0.1:%d", port)
-	for began := time.Now(); time.Since(began) < 20*time.Second; time.Sleep(20 * time.Millisecond) {
-		if resp, err := http.Get(url + "/healthz"); err == nil {
-			resp.Body.Close()
-			return url, stop, nil
-		}
-	}
-	stop()
-	return "", nil, fmt.Errorf("%s did not start", path)
 }

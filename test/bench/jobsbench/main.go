@@ -11,10 +11,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"time"
@@ -23,8 +21,8 @@ import (
 
 	"github.com/ucloud-im/knative-im/shared/jobs"
 	"github.com/ucloud-im/knative-im/shared/ucloud"
+	"github.com/ucloud-im/knative-im/test/bench/benchenv"
 	"github.com/ucloud-im/knative-im/test/env/localenv"
-	"github.com/ucloud-im/knative-im/test/fakecore"
 )
 
 func main() {
@@ -40,25 +38,12 @@ func main() {
 
 func run(bin string, n, bulk int) error {
 	ctx := context.Background()
-	project, err := localenv.ProjectDir()
+	b, err := benchenv.Start(ctx, true)
 	if err != nil {
 		return err
 	}
-	kubeBin, err := localenv.BuildBinaries(ctx, project)
-	if err != nil {
-		return err
-	}
-	dir, err := os.MkdirTemp("", "jobsbench-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	e, err := localenv.Start(ctx, localenv.Options{Dir: filepath.Join(dir, "env"), BinDir: kubeBin, ProjectDir: project, NoPostgres: true})
-	if err != nil {
-		return err
-	}
-	defer e.Stop()
-	cs, err := e.Clientset()
+	defer b.Close()
+	cs, err := b.Env.Clientset()
 	if err != nil {
 		return err
 	}
@@ -67,40 +52,12 @@ func run(bin string, n, bulk int) error {
 			return err
 		}
 	}
-	core, err := fakecore.New(fakecore.Options{})
+	fnProc, err := benchenv.Run(filepath.Join(bin, "job-create"), append(b.Vars(), "JOBS_NAMESPACE=bench-fn"))
 	if err != nil {
 		return err
 	}
-	defer core.Close()
-	if err := core.WriteFiles(dir); err != nil {
-		return err
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	cmd := exec.Command(filepath.Join(bin, "job-create"))
-	cmd.Env = append(os.Environ(), "PORT="+strconv.Itoa(port), "LOG_LEVEL=error", "KUBECONFIG="+e.Kubeconfig, "JOBS_NAMESPACE=bench-fn",
-		"UCLOUD_PROVIDER_ID=k8s", "UCLOUD_APPS_DOMAIN=apps.localhost", "UCLOUD_CORE_PUBLIC_KEY_FILE="+filepath.Join(dir, fakecore.PublicKeyFile))
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	url := fmt.Sprintf("http://127.0.0.1:%d", port)
-	for began := time.Now(); ; time.Sleep(20 * time.Millisecond) {
-		if resp, err := http.Get(url + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		if time.Since(began) > 20*time.Second {
-			return fmt.Errorf("job-create not ready")
-		}
-	}
+	defer fnProc.Stop()
+	url, core := fnProc.URL, b.Core
 	mk := func(i int) ucloud.Job {
 		return ucloud.Job{ID: strconv.Itoa(100000 + i), CreatedAt: time.Now().UnixMilli(), Owner: ucloud.ResourceOwner{CreatedBy: "bench#1"},
 			Specification: ucloud.JobSpecification{Product: ucloud.ProductReference{ID: "u1-standard-1", Category: "u1-standard", Provider: "k8s"},
@@ -136,7 +93,7 @@ func run(bin string, n, bulk int) error {
 	}
 	p, _ := catalog.Product(ucloud.ProductReference{ID: "u1-standard-1", Category: "u1-standard"})
 	app, _ := catalog.Application(ucloud.NameAndVersion{Name: "batch-ubuntu", Version: "24.04"})
-	cfg, _ := e.RESTConfig()
+	cfg, _ := b.Env.RESTConfig()
 	cfg.QPS, cfg.Burst = 100, 200 // as the functions' clients
 	direct, err := kubernetesFor(cfg)
 	if err != nil {

@@ -9,10 +9,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -27,6 +24,7 @@ import (
 	"github.com/ucloud-im/knative-im/shared/jobs"
 	"github.com/ucloud-im/knative-im/shared/kube"
 	"github.com/ucloud-im/knative-im/shared/ucloud"
+	"github.com/ucloud-im/knative-im/test/bench/benchenv"
 	"github.com/ucloud-im/knative-im/test/env/localenv"
 	"github.com/ucloud-im/knative-im/test/fakecore"
 )
@@ -43,28 +41,12 @@ func main() {
 
 func run(bin string, n int) error {
 	ctx := context.Background()
-	project, err := localenv.ProjectDir()
+	b, err := benchenv.Start(ctx, false)
 	if err != nil {
 		return err
 	}
-	kubeBin, err := localenv.BuildBinaries(ctx, project)
-	if err != nil {
-		return err
-	}
-	dir, err := os.MkdirTemp("", "monitorbench-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	if err := os.Chmod(dir, 0o755); err != nil {
-		return err
-	}
-	e, err := localenv.Start(ctx, localenv.Options{Dir: filepath.Join(dir, "env"), BinDir: kubeBin, ProjectDir: project})
-	if err != nil {
-		return err
-	}
-	defer e.Stop()
-	cfg, err := e.RESTConfig()
+	defer b.Close()
+	cfg, err := b.Env.RESTConfig()
 	if err != nil {
 		return err
 	}
@@ -77,21 +59,13 @@ func run(bin string, n int) error {
 	if _, err := localenv.PrepareJobsNamespace(ctx, cs, ns, "ucloud-filesystem"); err != nil {
 		return err
 	}
-	core, err := fakecore.New(fakecore.Options{})
+	core := b.Core
+	vars := append(b.Vars(), "JOBS_NAMESPACE="+ns, "MONITOR_RESYNC=30s")
+	sr, err := benchenv.Run(filepath.Join(bin, "status-report"), vars)
 	if err != nil {
 		return err
 	}
-	defer core.Close()
-	if err := core.WriteFiles(dir); err != nil {
-		return err
-	}
-	vars := []string{"DATABASE_URL=" + e.DatabaseURL, "KUBECONFIG=" + e.Kubeconfig, "JOBS_NAMESPACE=" + ns, "LOG_LEVEL=error",
-		"UCLOUD_CORE_URL=" + core.URL(), "UCLOUD_REFRESH_TOKEN_FILE=" + filepath.Join(dir, fakecore.RefreshTokenFile), "MONITOR_RESYNC=30s"}
-	srURL, _, stopSR, err := start(filepath.Join(bin, "status-report"), vars)
-	if err != nil {
-		return err
-	}
-	defer stopSR()
+	defer sr.Stop()
 
 	began := time.Now()
 	if err := createPods(ctx, cs, ns, n); err != nil {
@@ -101,11 +75,12 @@ func run(bin string, n int) error {
 	if err := waitPhase(ctx, cs, ns, n, corev1.PodRunning, 15*time.Minute); err != nil {
 		return err
 	}
-	_, monPID, stopMon, err := start(filepath.Join(bin, "monitor"), append(vars, "K_SINK="+srURL))
+	mon, err := benchenv.Run(filepath.Join(bin, "monitor"), append(vars, "K_SINK="+sr.URL))
 	if err != nil {
 		return err
 	}
-	defer stopMon()
+	defer mon.Stop()
+	monPID := mon.PID
 	// The monitor reports every job RUNNING first; wait for that before timing the final transitions.
 	if err := waitUpdates(core, n, 15*time.Minute); err != nil {
 		return err
@@ -235,29 +210,4 @@ func rss(pid int) string {
 		}
 	}
 	return "?"
-}
-
-func start(path string, vars []string) (string, int, func(), error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", 0, nil, err
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	cmd := exec.Command(path)
-	cmd.Env = append(append(os.Environ(), vars...), "PORT="+strconv.Itoa(port))
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		return "", 0, nil, err
-	}
-	stop := func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }
-	url := fmt.Sprintf("http://127.0.0.1:%d", port)
-	for began := time.Now(); time.Since(began) < 20*time.Second; time.Sleep(20 * time.Millisecond) {
-		if resp, err := http.Get(url + "/healthz"); err == nil {
-			resp.Body.Close()
-			return url, cmd.Process.Pid, stop, nil
-		}
-	}
-	stop()
-	return "", 0, nil, fmt.Errorf("%s did not start", path)
 }

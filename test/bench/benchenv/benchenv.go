@@ -1,0 +1,114 @@
+// Package benchenv is what the benchmark programs share: the local environment, a fake Core with its key
+// files, and function processes started on free loopback ports.
+package benchenv
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/ucloud-im/knative-im/test/env/localenv"
+	"github.com/ucloud-im/knative-im/test/fakecore"
+)
+
+// Bench is a running benchmark environment.
+type Bench struct {
+	Env  *localenv.Env
+	Core *fakecore.Core
+	// Dir holds the environment and Core's public key and refresh token files.
+	Dir string
+}
+
+// Start brings up the environment (without PostgreSQL when noPostgres) and a fake Core.
+func Start(ctx context.Context, noPostgres bool) (*Bench, error) {
+	project, err := localenv.ProjectDir()
+	if err != nil {
+		return nil, err
+	}
+	kubeBin, err := localenv.BuildBinaries(ctx, project)
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "ucloud-im-bench-")
+	if err != nil {
+		return nil, err
+	}
+	b := &Bench{Dir: dir}
+	if err := os.Chmod(dir, 0o755); err != nil { // PostgreSQL's user must reach its data folder inside
+		b.Close()
+		return nil, err
+	}
+	if b.Env, err = localenv.Start(ctx, localenv.Options{Dir: filepath.Join(dir, "env"), BinDir: kubeBin, ProjectDir: project, NoPostgres: noPostgres}); err != nil {
+		b.Close()
+		return nil, err
+	}
+	if b.Core, err = fakecore.New(fakecore.Options{}); err != nil {
+		b.Close()
+		return nil, err
+	}
+	if err := b.Core.WriteFiles(dir); err != nil {
+		b.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
+// Vars are the functions' common settings for this environment.
+func (b *Bench) Vars() []string {
+	return []string{"DATABASE_URL=" + b.Env.DatabaseURL, "KUBECONFIG=" + b.Env.Kubeconfig, "LOG_LEVEL=error",
+		"UCLOUD_PROVIDER_ID=k8s", "UCLOUD_APPS_DOMAIN=apps.localhost", "UCLOUD_CORE_URL=" + b.Core.URL(),
+		"UCLOUD_CORE_PUBLIC_KEY_FILE=" + filepath.Join(b.Dir, fakecore.PublicKeyFile),
+		"UCLOUD_REFRESH_TOKEN_FILE=" + filepath.Join(b.Dir, fakecore.RefreshTokenFile)}
+}
+
+// Close stops everything and removes the folder.
+func (b *Bench) Close() {
+	if b.Core != nil {
+		b.Core.Close()
+	}
+	if b.Env != nil {
+		_ = b.Env.Stop()
+	}
+	_ = os.RemoveAll(b.Dir)
+}
+
+// Process is a function (or any server) started by Run.
+type Process struct {
+	URL string
+	PID int
+	cmd *exec.Cmd
+}
+
+// Stop kills the process.
+func (p *Process) Stop() { _ = p.cmd.Process.Kill(); _ = p.cmd.Wait() }
+
+// Run starts path with the extra environment on a free loopback port and waits for /healthz.
+func Run(path string, vars []string) (*Process, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	cmd := exec.Command(path)
+	cmd.Env = append(append(os.Environ(), vars...), "PORT="+strconv.Itoa(port))
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	p := &Process{URL: fmt.Sprintf("http://127.0.0.1:%d", port), PID: cmd.Process.Pid, cmd: cmd}
+	for began := time.Now(); time.Since(began) < 20*time.Second; time.Sleep(20 * time.Millisecond) {
+		if resp, err := http.Get(p.URL + "/healthz"); err == nil {
+			resp.Body.Close()
+			return p, nil
+		}
+	}
+	p.Stop()
+	return nil, fmt.Errorf("%s did not start", path)
+}
