@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"io/fs"
+	"os"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -120,4 +121,27 @@ func TestMonitorRunsExactlyOneReplica(t *testing.T) {
 		}
 	}
 	t.Fatal("no monitor Service")
+}
+
+// Every function under functions/ has its Knative Service, and every Service runs a function that exists.
+func TestEveryFunctionHasAService(t *testing.T) {
+	fns, err := os.ReadDir("../functions")
+	if err != nil {
+		t.Fatal(err)
+	}
+	services := map[string]bool{}
+	for _, u := range objects(t) {
+		if u.GetKind() == "Service" {
+			services[u.GetName()] = true
+		}
+	}
+	for _, f := range fns {
+		if !services[f.Name()] {
+			t.Errorf("functions/%s has no Knative Service", f.Name())
+		}
+		delete(services, f.Name())
+	}
+	for s := range services {
+		t.Errorf("Knative Service %s runs no function under functions/", s)
+	}
 }
