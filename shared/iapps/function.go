@@ -4,11 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
-	"strings"
 	"time"
-
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/ucloud-im/knative-im/shared/coreauth"
 	"github.com/ucloud-im/knative-im/shared/fn"
@@ -75,11 +71,7 @@ func Build(ctx context.Context, op Op, log *slog.Logger) (*fn.Server, error) {
 		if env.CoreURL == "" || env.RefreshTokenFile == "" {
 			return nil, fmt.Errorf("configuration: UCLOUD_CORE_URL and UCLOUD_REFRESH_TOKEN_FILE are required by %s", op)
 		}
-		tokenFile := env.RefreshTokenFile
-		core, err := ucloud.NewClient(ucloud.ClientOptions{BaseURL: env.CoreURL, RefreshToken: func() (string, error) {
-			raw, err := os.ReadFile(tokenFile)
-			return strings.TrimSpace(string(raw)), err
-		}})
+		core, err := ucloud.NewClient(ucloud.ClientOptions{BaseURL: env.CoreURL, RefreshToken: ucloud.RefreshTokenFile(env.RefreshTokenFile)})
 		if err != nil {
 			return nil, err
 		}
@@ -91,10 +83,7 @@ func Build(ctx context.Context, op Op, log *slog.Logger) (*fn.Server, error) {
 			return nil, err
 		}
 		svc.Kube = cs
-		checks = append(checks, fn.Check{Name: "kubernetes", Func: func(ctx context.Context) error {
-			_, err := cs.CoreV1().Namespaces().Get(ctx, env.JobsNamespace, metav1.GetOptions{})
-			return err
-		}})
+		checks = append(checks, fn.Check{Name: "kubernetes", Func: kube.NamespaceReady(cs, env.JobsNamespace)})
 	}
 	return &fn.Server{
 		Routes:     svc.Routes(op),

@@ -6,8 +6,6 @@ import (
 	"net/http"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
 	"github.com/ucloud-im/knative-im/shared/coreauth"
 	"github.com/ucloud-im/knative-im/shared/fn"
 	"github.com/ucloud-im/knative-im/shared/kube"
@@ -53,10 +51,7 @@ func Main(name string, control bool) {
 		return &fn.Server{
 			Routes: routes,
 			Auth:   coreauth.NewVerifier(key, 30*time.Second),
-			Checks: []fn.Check{{Name: "kubernetes", Func: func(ctx context.Context) error {
-				_, err := cs.CoreV1().Namespaces().Get(ctx, env.JobsNamespace, metav1.GetOptions{})
-				return err
-			}}},
+			Checks: []fn.Check{{Name: "kubernetes", Func: kube.NamespaceReady(cs, env.JobsNamespace)}},
 		}, nil
 	})
 }

@@ -3,10 +3,12 @@
 package kube
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -77,4 +79,12 @@ func NewClientset(kubeconfig string) (kubernetes.Interface, error) {
 		cfg.Timeout = 15 * time.Second
 	}
 	return kubernetes.NewForConfig(cfg)
+}
+
+// NamespaceReady is a readiness check: the apiserver answers and the jobs namespace is readable.
+func NamespaceReady(cs kubernetes.Interface, ns string) func(ctx context.Context) error {
+	return func(ctx context.Context) error {
+		_, err := cs.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+		return err
+	}
 }

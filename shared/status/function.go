@@ -3,8 +3,6 @@ package status
 import (
 	"context"
 	"log/slog"
-	"os"
-	"strings"
 
 	"github.com/ucloud-im/knative-im/shared/fn"
 	"github.com/ucloud-im/knative-im/shared/store"
@@ -30,10 +28,7 @@ func Main(name string) {
 		if err != nil {
 			return nil, err
 		}
-		core, err := ucloud.NewClient(ucloud.ClientOptions{BaseURL: env.CoreURL, RefreshToken: func() (string, error) {
-			raw, err := os.ReadFile(env.RefreshTokenFile)
-			return strings.TrimSpace(string(raw)), err
-		}})
+		core, err := ucloud.NewClient(ucloud.ClientOptions{BaseURL: env.CoreURL, RefreshToken: ucloud.RefreshTokenFile(env.RefreshTokenFile)})
 		if err != nil {
 			return nil, err
 		}

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -272,4 +273,13 @@ func decodeError(body []byte) Error {
 		}
 	}
 	return e
+}
+
+// RefreshTokenFile reads the provider refresh token from path at each use (a mounted Secret may be
+// rotated), trimmed of the line break such files end with.
+func RefreshTokenFile(path string) func() (string, error) {
+	return func() (string, error) {
+		raw, err := os.ReadFile(path)
+		return strings.TrimSpace(string(raw)), err
+	}
 }
