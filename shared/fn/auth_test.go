@@ -20,16 +20,6 @@ import (
 	"github.com/ucloud-im/knative-im/test/fakecore"
 )
 
-func newCore(t testing.TB) *fakecore.Core {
-	t.Helper()
-	core, err := fakecore.New(fakecore.Options{Reporter: t})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(core.Close)
-	return core
-}
-
 func verifier(t testing.TB, core *fakecore.Core) *coreauth.Verifier {
 	t.Helper()
 	key, err := coreauth.ParsePublicKey(core.PublicKeyPEM())
@@ -58,7 +48,7 @@ func with(key string, v any) func(jwt.MapClaims) {
 }
 
 func TestCoreTokenRules(t *testing.T) {
-	core := newCore(t)
+	core := fakecore.Start(t)
 	srv := authedServer(t, core)
 	other, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
@@ -131,7 +121,7 @@ func TestCoreTokenRules(t *testing.T) {
 }
 
 func TestParsePublicKeyAcceptsPEMAndBareBase64(t *testing.T) {
-	core := newCore(t)
+	core := fakecore.Start(t)
 	pemText := string(core.PublicKeyPEM())
 	lines := strings.Split(strings.TrimSpace(pemText), "\n")
 	bare := strings.Join(lines[1:len(lines)-1], "")
@@ -151,7 +141,7 @@ func TestParsePublicKeyAcceptsPEMAndBareBase64(t *testing.T) {
 
 // FuzzVerify: whatever the token, Verify never panics, and whatever it accepts is a Core token.
 func FuzzVerify(f *testing.F) {
-	core := newCore(f)
+	core := fakecore.Start(f)
 	v := verifier(f, core)
 	f.Add(core.Token())
 	f.Add(core.Token(without("iat")))
@@ -171,7 +161,7 @@ func FuzzVerify(f *testing.F) {
 // BenchmarkAuthenticatedCall: one Core call through the whole host stack (logging, body limit, token check,
 // JSON decode and encode), in-process.
 func BenchmarkAuthenticatedCall(b *testing.B) {
-	core := newCore(b)
+	core := fakecore.Start(b)
 	srv := authedServer(b, core)
 	h := "Bearer " + core.Token()
 	client := srv.Client()
@@ -188,7 +178,7 @@ func BenchmarkAuthenticatedCall(b *testing.B) {
 }
 
 func BenchmarkVerify(b *testing.B) {
-	core := newCore(b)
+	core := fakecore.Start(b)
 	v := verifier(b, core)
 	tok := core.Token()
 	for b.Loop() {

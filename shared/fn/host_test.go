@@ -17,6 +17,7 @@ import (
 
 	"github.com/ucloud-im/knative-im/shared/fn"
 	"github.com/ucloud-im/knative-im/shared/ucloud"
+	"github.com/ucloud-im/knative-im/test/fakecore"
 )
 
 type echoReq struct {
@@ -235,7 +236,7 @@ func TestCloudEventsInBinaryAndStructuredMode(t *testing.T) {
 
 // Events never bypass Core's token: only "/" takes them, and a Core path with CloudEvent headers is a Core call.
 func TestCloudEventOnACorePathNeedsCoreToken(t *testing.T) {
-	core := newCore(t)
+	core := fakecore.Start(t)
 	srv := authedServer(t, core)
 	binary := map[string]string{"Ce-Specversion": "1.0", "Ce-Id": "ev-1", "Ce-Source": "/x", "Ce-Type": "x"}
 	resp, _ := post(t, srv.URL+"/ucloud/k8s/jobs", "application/json", strings.NewReader(`{}`), binary)

@@ -42,12 +42,8 @@ func newRig(t *testing.T) *rig {
 		t.Fatal(err)
 	}
 	t.Cleanup(db.Close)
-	core, err := fakecore.New(fakecore.Options{Reporter: t})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(core.Close)
-	client, err := ucloud.NewClient(ucloud.ClientOptions{BaseURL: core.URL(), RefreshToken: func() (string, error) { return core.RefreshToken(), nil }})
+	core := fakecore.Start(t)
+	client, err := core.Client(ucloud.ClientOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

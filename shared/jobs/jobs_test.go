@@ -48,11 +48,7 @@ func newRig(t *testing.T) *rig {
 	ns := env.Namespace(t)
 	svc := &jobs.Service{Provider: "k8s", Catalog: catalog, Kube: env.Clientset, AppsDomain: "apps.example.org",
 		Settings: jobs.Settings{Namespace: ns, GatewayNamespace: "kourier-system"}}
-	core, err := fakecore.New(fakecore.Options{Reporter: t})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(core.Close)
+	core := fakecore.Start(t)
 	key, _ := coreauth.ParsePublicKey(core.PublicKeyPEM())
 	routes := http.NewServeMux()
 	routes.Handle("/ucloud/k8s/jobs", svc.CreateRoutes())

@@ -47,12 +47,8 @@ func newRig(t *testing.T) *rig {
 		t.Fatal(err)
 	}
 	t.Cleanup(db.Close)
-	core, err := fakecore.New(fakecore.Options{Reporter: t})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(core.Close)
-	client, _ := ucloud.NewClient(ucloud.ClientOptions{BaseURL: core.URL(), RefreshToken: func() (string, error) { return core.RefreshToken(), nil }})
+	core := fakecore.Start(t)
+	client, _ := core.Client(ucloud.ClientOptions{})
 	logs := fn.NewLogger(io.Discard, "test", "info")
 	rep := status.NewReporter(db.Pool, client, logs)
 	go rep.Run(ctx)
@@ -194,7 +190,7 @@ func TestIntegratedAppPodComesBack(t *testing.T) {
 	r := newRig(t)
 	stop := r.start()
 	defer stop()
-	client, _ := ucloud.NewClient(ucloud.ClientOptions{BaseURL: r.core.URL(), RefreshToken: func() (string, error) { return r.core.RefreshToken(), nil }})
+	client, _ := r.core.Client(ucloud.ClientOptions{})
 	svc := &iapps.Service{Provider: "k8s", Registry: iapps.Handlers(iapps.HandlerEnv{}), Store: &iapps.ConfigStore{Pool: r.db.Pool}, Core: client, Kube: env.Clientset, Namespace: r.ns}
 	err := svc.Update(context.Background(), "terminal", iapps.UpdateRequest{Principal: ucloud.ResourceOwner{CreatedBy: "alice#1"}, Config: []byte(`{"folders":["/1/Home"]}`)})
 	if err != nil {

@@ -34,8 +34,7 @@ type rig struct {
 
 // newReporter is one status-report instance on the rig's database.
 func (r *rig) newReporter() (*status.Reporter, string) {
-	client, err := ucloud.NewClient(ucloud.ClientOptions{BaseURL: r.core.URL(), BackoffBase: time.Millisecond, MaxAttempts: 2,
-		RefreshToken: func() (string, error) { return r.core.RefreshToken(), nil }})
+	client, err := r.core.Client(ucloud.ClientOptions{BackoffBase: time.Millisecond, MaxAttempts: 2})
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -48,11 +47,7 @@ func (r *rig) newReporter() (*status.Reporter, string) {
 }
 
 func newRig(t *testing.T) *rig {
-	core, err := fakecore.New(fakecore.Options{Reporter: t})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(core.Close)
+	core := fakecore.Start(t)
 	db, err := store.Open(context.Background(), env.Database(t))
 	if err != nil {
 		t.Fatal(err)

@@ -27,17 +27,11 @@ func (c *clock) Advance(d time.Duration) {
 
 func setup(t *testing.T, o ucloud.ClientOptions) (*fakecore.Core, *ucloud.Client) {
 	t.Helper()
-	core, err := fakecore.New(fakecore.Options{Reporter: t})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(core.Close)
-	o.BaseURL = core.URL()
-	o.RefreshToken = func() (string, error) { return core.RefreshToken(), nil }
+	core := fakecore.Start(t)
 	if o.BackoffBase == 0 {
 		o.BackoffBase = time.Millisecond
 	}
-	c, err := ucloud.NewClient(o)
+	c, err := core.Client(o)
 	if err != nil {
 		t.Fatal(err)
 	}

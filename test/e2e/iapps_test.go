@@ -27,11 +27,7 @@ type stack struct {
 
 func newStack(t *testing.T) *stack {
 	t.Helper()
-	core, err := fakecore.New(fakecore.Options{Reporter: t})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(core.Close)
+	core := fakecore.Start(t)
 	dir := t.TempDir()
 	if err := core.WriteFiles(dir); err != nil {
 		t.Fatal(err)

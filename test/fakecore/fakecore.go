@@ -231,3 +231,29 @@ func (c *Core) ClearFaults() {
 	defer c.mu.Unlock()
 	clear(c.faults)
 }
+
+// TB is the part of testing.TB Start needs.
+type TB interface {
+	Reporter
+	Helper()
+	Fatalf(format string, args ...any)
+	Cleanup(func())
+}
+
+// Start runs a fake Core for one test: violations fail the test, and it stops when the test ends.
+func Start(t TB) *Core {
+	t.Helper()
+	c, err := New(Options{Reporter: t})
+	if err != nil {
+		t.Fatalf("fake Core: %v", err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+// Client is a Core client for this fake with its refresh token; o's other settings are kept.
+func (c *Core) Client(o ucloud.ClientOptions) (*ucloud.Client, error) {
+	o.BaseURL = c.URL()
+	o.RefreshToken = func() (string, error) { return c.RefreshToken(), nil }
+	return ucloud.NewClient(o)
+}
