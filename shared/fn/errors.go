@@ -81,3 +81,15 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 	w.WriteHeader(status)
 	_, _ = w.Write(append(raw, '\n'))
 }
+
+// ForProvider refuses calls whose {provider} path value is not this provider's id: 404, so Core learns
+// the call reached the wrong integration module.
+func ForProvider(provider string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if got := r.PathValue("provider"); got != provider {
+			WriteError(w, r, Errorf(http.StatusNotFound, "UNKNOWN_PROVIDER", "This is the integration module of provider %q, not %q.", provider, got))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}

@@ -265,3 +265,18 @@ func TestLoadEnvNamesTheBadVariable(t *testing.T) {
 		t.Fatalf("good config refused: %v %+v", err, spec)
 	}
 }
+
+func TestForProviderRefusesOtherProviders(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.Handle("POST /ucloud/{provider}/x", fn.ForProvider("k8s", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fn.WriteJSON(w, http.StatusOK, map[string]string{})
+	})))
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	for provider, want := range map[string]int{"k8s": 200, "slurm": 404} {
+		resp, raw := post(t, srv.URL+"/ucloud/"+provider+"/x", "application/json", strings.NewReader(`{}`), nil)
+		if resp.StatusCode != want || (want == 404 && !strings.Contains(string(raw), `provider \"k8s\", not \"slurm\"`)) {
+			t.Errorf("%s: %d %s", provider, resp.StatusCode, raw)
+		}
+	}
+}

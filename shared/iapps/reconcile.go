@@ -174,8 +174,7 @@ func kubeError(err error) error {
 		return nil
 	case errors.Is(err, ErrPodTerminating):
 		return fn.Wrap(err, http.StatusServiceUnavailable, "RESTARTING", "The application is still restarting. Please try again in a moment.")
-	case apierrors.IsServiceUnavailable(err), apierrors.IsTimeout(err), apierrors.IsServerTimeout(err),
-		apierrors.IsTooManyRequests(err), apierrors.IsInternalError(err), errors.Is(err, context.DeadlineExceeded), kube.IsConnError(err):
+	case kube.IsUnavailable(err):
 		return fn.Wrap(err, http.StatusServiceUnavailable, "CLUSTER_UNAVAILABLE", "The provider's cluster is unavailable. Please try again later.")
 	}
 	return fn.Wrap(err, http.StatusInternalServerError, "CLUSTER_ERROR", "The provider could not apply the configuration. Please try again later.")

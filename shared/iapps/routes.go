@@ -62,13 +62,7 @@ func (s *Service) route(op Op) http.Handler {
 	default:
 		panic("iapps: unknown operation " + op)
 	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.PathValue("provider") != s.Provider {
-			fn.WriteError(w, r, fn.Errorf(http.StatusNotFound, "UNKNOWN_PROVIDER", "This is the integration module of provider %q, not %q.", s.Provider, r.PathValue("provider")))
-			return
-		}
-		h.ServeHTTP(w, r)
-	})
+	return fn.ForProvider(s.Provider, h)
 }
 
 // Events handles the operations' CloudEvents for ops. A retrieve is answered with a reply event of type

@@ -52,15 +52,7 @@ func (s *Service) ControlRoutes() http.Handler {
 	return mux
 }
 
-func (s *Service) provider(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.PathValue("provider") != s.Provider {
-			fn.WriteError(w, r, fn.Errorf(http.StatusNotFound, "UNKNOWN_PROVIDER", "This is the integration module of provider %q, not %q.", s.Provider, r.PathValue("provider")))
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
-}
+func (s *Service) provider(next http.Handler) http.Handler { return fn.ForProvider(s.Provider, next) }
 
 // bulk answers one entry per item: ok(i) on success, the error's UCloud body otherwise. When the cluster is
 // unavailable for any item the whole call is 503, so Core retries it; repeating is safe.

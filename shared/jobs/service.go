@@ -226,8 +226,7 @@ func jobError(jobID string, err error) error {
 	switch {
 	case errors.Is(err, ErrConflict):
 		return fn.Wrap(err, http.StatusConflict, "JOB_CONFLICT", fmt.Sprintf("Job %s conflicts with a different job's objects already in the cluster.", jobID))
-	case apierrors.IsServiceUnavailable(err), apierrors.IsTimeout(err), apierrors.IsServerTimeout(err),
-		apierrors.IsTooManyRequests(err), apierrors.IsInternalError(err), errors.Is(err, context.DeadlineExceeded), kube.IsConnError(err):
+	case kube.IsUnavailable(err):
 		return fn.Wrap(err, http.StatusServiceUnavailable, "CLUSTER_UNAVAILABLE", "The provider's cluster is unavailable. Please try again later.")
 	case apierrors.IsForbidden(err):
 		return fn.Wrap(err, http.StatusInternalServerError, "CLUSTER_FORBIDDEN", "The provider is not allowed to manage jobs in its cluster; its operator must fix its permissions.")
