@@ -47,8 +47,9 @@ type ConfigStore struct {
 	Pool *pgxpool.Pool
 }
 
-const selectRecord = `SELECT app, created_by, project, config, etag, coalesce(job_id, ''), state, coalesce(intent, ''), updated_at
-	FROM iapp_config WHERE app = $1 AND created_by = $2 AND project = $3`
+const recordColumns = `app, created_by, project, config, etag, coalesce(job_id, ''), state, coalesce(intent, ''), updated_at`
+
+const selectRecord = `SELECT ` + recordColumns + ` FROM iapp_config WHERE app = $1 AND created_by = $2 AND project = $3`
 
 func scanRecord(row pgx.Row) (Record, error) {
 	var r Record
@@ -61,6 +62,12 @@ func (s *ConfigStore) Get(ctx context.Context, key Key) (Record, error) {
 	return scanRecord(s.Pool.QueryRow(ctx, selectRecord, key.App, key.CreatedBy, key.Project))
 }
 
+// GetByJob reads the active record whose application job is jobID; store.ErrNotFound when the job is not
+// an integrated application's.
+func (s *ConfigStore) GetByJob(ctx context.Context, jobID string) (Record, error) {
+	return scanRecord(s.Pool.QueryRow(ctx, `SELECT `+recordColumns+` FROM iapp_config WHERE job_id = $1 AND state = 'active'`, jobID))
+}
+
 // CompareAndSwap stores cfg with a fresh ETag when the record is active and its ETag is expected (any ETag
 // when expected is nil), in one statement: concurrent writers on any number of instances are ordered by the
 // row lock, and every one after the first sees the new ETag and loses. It returns the new record.
@@ -68,7 +75,7 @@ func (s *ConfigStore) CompareAndSwap(ctx context.Context, key Key, cfg json.RawM
 	etag := NewETag()
 	r, err := scanRecord(s.Pool.QueryRow(ctx, `UPDATE iapp_config SET config = $4, etag = $5, updated_at = now()
 		WHERE app = $1 AND created_by = $2 AND project = $3 AND state = 'active' AND ($6::text IS NULL OR etag = $6)
-		RETURNING app, created_by, project, config, etag, coalesce(job_id, ''), state, coalesce(intent, ''), updated_at`,
+		RETURNING `+recordColumns,
 		key.App, key.CreatedBy, key.Project, cfg, etag, expected))
 	if errors.Is(err, store.ErrNotFound) {
 		return Record{}, ErrStaleETag
@@ -124,7 +131,7 @@ func (s *ConfigStore) Register(ctx context.Context, key Key, initial json.RawMes
 	case errors.Is(err, store.ErrNotFound):
 		r, err = scanRecord(conn.QueryRow(ctx, `INSERT INTO iapp_config (app, created_by, project, config, etag, state, intent)
 			VALUES ($1, $2, $3, $4, $5, 'registering', $6)
-			RETURNING app, created_by, project, config, etag, coalesce(job_id, ''), state, coalesce(intent, ''), updated_at`,
+			RETURNING `+recordColumns,
 			key.App, key.CreatedBy, key.Project, initial, InitialETag, NewETag()))
 		if err != nil {
 			return Record{}, err
@@ -138,7 +145,7 @@ func (s *ConfigStore) Register(ctx context.Context, key Key, initial json.RawMes
 	}
 	return scanRecord(conn.QueryRow(ctx, `UPDATE iapp_config SET job_id = $4, state = 'active', updated_at = now()
 		WHERE app = $1 AND created_by = $2 AND project = $3
-		RETURNING app, created_by, project, config, etag, coalesce(job_id, ''), state, coalesce(intent, ''), updated_at`,
+		RETURNING `+recordColumns,
 		key.App, key.CreatedBy, key.Project, jobID))
 }
 

@@ -273,14 +273,9 @@ func (m *Monitor) last(ctx context.Context, jobID string) (last, error) {
 }
 
 func (m *Monitor) iapp(ctx context.Context, jobID string) (iapps.Record, bool, error) {
-	var key iapps.Key
-	err := m.Pool.QueryRow(ctx, "SELECT app, created_by, project FROM iapp_config WHERE job_id = $1 AND state = 'active'", jobID).
-		Scan(&key.App, &key.CreatedBy, &key.Project)
-	if err = store.Classify(err); errors.Is(err, store.ErrNotFound) {
+	rec, err := (&iapps.ConfigStore{Pool: m.Pool}).GetByJob(ctx, jobID)
+	if errors.Is(err, store.ErrNotFound) {
 		return iapps.Record{}, false, nil
-	} else if err != nil {
-		return iapps.Record{}, false, err
 	}
-	rec, err := (&iapps.ConfigStore{Pool: m.Pool}).Get(ctx, key)
 	return rec, err == nil, err
 }
