@@ -6,6 +6,9 @@ import (
 	"net/http"
 	"time"
 
+	netclient "knative.dev/networking/pkg/client/clientset/versioned"
+
+	"github.com/ucloud-im/knative-im/gateway"
 	"github.com/ucloud-im/knative-im/shared/coreauth"
 	"github.com/ucloud-im/knative-im/shared/fn"
 	"github.com/ucloud-im/knative-im/shared/kube"
@@ -21,6 +24,11 @@ type Env struct {
 	GatewayNamespace  string `envconfig:"GATEWAY_NAMESPACE" default:"kourier-system"`
 	Kubeconfig        string `envconfig:"KUBECONFIG"`
 	CatalogFile       string `envconfig:"JOB_CATALOG_FILE"`
+	// IngressClass is the Knative ingress (KIngress class) that serves the application domain.
+	IngressClass string `envconfig:"INGRESS_CLASS" default:"kourier.ingress.networking.knative.dev"`
+	// IMNamespace is where the IM's own Knative Services run (app-auth among them).
+	IMNamespace string `envconfig:"UCLOUD_IM_NAMESPACE" default:"ucloud-im"`
+	gateway.KeyEnv
 }
 
 // Main runs a job function: "create" serves job creation, "control" the other job calls.
@@ -42,10 +50,27 @@ func Main(name string, control bool) {
 		if err != nil {
 			return nil, err
 		}
+		rc, err := kube.ClientConfig(env.Kubeconfig)
+		if err != nil {
+			return nil, err
+		}
+		nc, err := netclient.NewForConfig(rc)
+		if err != nil {
+			return nil, err
+		}
 		svc := &Service{Provider: env.ProviderID, Catalog: catalog, Kube: cs, AppsDomain: env.AppsDomain,
-			Settings: Settings{Namespace: env.JobsNamespace, GatewayNamespace: env.GatewayNamespace}}
+			Settings: Settings{Namespace: env.JobsNamespace, GatewayNamespace: env.GatewayNamespace},
+			Apps: &gateway.Apps{Kube: cs, Net: nc, Settings: gateway.Settings{
+				Provider: env.ProviderID, AppsDomain: env.AppsDomain, Class: env.IngressClass, Namespace: env.JobsNamespace,
+				AuthService: gateway.AuthServiceName, AuthHost: gateway.FnAppAuth + "." + env.IMNamespace + ".svc.cluster.local"}}}
 		var routes http.Handler = svc.CreateRoutes()
 		if control {
+			// Only interactive sessions need the key; job-create runs without it.
+			key, err := gateway.LoadKey(env.KeyFile, env.Key)
+			if err != nil {
+				return nil, err
+			}
+			svc.Sessions = &gateway.Sessions{Key: key}
 			routes = svc.ControlRoutes()
 		}
 		return &fn.Server{

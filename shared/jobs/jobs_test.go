@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +19,9 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	netclient "knative.dev/networking/pkg/client/clientset/versioned"
+
+	"github.com/ucloud-im/knative-im/gateway"
 	"github.com/ucloud-im/knative-im/shared/coreauth"
 	"github.com/ucloud-im/knative-im/shared/fn"
 	"github.com/ucloud-im/knative-im/shared/jobs"
@@ -29,10 +33,13 @@ import (
 
 var env *envtest.Env
 
+var sessions = gateway.Sessions{Key: []byte("a test key that is long enough for hmac-sha256")}
+
 func TestMain(m *testing.M) { envtest.Main(m, &env) }
 
 type rig struct {
 	t    *testing.T
+	net  netclient.Interface
 	svc  *jobs.Service
 	ns   string
 	url  string
@@ -46,8 +53,12 @@ func newRig(t *testing.T) *rig {
 		t.Fatal(err)
 	}
 	ns := env.Namespace(t)
+	nc := netclient.NewForConfigOrDie(env.Config)
 	svc := &jobs.Service{Provider: "k8s", Catalog: catalog, Kube: env.Clientset, AppsDomain: "apps.example.org",
-		Settings: jobs.Settings{Namespace: ns, GatewayNamespace: "kourier-system"}}
+		Settings: jobs.Settings{Namespace: ns, GatewayNamespace: "kourier-system"},
+		Apps: &gateway.Apps{Kube: env.Clientset, Net: nc, Settings: gateway.Settings{Provider: "k8s", AppsDomain: "apps.example.org",
+			Namespace: ns, AuthService: gateway.AuthServiceName, AuthHost: "app-auth.ucloud-im.svc.cluster.local"}},
+		Sessions: &sessions}
 	core := fakecore.Start(t)
 	key, _ := coreauth.ParsePublicKey(core.PublicKeyPEM())
 	routes := http.NewServeMux()
@@ -56,7 +67,7 @@ func newRig(t *testing.T) *rig {
 	host := &fn.Server{Routes: routes, Auth: coreauth.NewVerifier(key, 0), Config: fn.Config{MaxBodyBytes: 1 << 20}, Logger: fn.NewLogger(io.Discard, "jobs-test", "info")}
 	srv := httptest.NewServer(host.Handler())
 	t.Cleanup(srv.Close)
-	return &rig{t: t, svc: svc, ns: ns, url: srv.URL, core: core}
+	return &rig{t: t, net: nc, svc: svc, ns: ns, url: srv.URL, core: core}
 }
 
 func (r *rig) call(method, path string, body any) (int, []byte) {
@@ -191,6 +202,17 @@ func TestTerminateExtendAndSession(t *testing.T) {
 	if code, body := r.call(http.MethodPost, "", ucloud.BulkRequest[ucloud.Job]{Items: []ucloud.Job{j}}); code != 200 {
 		t.Fatalf("create: %d %s", code, body)
 	}
+	// Each rank's web interface is routed on the application domain, owned by the rank's pod.
+	for rank := range 2 {
+		ing, err := r.net.NetworkingV1alpha1().Ingresses(r.ns).Get(ctx, gateway.AppName("77", rank), metav1.GetOptions{})
+		if err != nil {
+			t.Fatalf("rank %d ingress: %v", rank, err)
+		}
+		pod, _ := env.Clientset.CoreV1().Pods(r.ns).Get(ctx, kube.PodName("77", rank), metav1.GetOptions{})
+		if host := ing.Spec.Rules[0].Hosts[0]; host != fmt.Sprintf("app-77-%d.apps.example.org", rank) || ing.OwnerReferences[0].UID != pod.UID {
+			t.Fatalf("rank %d ingress: host %s, owner %v (pod %s)", rank, host, ing.OwnerReferences, pod.UID)
+		}
+	}
 	code, body := r.call(http.MethodPost, "/extend", ucloud.BulkRequest[jobs.ExtendRequest]{Items: []jobs.ExtendRequest{{Job: j, RequestedTime: ucloud.SimpleDuration{Hours: 2}}}})
 	if code != 200 || string(body) != `{"responses":[{}]}`+"\n" {
 		t.Fatalf("extend: %d %s", code, body)
@@ -205,14 +227,20 @@ func TestTerminateExtendAndSession(t *testing.T) {
 	}
 	code, body = r.call(http.MethodPost, "/interactiveSession", ucloud.BulkRequest[jobs.SessionRequest]{Items: []jobs.SessionRequest{
 		{Job: j, Rank: 1, SessionType: "WEB"}, {Job: j, Rank: 0, SessionType: "VNC"}, {Job: j, Rank: 5, SessionType: "WEB"}}})
-	var sessions ucloud.BulkResponse[json.RawMessage]
-	if code != 200 || json.Unmarshal(body, &sessions) != nil || len(sessions.Responses) != 3 {
+	var opened ucloud.BulkResponse[json.RawMessage]
+	if code != 200 || json.Unmarshal(body, &opened) != nil || len(opened.Responses) != 3 {
 		t.Fatalf("sessions: %d %s", code, body)
 	}
-	if !strings.Contains(string(sessions.Responses[0]), `"redirectClientTo":"https://app-77-1.apps.example.org/"`) {
-		t.Fatalf("web session: %s", sessions.Responses[0])
+	var web ucloud.OpenSession
+	_ = json.Unmarshal(opened.Responses[0], &web)
+	link, err := url.Parse(web.RedirectClientTo)
+	if err != nil || link.Scheme != "https" || link.Host != "app-77-1.apps.example.org" || link.Path != "/ucloud/k8s/authorize-app" {
+		t.Fatalf("web session: %s", opened.Responses[0])
 	}
-	if !strings.Contains(string(sessions.Responses[1]), "not supported") || !strings.Contains(string(sessions.Responses[2]), "no rank 5") {
+	if tok, err := sessions.ParseToken(link.Query().Get("token")); err != nil || tok.Host != "app-77-1.apps.example.org" {
+		t.Fatalf("session token %q: %+v %v", link.Query().Get("token"), tok, err)
+	}
+	if !strings.Contains(string(opened.Responses[1]), "not supported") || !strings.Contains(string(opened.Responses[2]), "no rank 5") {
 		t.Fatalf("refused sessions: %s", body)
 	}
 	code, body = r.call(http.MethodPost, "/terminate", ucloud.BulkRequest[ucloud.Job]{Items: []ucloud.Job{j}})
@@ -223,8 +251,9 @@ func TestTerminateExtendAndSession(t *testing.T) {
 		pods, _ := env.Clientset.CoreV1().Pods(r.ns).List(ctx, metav1.ListOptions{LabelSelector: kube.LabelJobID + "=77"})
 		_, svcErr := env.Clientset.CoreV1().Services(r.ns).Get(ctx, "j-77", metav1.GetOptions{})
 		_, polErr := env.Clientset.NetworkingV1().NetworkPolicies(r.ns).Get(ctx, "policy-77", metav1.GetOptions{})
-		if len(pods.Items) > 0 || !apierrors.IsNotFound(svcErr) || !apierrors.IsNotFound(polErr) {
-			return fmt.Errorf("left after terminate: %d pods, service %v, policy %v", len(pods.Items), svcErr, polErr)
+		ings, _ := r.net.NetworkingV1alpha1().Ingresses(r.ns).List(ctx, metav1.ListOptions{LabelSelector: kube.LabelJobID + "=77"})
+		if len(pods.Items) > 0 || !apierrors.IsNotFound(svcErr) || !apierrors.IsNotFound(polErr) || len(ings.Items) > 0 {
+			return fmt.Errorf("left after terminate: %d pods, service %v, policy %v, %d ingresses", len(pods.Items), svcErr, polErr, len(ings.Items))
 		}
 		return nil
 	})

@@ -5,13 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/ucloud-im/knative-im/gateway"
 	"github.com/ucloud-im/knative-im/shared/fn"
 	"github.com/ucloud-im/knative-im/shared/kube"
 	"github.com/ucloud-im/knative-im/shared/ucloud"
@@ -26,6 +29,10 @@ type Service struct {
 	// AppsDomain is the wildcard application domain (apps.example.org); WebPrefix defaults to "app-".
 	AppsDomain string
 	WebPrefix  string
+	// Apps routes the application domain to web ranks (nil: the job function does not expose them), and
+	// Sessions signs the one-time tokens of interactive sessions.
+	Apps     *gateway.Apps
+	Sessions *gateway.Sessions
 }
 
 // ErrConflict is an object of the job's name that was not made for this job.
@@ -65,6 +72,9 @@ func (s *Service) createOne(ctx context.Context, job ucloud.Job) error {
 	if err != nil {
 		return jobError(job.ID, err)
 	}
+	if err := s.expose(ctx, job.ID, 0, rank0, app); err != nil {
+		return err
+	}
 	owner := []metav1.OwnerReference{{APIVersion: "v1", Kind: "Pod", Name: rank0.Name, UID: rank0.UID}}
 	objs.Service.OwnerReferences = owner
 	objs.Policy.OwnerReferences = owner
@@ -76,11 +86,29 @@ func (s *Service) createOne(ctx context.Context, job ucloud.Job) error {
 	if _, err := ensure(ctx, objs.Policy, pols.Create, pols.Get); err != nil {
 		return jobError(job.ID, err)
 	}
-	for _, pod := range objs.Pods[1:] {
+	for i, pod := range objs.Pods[1:] {
 		pod.OwnerReferences = owner
-		if _, err := ensure(ctx, pod, pods.Create, pods.Get); err != nil {
+		made, err := ensure(ctx, pod, pods.Create, pods.Get)
+		if err != nil {
 			return jobError(job.ID, err)
 		}
+		if err := s.expose(ctx, job.ID, i+1, made, app); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// expose routes the rank's web interface, if the application has one.
+func (s *Service) expose(ctx context.Context, jobID string, rank int, pod *corev1.Pod, app Application) error {
+	if s.Apps == nil || app.WebPort == 0 {
+		return nil
+	}
+	if err := s.Apps.Expose(ctx, pod, jobID, rank, app.WebPort); err != nil {
+		if errors.Is(err, gateway.ErrTaken) {
+			err = fmt.Errorf("%w: %w", ErrConflict, err)
+		}
+		return jobError(jobID, err)
 	}
 	return nil
 }
@@ -117,6 +145,11 @@ func (s *Service) Terminate(ctx context.Context, job ucloud.Job) error {
 	}
 	if err := s.Kube.NetworkingV1().NetworkPolicies(ns).Delete(ctx, kube.PolicyName(job.ID), metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 		return jobError(job.ID, err)
+	}
+	if s.Apps != nil {
+		if err := s.Apps.Remove(ctx, job.ID); err != nil {
+			return jobError(job.ID, err)
+		}
 	}
 	return nil
 }
@@ -174,12 +207,18 @@ func (s *Service) OpenSession(req SessionRequest) (ucloud.OpenSession, error) {
 	if !ok || app.WebPort == 0 {
 		return ucloud.OpenSession{}, fn.Errorf(http.StatusBadRequest, "NO_WEB_INTERFACE", "%s has no web interface.", req.Job.Specification.Application.Name)
 	}
-	prefix := s.WebPrefix
-	if prefix == "" {
-		prefix = "app-"
+	if s.Sessions == nil {
+		return ucloud.OpenSession{}, fn.Errorf(http.StatusInternalServerError, "NO_GATEWAY_KEY", "This provider cannot open web sessions: its gateway key is not configured.")
 	}
+	host := gateway.AppHost(s.WebPrefix, req.Job.ID, req.Rank, s.AppsDomain)
+	tok, err := s.Sessions.IssueToken(host)
+	if err != nil {
+		return ucloud.OpenSession{}, err
+	}
+	// The original's private link: the browser lands on the app's own host, which trades the one-time
+	// token for a cookie of that host and redirects to /.
 	return ucloud.OpenSession{Type: "web", JobID: req.Job.ID, Rank: req.Rank,
-		RedirectClientTo: fmt.Sprintf("https://%s%s-%d.%s/", prefix, req.Job.ID, req.Rank, s.AppsDomain)}, nil
+		RedirectClientTo: "https://" + host + gateway.AuthorizePath(s.Provider) + "?token=" + url.QueryEscape(tok)}, nil
 }
 
 // JobSupport says what a product supports (retrieveProducts).

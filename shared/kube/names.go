@@ -67,6 +67,15 @@ func Config(kubeconfig string) (*rest.Config, error) {
 // NewClientset builds a clientset with a bounded per-request timeout, so an unreachable apiserver fails a
 // call instead of hanging it.
 func NewClientset(kubeconfig string) (kubernetes.Interface, error) {
+	cfg, err := ClientConfig(kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	return kubernetes.NewForConfig(cfg)
+}
+
+// ClientConfig is Config with the limits every client of this project uses.
+func ClientConfig(kubeconfig string) (*rest.Config, error) {
 	cfg, err := Config(kubeconfig)
 	if err != nil {
 		return nil, err
@@ -78,7 +87,7 @@ func NewClientset(kubeconfig string) (kubernetes.Interface, error) {
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 15 * time.Second
 	}
-	return kubernetes.NewForConfig(cfg)
+	return cfg, nil
 }
 
 // NamespaceReady is a readiness check: the apiserver answers and the jobs namespace is readable.

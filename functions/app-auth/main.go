@@ -1,0 +1,8 @@
+// Command app-auth is the scale-to-zero function behind every job's
+// GET /ucloud/{provider}/authorize-app?token=... (one-time token -> session cookie) and the ingress's
+// external-authorization check (/check/...) that lets only requests with a valid cookie reach a job.
+package main
+
+import "github.com/ucloud-im/knative-im/gateway"
+
+func main() { gateway.AuthMain("app-auth") }

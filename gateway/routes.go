@@ -1,0 +1,58 @@
+package gateway
+
+import (
+	"strconv"
+	"strings"
+)
+
+// Function names: the Knative Service (and, locally, the process) serving each route.
+const (
+	FnJobCreate      = "job-create"
+	FnJobControl     = "job-control"
+	FnConfigRetrieve = "config-retrieve"
+	FnConfigUpdate   = "config-update"
+	FnConfigReset    = "config-reset"
+	FnConfigRestart  = "config-restart"
+	FnAppAuth        = "app-auth"
+)
+
+// Route is one path Core (or a browser) calls and the function that serves it.
+type Route struct {
+	Method   string
+	Path     string
+	Function string
+}
+
+// Pattern is the route as a net/http ServeMux pattern.
+func (r Route) Pattern() string { return r.Method + " " + r.Path }
+
+// APIRoutes is the one table of the provider API host: every path UCloud/Core calls, for the integrated
+// applications named. The KIngress of the API host and the local gateway are both made from it. Ingresses
+// match paths by prefix, first match wins, so a path comes before any path it is a prefix of.
+func APIRoutes(provider string, apps []string) []Route {
+	base := "/ucloud/" + provider
+	rs := []Route{
+		{"POST", base + "/jobs/terminate", FnJobControl},
+		{"POST", base + "/jobs/extend", FnJobControl},
+		{"POST", base + "/jobs/interactiveSession", FnJobControl},
+		{"GET", base + "/jobs/retrieveProducts", FnJobControl},
+		{"POST", base + "/jobs", FnJobCreate},
+	}
+	for _, app := range apps {
+		for _, op := range []string{"retrieve", "update", "reset", "restart"} {
+			rs = append(rs, Route{"POST", base + "/iapps/" + app + "/" + op, "config-" + op})
+		}
+	}
+	return rs
+}
+
+// AuthorizePath is where a job's host exchanges a one-time token for the session cookie.
+func AuthorizePath(provider string) string { return "/ucloud/" + provider + "/authorize-app" }
+
+// AppHost is the host of one rank's web interface: app-<jobId>-<rank>.<domain>.
+func AppHost(prefix, jobID string, rank int, domain string) string {
+	if prefix == "" {
+		prefix = "app-"
+	}
+	return prefix + jobID + "-" + strconv.Itoa(rank) + "." + strings.TrimPrefix(domain, ".")
+}

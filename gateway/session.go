@@ -1,0 +1,158 @@
+// Package gateway is the wildcard application domain: the Knative Ingress (KIngress) objects that route
+// app-<job>-<rank>.<apps domain> to a job's web port and the provider's API host to the functions, the
+// one-time tokens and cookies that keep a job's address private to the user who opened it, and the
+// authorize-app function that exchanges the one for the other.
+package gateway
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// CookieName is the session cookie. It is host-only, so one name serves every job's host.
+const CookieName = "ucloud-im-session"
+
+// Lifetimes: a token only has to survive the browser following Core's redirect; the cookie lasts as long
+// as the original meant it to (30 days; it computed decades).
+const (
+	TokenLifetime  = 5 * time.Minute
+	CookieLifetime = 30 * 24 * time.Hour
+)
+
+// Errors of a token or cookie; the caller answers 401 for all of them.
+var (
+	ErrBadToken = errors.New("the token is malformed or not signed by this provider")
+	ErrExpired  = errors.New("the token has expired")
+)
+
+// Sessions signs tokens and cookies with a key only the IM holds. Both are bound to one host, so a cookie
+// for one job is worth nothing on another, and checking one needs no database: the gateway's check runs on
+// every request and must be fast.
+type Sessions struct {
+	Key []byte
+	// Now is the clock (tests move it); nil means time.Now.
+	Now func() time.Time
+}
+
+// Token is a parsed one-time token.
+type Token struct {
+	Host    string
+	Expires time.Time
+	// Nonce makes each token unique; authorize-app records it so a token works once.
+	Nonce string
+}
+
+// MinKeyBytes is the shortest key accepted: an HMAC-SHA256 key shorter than its output weakens it.
+const MinKeyBytes = 32
+
+// LoadKey reads the signing key from a file or takes it inline (the file wins).
+func LoadKey(file, inline string) ([]byte, error) {
+	key := []byte(inline)
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return nil, fmt.Errorf("UCLOUD_GATEWAY_KEY_FILE: %w", err)
+		}
+		key = []byte(strings.TrimSpace(string(b)))
+	}
+	if len(key) < MinKeyBytes {
+		return nil, fmt.Errorf("the gateway key (UCLOUD_GATEWAY_KEY_FILE or UCLOUD_GATEWAY_KEY) must be at least %d bytes, not %d", MinKeyBytes, len(key))
+	}
+	return key, nil
+}
+
+func (s Sessions) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+func (s Sessions) mac(purpose string, fields ...string) string {
+	m := hmac.New(sha256.New, s.Key)
+	m.Write([]byte(purpose))
+	for _, f := range fields {
+		m.Write([]byte{0})
+		m.Write([]byte(f))
+	}
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// IssueToken makes a one-time token for host.
+func (s Sessions) IssueToken(host string) (string, error) {
+	nonce := make([]byte, 18)
+	if _, err := rand.Read(nonce); err != nil {
+		return "", fmt.Errorf("token nonce: %w", err)
+	}
+	h := base64.RawURLEncoding.EncodeToString([]byte(canonicalHost(host)))
+	exp := strconv.FormatInt(s.now().Add(TokenLifetime).Unix(), 10)
+	n := base64.RawURLEncoding.EncodeToString(nonce)
+	return strings.Join([]string{h, exp, n, s.mac("token", h, exp, n)}, "."), nil
+}
+
+// ParseToken checks a token's signature and lifetime.
+func (s Sessions) ParseToken(tok string) (Token, error) {
+	parts := strings.Split(tok, ".")
+	if len(parts) != 4 || !hmac.Equal([]byte(parts[3]), []byte(s.mac("token", parts[0], parts[1], parts[2]))) {
+		return Token{}, ErrBadToken
+	}
+	host, err := base64.RawURLEncoding.DecodeString(parts[0])
+	exp, err2 := strconv.ParseInt(parts[1], 10, 64)
+	if err != nil || err2 != nil || parts[2] == "" {
+		return Token{}, ErrBadToken
+	}
+	t := Token{Host: string(host), Expires: time.Unix(exp, 0), Nonce: parts[2]}
+	if !s.now().Before(t.Expires) {
+		return t, ErrExpired
+	}
+	return t, nil
+}
+
+// Cookie is the session cookie for host: HttpOnly (scripts cannot read it), Secure (never sent in the
+// clear), SameSite=Lax (sent when the user follows a link from UCloud, which Strict would not be on the
+// first request, but not with cross-site sub-requests) and host-only (no Domain: other jobs never see it).
+func (s Sessions) Cookie(host string) *http.Cookie {
+	exp := strconv.FormatInt(s.now().Add(CookieLifetime).Unix(), 10)
+	return &http.Cookie{
+		Name: CookieName, Value: exp + "." + s.mac("cookie", canonicalHost(host), exp), Path: "/",
+		MaxAge: int(CookieLifetime / time.Second), HttpOnly: true, Secure: true, SameSite: http.SameSiteLaxMode,
+	}
+}
+
+// Authorized says whether r carries a valid session cookie for the host it was sent to.
+func (s Sessions) Authorized(r *http.Request) bool {
+	host := canonicalHost(r.Host)
+	for _, c := range r.CookiesNamed(CookieName) {
+		exp, mac, ok := strings.Cut(c.Value, ".")
+		if !ok {
+			continue
+		}
+		t, err := strconv.ParseInt(exp, 10, 64)
+		if err != nil || !s.now().Before(time.Unix(t, 0)) {
+			continue
+		}
+		if hmac.Equal([]byte(mac), []byte(s.mac("cookie", host, exp))) {
+			return true
+		}
+	}
+	return false
+}
+
+// canonicalHost is the host without port, in lower case: the form tokens and cookies are bound to.
+func canonicalHost(hostport string) string {
+	h := hostport
+	if host, _, err := net.SplitHostPort(hostport); err == nil {
+		h = host
+	}
+	return strings.ToLower(strings.TrimSuffix(h, "."))
+}
