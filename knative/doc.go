@@ -4,6 +4,8 @@ package knative
 
 import "embed"
 
+//go:generate go run ../gateway/cmd/gen-api-ingress api-ingress.yaml
+
 // Manifests are the YAML files of this folder.
 //
 //go:embed *.yaml

@@ -7,8 +7,13 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
-// meta is the resource of an object: its kind in lower case plural, which holds for every kind here.
+// meta is the resource of an object: its kind in lower case plural (Ingress -> ingresses), which holds for
+// every kind here.
 func meta(u *unstructured.Unstructured) (schema.GroupVersionResource, bool) {
 	gv, err := schema.ParseGroupVersion(u.GetAPIVersion())
-	return gv.WithResource(strings.ToLower(u.GetKind()) + "s"), err == nil
+	kind := strings.ToLower(u.GetKind())
+	if strings.HasSuffix(kind, "s") {
+		return gv.WithResource(kind + "es"), err == nil
+	}
+	return gv.WithResource(kind + "s"), err == nil
 }

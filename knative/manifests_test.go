@@ -17,9 +17,11 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	eventingv1 "knative.dev/eventing/pkg/apis/eventing/v1"
 	sourcesv1 "knative.dev/eventing/pkg/apis/sources/v1"
+	netv1alpha1 "knative.dev/networking/pkg/apis/networking/v1alpha1"
 	"knative.dev/pkg/apis"
 	servingv1 "knative.dev/serving/pkg/apis/serving/v1"
 
+	"github.com/ucloud-im/knative-im/gateway"
 	"github.com/ucloud-im/knative-im/knative"
 	"github.com/ucloud-im/knative-im/test/envtest"
 )
@@ -88,6 +90,8 @@ func TestManifestsAreValidKnative(t *testing.T) {
 				typed = &eventingv1.Broker{}
 			case "SinkBinding":
 				typed = &sourcesv1.SinkBinding{}
+			case "Ingress":
+				typed = &netv1alpha1.Ingress{}
 			default:
 				t.Fatalf("no Knative validation for kind %s", u.GetKind())
 			}
@@ -106,6 +110,18 @@ func TestManifestsAreValidKnative(t *testing.T) {
 				t.Fatalf("server-side dry run: %v", err)
 			}
 		})
+	}
+}
+
+// The API host's KIngress is the one generated from the gateway's path table.
+func TestAPIIngressIsGenerated(t *testing.T) {
+	want, err := gateway.APIIngressYAML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := knative.Manifests.ReadFile("api-ingress.yaml")
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("knative/api-ingress.yaml is not what the path table makes (%v): run go generate ./knative", err)
 	}
 }
 

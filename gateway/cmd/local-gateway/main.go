@@ -1,0 +1,119 @@
+// Command local-gateway stands in for Knative's ingress on one machine (make run, tests, benchmarks): the
+// provider API host by the gateway's path table, app hosts by the KIngress objects on the apiserver.
+// It takes the functions' addresses from FN_<NAME> variables (FN_JOB_CREATE=http://127.0.0.1:port ...),
+// as make run writes them to .run/env.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/kelseyhightower/envconfig"
+	netclient "knative.dev/networking/pkg/client/clientset/versioned"
+
+	"github.com/ucloud-im/knative-im/gateway"
+	"github.com/ucloud-im/knative-im/gateway/local"
+	"github.com/ucloud-im/knative-im/shared/fn"
+	"github.com/ucloud-im/knative-im/shared/iapps"
+	"github.com/ucloud-im/knative-im/shared/kube"
+)
+
+type env struct {
+	Port          int    `envconfig:"PORT" default:"8080"`
+	ListenHost    string `envconfig:"LISTEN_HOST" default:"127.0.0.1"`
+	ProviderID    string `envconfig:"UCLOUD_PROVIDER_ID" required:"true"`
+	AppsDomain    string `envconfig:"UCLOUD_APPS_DOMAIN" required:"true"`
+	JobsNamespace string `envconfig:"JOBS_NAMESPACE" default:"ucloud-jobs"`
+	Kubeconfig    string `envconfig:"KUBECONFIG"`
+	LogLevel      string `envconfig:"LOG_LEVEL" default:"info"`
+	gateway.KeyEnv
+}
+
+func main() {
+	log := fn.NewLogger(os.Stderr, "local-gateway", os.Getenv("LOG_LEVEL"))
+	if err := run(log); err != nil {
+		log.Error("local gateway stopped", "error", err.Error())
+		os.Exit(1)
+	}
+}
+
+func run(log *slog.Logger) error {
+	var e env
+	if err := envconfig.Process("", &e); err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	key, err := gateway.LoadKey(e.KeyFile, e.Key)
+	if err != nil {
+		return err
+	}
+	rc, err := kube.ClientConfig(e.Kubeconfig)
+	if err != nil {
+		return err
+	}
+	cs, err := kube.NewClientset(e.Kubeconfig)
+	if err != nil {
+		return err
+	}
+	nc, err := netclient.NewForConfig(rc)
+	if err != nil {
+		return err
+	}
+	routes := gateway.APIRoutes(e.ProviderID, iapps.Handlers(iapps.HandlerEnv{}).Names())
+	fns := map[string]*url.URL{}
+	for _, name := range append(functionsOf(routes), gateway.FnAppAuth) {
+		v := os.Getenv("FN_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_")))
+		if v == "" {
+			continue
+		}
+		u, err := url.Parse(v)
+		if err != nil {
+			return fmt.Errorf("FN_%s: %w", name, err)
+		}
+		fns[name] = u
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	g := &local.Gateway{Kube: cs, Net: nc, Namespace: e.JobsNamespace, API: routes, Functions: fns, Log: log,
+		Auth: &gateway.Auth{Provider: e.ProviderID, AppsDomain: e.AppsDomain, Sessions: gateway.Sessions{Key: key}}}
+	if err := g.Start(ctx); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(e.ListenHost, fmt.Sprint(e.Port)))
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: g, ReadHeaderTimeout: 10 * time.Second}
+	log.Info("listening", "address", ln.Addr().String(), "apps_domain", e.AppsDomain)
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func functionsOf(routes []gateway.Route) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, r := range routes {
+		if !seen[r.Function] {
+			seen[r.Function] = true
+			out = append(out, r.Function)
+		}
+	}
+	return out
+}
