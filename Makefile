@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export GOTOOLCHAIN ?= local
 ENV_DIR ?= .run/cluster
 
-.PHONY: test run env-up env-down env-status build vet fmt bench fuzz token logs clean
+.PHONY: test run env-up env-down env-status build vet fmt bench fuzz token logs demo clean
 
 test:
 	bash test/run-tests.sh
@@ -16,6 +16,10 @@ token:
 
 logs:
 	tail -F .run/logs/*.log .run/cluster/logs/*.log
+
+# The walkthrough against a running `make run` (in another terminal).
+demo:
+	bash test/walkthrough.sh
 
 env-up:
 	bash test/env/deps.sh

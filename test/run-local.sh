@@ -1,93 +1,126 @@
 #!/usr/bin/env bash
-# make run: the IM's local stack in the foreground: the real cluster (etcd, kube-apiserver, controller
-# manager, scheduler, KWOK), PostgreSQL, the fake UCloud/Core, and every function built so far as its own
-# process, wired by the environment variables the Knative manifests set in a cluster. Writes .run/env
-# (source it), logs to .run/logs/<component>.log, and stops everything on Ctrl-C.
+# make run: the whole IM on this machine, in the foreground: the real cluster (etcd, kube-apiserver,
+# controller manager, scheduler, KWOK), PostgreSQL, the fake UCloud/Core, every function as its own process
+# (the binaries the images contain), and the local gateway standing in for Knative's ingress. They are wired
+# by the environment variables the Knative manifests set in a cluster. Writes $RUN_DIR/env (source it), logs
+# every component to $RUN_DIR/logs/<component>.log, and stops everything on Ctrl-C (or SIGTERM).
+#
+# RUN_DIR (default .run) lets a test run a second stack beside a developer's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export GOTOOLCHAIN=${GOTOOLCHAIN:-local}
+run=${RUN_DIR:-.run}
+run=$(mkdir -p "$run" && cd "$run" && pwd)
 began=$(date +%s%N)
 ms() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
-status() { printf '%-24s %s\n' "$1" "$2"; }
+status() { printf '%-22s %s\n' "$1" "$2"; }
 
 bash test/env/deps.sh
-mkdir -p .run/bin .run/logs
-go build -o .run/bin/localenv ./test/env/cmd/localenv
-go build -o .run/bin/fakecore ./test/fakecore/cmd/fakecore
-go build -o .run/bin/ ./functions/...
+mkdir -p "$run/bin" "$run/logs"
+t=$(date +%s%N)
+go build -o "$run/bin/localenv" ./test/env/cmd/localenv
+go build -o "$run/bin/fakecore" ./test/fakecore/cmd/fakecore
+go build -o "$run/bin/" ./functions/... ./gateway/cmd/local-gateway
+status "build" "$(ms "$t") ms"
 
-pids=()
+pids=() names=()
 cleanup() {
   trap - EXIT INT TERM
   echo; echo "stopping..."
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  .run/bin/localenv down -dir .run/cluster || true
+  "$run/bin/localenv" down -dir "$run/cluster" || true
+  echo "stopped"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 t=$(date +%s%N)
-.run/bin/localenv up -dir .run/cluster -detach >/dev/null 2>.run/logs/localenv.log || { cat .run/logs/localenv.log; exit 1; }
+# Unset so make run always starts its own cluster and database, never a developer's.
+unset KUBECONFIG DATABASE_URL
+"$run/bin/localenv" up -dir "$run/cluster" -detach >/dev/null 2>"$run/logs/localenv.log" || { cat "$run/logs/localenv.log"; exit 1; }
 # shellcheck disable=SC1091
-source .run/cluster/env.sh
-status "cluster + postgres" "ready in $(ms "$t") ms (component logs: .run/cluster/logs/)"
+source "$run/cluster/env.sh"
+status "cluster + postgres" "ready in $(ms "$t") ms (their logs: $run/cluster/logs/)"
 
 t=$(date +%s%N)
-rm -f .run/core/url
-.run/bin/fakecore serve -dir .run/core >.run/logs/fakecore.log 2>&1 &
-pids+=($!)
-for _ in $(seq 100); do [ -s .run/core/url ] && break; sleep 0.05; done
-[ -s .run/core/url ] || { echo "fake Core did not start:"; cat .run/logs/fakecore.log; exit 1; }
-core_url=$(cat .run/core/url)
+rm -f "$run/core/url"
+"$run/bin/fakecore" serve -dir "$run/core" >"$run/logs/fakecore.log" 2>&1 &
+pids+=($!) names+=(fakecore)
+for _ in $(seq 100); do [ -s "$run/core/url" ] && break; sleep 0.05; done
+[ -s "$run/core/url" ] || { echo "fake Core did not start:"; cat "$run/logs/fakecore.log"; exit 1; }
+core_url=$(cat "$run/core/url")
 status "fake UCloud/Core" "$core_url ready in $(ms "$t") ms"
 
-cat >.run/env <<ENV
+# The key that signs interactive-session tokens and cookies (a Secret in a cluster).
+[ -s "$run/gateway.key" ] || (umask 077; head -c 48 /dev/urandom | base64 >"$run/gateway.key")
+cat >"$run/env" <<ENV
 export KUBECONFIG="$KUBECONFIG"
 export DATABASE_URL="$DATABASE_URL"
 export UCLOUD_PROVIDER_ID=k8s
 export UCLOUD_CORE_URL="$core_url"
-export UCLOUD_CORE_PUBLIC_KEY_FILE="$PWD/.run/core/core.pub"
-export UCLOUD_REFRESH_TOKEN_FILE="$PWD/.run/core/refresh-token"
+export UCLOUD_CORE_PUBLIC_KEY_FILE="$run/core/core.pub"
+export UCLOUD_REFRESH_TOKEN_FILE="$run/core/refresh-token"
 export UCLOUD_APPS_DOMAIN=apps.localhost
+export UCLOUD_GATEWAY_KEY_FILE="$run/gateway.key"
 export JOBS_NAMESPACE=ucloud-jobs
+export FAKECORE_DIR="$run/core"
 ENV
-.run/bin/localenv jobs-namespace -dir .run/cluster -ns ucloud-jobs
+"$run/bin/localenv" jobs-namespace -dir "$run/cluster" -ns ucloud-jobs
 
-# shellcheck disable=SC1091
-source .run/env
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-declare -A serves=(
-  [config-retrieve]="POST /ucloud/k8s/iapps/{app}/retrieve" [config-update]="POST /ucloud/k8s/iapps/{app}/update"
-  [config-reset]="POST /ucloud/k8s/iapps/{app}/reset" [config-restart]="POST /ucloud/k8s/iapps/{app}/restart"
-  [job-create]="POST /ucloud/k8s/jobs" [job-control]="POST /ucloud/k8s/jobs/{terminate,extend,interactiveSession}, GET .../retrieveProducts"
-  [status-report]="CloudEvents com.github.ucloud-im.job.state.changed at POST /; the monitor's K_SINK"
-  [monitor]="watches pods in ucloud-jobs; K_SINK=status-report (no Broker locally: events go straight to it)"
-)
-for f in config-retrieve config-update config-reset config-restart job-create job-control status-report monitor; do
+# start NAME CHECK-PATH DESCRIPTION: runs $run/bin/NAME on a free port (left in $port), waits for it to answer.
+start() {
+  local name=$1 check=$2 what=$3 t
   t=$(date +%s%N)
   port=$(free_port)
   # shellcheck disable=SC1091
-  source .run/env
-  K_SINK=${FN_STATUS_REPORT:-} PORT=$port .run/bin/$f >".run/logs/$f.log" 2>&1 &
-  pids+=($!)
-  ok=
-  for _ in $(seq 200); do
-    if curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; then ok=1; break; fi
+  source "$run/env"
+  PORT=$port "$run/bin/$name" >"$run/logs/$name.log" 2>&1 &
+  pids+=($!) names+=("$name")
+  for _ in $(seq 300); do
+    if curl -fsS "http://127.0.0.1:$port$check" >/dev/null 2>&1; then
+      status "$name" "http://127.0.0.1:$port ready in $(ms "$t") ms  ($what)"
+      return 0
+    fi
     kill -0 "${pids[-1]}" 2>/dev/null || break
     sleep 0.05
   done
-  [ -n "$ok" ] || { echo "$f did not become ready:"; tail -5 ".run/logs/$f.log"; exit 1; }
-  status "$f" "http://127.0.0.1:$port ready in $(ms "$t") ms  (${serves[$f]})"
-  echo "export FN_${f//-/_}=http://127.0.0.1:$port" | tr 'a-z' 'A-Z' | sed 's/^EXPORT/export/; s/HTTP:/http:/' >>.run/env
+  echo "$name did not become ready:"; tail -5 "$run/logs/$name.log"; exit 1
+}
+
+for f in config-retrieve config-update config-reset config-restart job-create job-control app-auth status-report monitor; do
+  case $f in
+    config-*) what="POST /ucloud/k8s/iapps/{app}/${f#config-}" ;;
+    job-create) what="POST /ucloud/k8s/jobs" ;;
+    job-control) what="POST /ucloud/k8s/jobs/{terminate,extend,interactiveSession}, GET .../retrieveProducts" ;;
+    app-auth) what="GET /ucloud/k8s/authorize-app on every app host; the session check" ;;
+    status-report) what="CloudEvents com.github.ucloud-im.job.state.changed at POST /" ;;
+    monitor) what="watches pods in ucloud-jobs; K_SINK = status-report, standing in for Broker + Trigger" ;;
+  esac
+  if [ "$f" = monitor ]; then echo "export K_SINK=\"\$FN_STATUS_REPORT\"" >>"$run/env"; fi
+  start "$f" /readyz "$what"
+  echo "export FN_$(echo "$f" | tr 'a-z-' 'A-Z_')=http://127.0.0.1:$port" >>"$run/env"
 done
+start local-gateway /healthz "Knative's ingress locally: the API host by path, *.apps.localhost by KIngress"
+echo "export IM_URL=http://127.0.0.1:$port" >>"$run/env"
 
 echo
-echo "ready in $(ms "$began") ms. source .run/env to use it; make token prints a Core token; Ctrl-C stops everything."
+echo "ready in $(ms "$began") ms."
+echo "  IM_URL (the one base URL Core uses): http://127.0.0.1:$port"
+echo "  application domain: *.apps.localhost, through the same gateway (send the app's Host header)"
+echo "  source $run/env to use it; make token prints a Core token; make demo walks through it; make logs tails the logs"
+echo "  Ctrl-C stops everything."
+declare -A reported=()
 while :; do
-  for p in "${pids[@]}"; do
-    kill -0 "$p" 2>/dev/null || echo "$(date +%T) a component (pid $p) exited; see .run/logs/"
+  for i in "${!pids[@]}"; do
+    if [ -z "${reported[$i]:-}" ] && ! kill -0 "${pids[$i]}" 2>/dev/null; then
+      wait "${pids[$i]}" 2>/dev/null && rc=0 || rc=$?
+      echo "$(date +%T) ${names[$i]} (pid ${pids[$i]}) exited with status $rc; the rest keep serving. Last lines of $run/logs/${names[$i]}.log:"
+      tail -3 "$run/logs/${names[$i]}.log" | sed 's/^/    /'
+      reported[$i]=1
+    fi
   done
-  sleep 5 &
+  sleep 1 &
   wait $! || true
 done

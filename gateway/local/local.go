@@ -93,7 +93,7 @@ func (g *Gateway) Start(ctx context.Context) error {
 		if !ok {
 			return fmt.Errorf("local gateway: no address for function %s (route %s)", r.Function, r.Pattern())
 		}
-		g.api.Handle(r.Pattern(), g.proxy(target, false))
+		g.api.Handle(r.Pattern(), g.proxy(target, false, "function "+r.Function))
 	}
 	return nil
 }
@@ -142,7 +142,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			fn.WriteError(w, r, fn.Errorf(http.StatusBadGateway, "NO_UPSTREAM", "The function %s is not running here.", fnName))
 			return
 		}
-		g.proxy(target, false).ServeHTTP(w, r)
+		g.proxy(target, false, "function "+fnName).ServeHTTP(w, r)
 		return
 	}
 	target, err := g.endpoint(ing.Namespace, path.Splits[0].ServiceName, path.Splits[0].ServicePort.IntValue())
@@ -151,7 +151,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fn.WriteError(w, r, fn.Errorf(http.StatusServiceUnavailable, "NOT_READY", "The application at %s is not ready yet.", host))
 		return
 	}
-	g.proxy(target, true).ServeHTTP(w, r)
+	g.proxy(target, true, "the application at "+host).ServeHTTP(w, r)
 }
 
 // match is the first path of the ingress's rule for host whose Path prefixes the request's (as Kourier does).
@@ -216,7 +216,7 @@ func (g *Gateway) endpoint(ns, name string, port int) (*url.URL, error) {
 // proxy forwards to target; keepHost passes the browser's Host on (apps see their own name, as behind
 // Kourier), otherwise the function gets its own and the original travels in X-Forwarded-Host. WebSocket
 // upgrades are proxied by httputil.ReverseProxy itself.
-func (g *Gateway) proxy(target *url.URL, keepHost bool) http.Handler {
+func (g *Gateway) proxy(target *url.URL, keepHost bool, what string) http.Handler {
 	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
@@ -227,8 +227,8 @@ func (g *Gateway) proxy(target *url.URL, keepHost bool) http.Handler {
 		},
 		Transport: g.transport,
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			g.Log.Warn("upstream failed", "host", r.Host, "path", r.URL.Path, "error", err.Error())
-			fn.WriteError(w, r, fn.Errorf(http.StatusBadGateway, "UPSTREAM_FAILED", "The service behind %s did not answer.", r.Host))
+			g.Log.Warn("upstream failed", "upstream", what, "path", r.URL.Path, "error", err.Error())
+			fn.WriteError(w, r, fn.Errorf(http.StatusBadGateway, "UPSTREAM_FAILED", "The provider's %s did not answer. Please try again later.", what))
 		},
 	}
 }

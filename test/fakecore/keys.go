@@ -10,6 +10,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 )
 
 // Files of a fake Core's folder (.run/core in make run): the IM reads core.pub and refresh-token; `make
@@ -53,4 +56,15 @@ func (c *Core) WriteFiles(dir string) error {
 		return err
 	}
 	return os.WriteFile(filepath.Join(dir, RefreshTokenFile), []byte(c.RefreshToken()+"\n"), 0o600)
+}
+
+// TokenFromDir signs a Core token with dir's key, valid for ttl: what `make token` prints.
+func TokenFromDir(dir string, ttl time.Duration) (string, error) {
+	key, err := LoadOrCreateKey(dir)
+	if err != nil {
+		return "", err
+	}
+	claims := Claims()
+	claims["exp"] = time.Now().Add(ttl).Unix()
+	return jwt.NewWithClaims(jwt.SigningMethodRS256, claims).SignedString(key)
 }

@@ -26,8 +26,24 @@ func (c *Core) routes() http.Handler {
 		c.violation(r, "no such call in the wire reference")
 		writeError(w, http.StatusNotFound, "Unknown call")
 	})
-	return c.record(mux)
+	recorded := c.record(mux)
+	// Inspection for people and outside tests (make run's walkthrough): not Core calls, so neither recorded
+	// nor checked against the wire reference.
+	inspect := http.NewServeMux()
+	inspect.HandleFunc("GET "+InspectPrefix+"updates", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, c.Updates()) })
+	inspect.HandleFunc("GET "+InspectPrefix+"violations", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, c.Violations()) })
+	inspect.HandleFunc("GET "+InspectPrefix+"registered", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, c.Registered()) })
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, InspectPrefix) {
+			inspect.ServeHTTP(w, r)
+			return
+		}
+		recorded.ServeHTTP(w, r)
+	})
 }
+
+// InspectPrefix is where the fake answers what it received: updates, violations, registered (GET, JSON).
+const InspectPrefix = "/_fakecore/"
 
 // record keeps every request and applies the faults queued for its path.
 func (c *Core) record(next http.Handler) http.Handler {

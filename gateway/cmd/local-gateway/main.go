@@ -41,6 +41,7 @@ type env struct {
 
 func main() {
 	log := fn.NewLogger(os.Stderr, "local-gateway", os.Getenv("LOG_LEVEL"))
+	slog.SetDefault(log)
 	if err := run(log); err != nil {
 		log.Error("local gateway stopped", "error", err.Error())
 		os.Exit(1)

@@ -16,8 +16,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
-
 	"github.com/ucloud-im/knative-im/test/fakecore"
 )
 
@@ -45,9 +43,7 @@ func run(args []string) error {
 	}
 	switch args[0] {
 	case "token":
-		claims := fakecore.Claims()
-		claims["exp"] = time.Now().Add(*ttl).Unix()
-		tok, err := jwt.NewWithClaims(jwt.SigningMethodRS256, claims).SignedString(key)
+		tok, err := fakecore.TokenFromDir(*dir, *ttl)
 		if err != nil {
 			return err
 		}

@@ -1,0 +1,391 @@
+// Package walkthrough drives a running IM the way UCloud/Core and a user would: a 2-rank job from creation
+// to SUCCESS, a Syncthing configuration with its ETag and a restart, and an interactive session through the
+// gateway. `make demo` runs it against `make run`; an end-to-end test runs it against a stack it starts.
+package walkthrough
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
+
+	"github.com/ucloud-im/knative-im/gateway"
+	"github.com/ucloud-im/knative-im/shared/iapps"
+	"github.com/ucloud-im/knative-im/shared/kube"
+	"github.com/ucloud-im/knative-im/shared/ucloud"
+	"github.com/ucloud-im/knative-im/test/env/localenv"
+)
+
+// Config is what the walkthrough needs of the stack (make run's .run/env).
+type Config struct {
+	IMURL     string // the local gateway: the one base URL Core uses
+	CoreURL   string // the fake Core, for what it received
+	Provider  string
+	Namespace string
+	// Token returns a fresh Core token.
+	Token func() (string, error)
+	Kube  kubernetes.Interface
+	Out   io.Writer
+	// JobID makes the job ids unique per run (a second walkthrough against the same stack).
+	JobID string
+}
+
+// Run walks through; the first step that does not behave as a user expects is the error.
+func Run(ctx context.Context, c Config) error {
+	w := &walker{Config: c, http: &http.Client{Timeout: 30 * time.Second}}
+	for _, step := range []struct {
+		name string
+		fn   func(context.Context) error
+	}{
+		{"job: create a 2-rank job, see its pods run, have KWOK complete it, see Core told", w.job},
+		{"syncthing: set a configuration, read it back, a stale ETag, restart", w.syncthing},
+		{"interactive session: open it, authorize, reach the app through the gateway", w.session},
+	} {
+		fmt.Fprintf(c.Out, "\n== %s\n", step.name)
+		if err := step.fn(ctx); err != nil {
+			return fmt.Errorf("%s: %w", step.name, err)
+		}
+	}
+	fmt.Fprintln(c.Out, "\nwalkthrough passed")
+	return nil
+}
+
+type walker struct {
+	Config
+	http *http.Client
+}
+
+func (w *walker) say(format string, args ...any) { fmt.Fprintf(w.Out, "  "+format+"\n", args...) }
+
+// core calls the IM as Core does: JSON, with a Core token, through the gateway.
+func (w *walker) core(ctx context.Context, method, path string, body any) (int, []byte, error) {
+	tok, err := w.Token()
+	if err != nil {
+		return 0, nil, err
+	}
+	var rd io.Reader
+	if body != nil {
+		raw, _ := json.Marshal(body)
+		rd = bytes.NewReader(raw)
+	}
+	req, _ := http.NewRequestWithContext(ctx, method, w.IMURL+"/ucloud/"+w.Provider+path, rd)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := w.http.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	w.say("%s %s -> %d %s", method, path, resp.StatusCode, clip(out))
+	return resp.StatusCode, out, nil
+}
+
+func clip(b []byte) string {
+	s := strings.TrimSpace(string(b))
+	if len(s) > 160 {
+		return s[:160] + "..."
+	}
+	return s
+}
+
+func (w *walker) jobOf(id string, replicas int) ucloud.Job {
+	return ucloud.Job{ID: id, CreatedAt: time.Now().UnixMilli(), Owner: ucloud.ResourceOwner{CreatedBy: "alice#1234"},
+		Specification: ucloud.JobSpecification{
+			Product:     ucloud.ProductReference{ID: "u1-standard-1", Category: "u1-standard", Provider: w.Provider},
+			Application: ucloud.NameAndVersion{Name: "jupyter-lab", Version: "4.0.0"}, Replicas: replicas,
+			Parameters: map[string]ucloud.AppParameterValue{}, Resources: []ucloud.AppParameterValue{},
+			TimeAllocation: &ucloud.SimpleDuration{Hours: 1},
+		}, Status: ucloud.JobStatus{State: ucloud.StateInQueue}, Updates: []ucloud.JobUpdate{}}
+}
+
+// eventually retries f every 200 ms until it succeeds or d passes.
+func eventually(ctx context.Context, d time.Duration, f func() error) error {
+	end := time.Now().Add(d)
+	for {
+		err := f()
+		if err == nil || time.Now().After(end) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func (w *walker) job(ctx context.Context) error {
+	id := w.JobID + "1"
+	if code, body, err := w.core(ctx, http.MethodPost, "/jobs", ucloud.BulkRequest[ucloud.Job]{Items: []ucloud.Job{w.jobOf(id, 2)}}); err != nil || code != 200 || !bytes.Contains(body, []byte("[null]")) {
+		return fmt.Errorf("create: %d %s %v", code, body, err)
+	}
+	sel := metav1.ListOptions{LabelSelector: kube.LabelJobID + "=" + id}
+	if err := eventually(ctx, 30*time.Second, func() error {
+		pods, err := w.Kube.CoreV1().Pods(w.Namespace).List(ctx, sel)
+		if err != nil {
+			return err
+		}
+		running := 0
+		for _, p := range pods.Items {
+			if p.Status.Phase == corev1.PodRunning {
+				running++
+			}
+		}
+		if running != 2 {
+			return fmt.Errorf("%d of %d pods running", running, len(pods.Items))
+		}
+		for _, p := range pods.Items {
+			w.say("pod %s %s on %s (kubectl --kubeconfig $KUBECONFIG -n %s get pods -l %s=%s)", p.Name, p.Status.Phase, p.Spec.NodeName, w.Namespace, kube.LabelJobID, id)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	if err := w.waitStates(ctx, id, ucloud.StateRunning); err != nil {
+		return err
+	}
+	w.say("KWOK ends both ranks with exit code 0 (annotation %s)", localenv.ExitCodeAnnotation)
+	patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:"0"}}}`, localenv.ExitCodeAnnotation)
+	for rank := range 2 {
+		if _, err := w.Kube.CoreV1().Pods(w.Namespace).Patch(ctx, kube.PodName(id, rank), types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+			return err
+		}
+	}
+	return w.waitStates(ctx, id, ucloud.StateSuccess)
+}
+
+// waitStates waits until the fake Core has received final for job id, and shows every state it received.
+func (w *walker) waitStates(ctx context.Context, id string, final ucloud.JobState) error {
+	var states []string
+	err := eventually(ctx, 60*time.Second, func() error {
+		resp, err := w.http.Get(w.CoreURL + "/_fakecore/updates")
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		var ups []ucloud.ResourceUpdateAndID[ucloud.JobUpdate]
+		if err := json.NewDecoder(resp.Body).Decode(&ups); err != nil {
+			return err
+		}
+		states = states[:0]
+		for _, u := range ups {
+			if u.ID == id && u.Update.State != nil {
+				states = append(states, string(*u.Update.State))
+			}
+		}
+		if len(states) == 0 || states[len(states)-1] != string(final) {
+			return fmt.Errorf("Core received states %v for job %s, waiting for %s", states, id, final)
+		}
+		return nil
+	})
+	if err == nil {
+		w.say("Core received for job %s: %s", id, strings.Join(states, " -> "))
+	}
+	return err
+}
+
+const device = "MFZWI3D-BONSGYC-YLTMRWG-C43ENR5-QXGZDMM-FZWI3DP-BONSGYY-LTMRWAD"
+
+func (w *walker) syncthing(ctx context.Context) error {
+	owner := ucloud.ResourceOwner{CreatedBy: "walkthrough-" + w.JobID + "#1234"}
+	cfg := json.RawMessage(`{"devices":[{"deviceId":"` + device + `","label":"laptop"}],"folders":[{"id":"x1","ucloudPath":"/123/Home/Sync"}]}`)
+	var got iapps.Retrieved
+	retrieve := func() error {
+		code, body, err := w.core(ctx, http.MethodPost, "/iapps/syncthing/retrieve", iapps.RetrieveRequest{ProductID: "syncthing", Principal: owner})
+		if err != nil || code != 200 {
+			return fmt.Errorf("retrieve: %d %s %v", code, body, err)
+		}
+		return json.Unmarshal(body, &got)
+	}
+	if err := retrieve(); err != nil {
+		return err
+	}
+	initial := got.ETag
+	code, body, err := w.core(ctx, http.MethodPost, "/iapps/syncthing/update", iapps.UpdateRequest{ProductID: "syncthing", Principal: owner, Config: cfg, ExpectedETag: &initial})
+	if err != nil || code != 200 {
+		return fmt.Errorf("update: %d %s %v", code, body, err)
+	}
+	if err := eventually(ctx, 10*time.Second, func() error {
+		if err := retrieve(); err != nil {
+			return err
+		}
+		if got.ETag == initial || !bytes.Contains(got.Config, []byte("laptop")) {
+			return fmt.Errorf("retrieve still answers ETag %s", got.ETag)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	w.say("stored with ETag %s", got.ETag)
+	code, body, err = w.core(ctx, http.MethodPost, "/iapps/syncthing/update", iapps.UpdateRequest{ProductID: "syncthing", Principal: owner, Config: cfg, ExpectedETag: &initial})
+	if err != nil || code != http.StatusBadRequest {
+		return fmt.Errorf("a stale ETag must be refused with 400: %d %s %v", code, body, err)
+	}
+	w.say("the stale ETag %s was refused: %s", initial, clip(body))
+
+	pod, err := w.iappPod(ctx, got.ETag, "")
+	if err != nil {
+		return err
+	}
+	w.say("Syncthing runs as pod %s (uid %s)", pod.Name, pod.UID)
+	if code, body, err := w.core(ctx, http.MethodPost, "/iapps/syncthing/restart", iapps.RestartRequest{ProductID: "syncthing", Principal: owner}); err != nil || code != 200 {
+		return fmt.Errorf("restart: %d %s %v", code, body, err)
+	}
+	again, err := w.iappPod(ctx, got.ETag, pod.UID)
+	if err != nil {
+		return err
+	}
+	w.say("after restart the monitor brought it back: pod %s (uid %s) %s", again.Name, again.UID, again.Status.Phase)
+	return nil
+}
+
+// iappPod waits for the Syncthing pod running the configuration with etag, with a uid other than not.
+func (w *walker) iappPod(ctx context.Context, etag string, not types.UID) (*corev1.Pod, error) {
+	var found *corev1.Pod
+	err := eventually(ctx, 60*time.Second, func() error {
+		pods, err := w.Kube.CoreV1().Pods(w.Namespace).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return err
+		}
+		for i, p := range pods.Items {
+			if p.Annotations[kube.AnnotationIAppName] == "syncthing" && p.Annotations[kube.AnnotationIAppETag] == etag &&
+				p.UID != not && p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil {
+				found = &pods.Items[i]
+				return nil
+			}
+		}
+		return fmt.Errorf("no running Syncthing pod with ETag %s yet", etag)
+	})
+	return found, err
+}
+
+func (w *walker) session(ctx context.Context) error {
+	id := w.JobID + "2"
+	if code, body, err := w.core(ctx, http.MethodPost, "/jobs", ucloud.BulkRequest[ucloud.Job]{Items: []ucloud.Job{w.jobOf(id, 1)}}); err != nil || code != 200 {
+		return fmt.Errorf("create: %d %s %v", code, body, err)
+	}
+	app, err := w.standIn(ctx, id)
+	if err != nil {
+		return err
+	}
+	defer app.Close()
+	code, body, err := w.core(ctx, http.MethodPost, "/jobs/interactiveSession", map[string]any{
+		"items": []map[string]any{{"job": w.jobOf(id, 1), "rank": 0, "sessionType": "WEB", "target": nil}}})
+	if err != nil || code != 200 {
+		return fmt.Errorf("interactiveSession: %d %s %v", code, body, err)
+	}
+	var opened ucloud.BulkResponse[ucloud.OpenSession]
+	if err := json.Unmarshal(body, &opened); err != nil || len(opened.Responses) != 1 {
+		return fmt.Errorf("interactiveSession answer %s: %v", body, err)
+	}
+	link, err := url.Parse(opened.Responses[0].RedirectClientTo)
+	if err != nil {
+		return err
+	}
+	w.say("Core sends the browser to %s://%s%s?token=...", link.Scheme, link.Host, link.Path)
+	browser := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	fetch := func(path string, cookie *http.Cookie) (*http.Response, string, error) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, w.IMURL+path, nil)
+		req.Host = link.Host
+		if cookie != nil {
+			req.AddCookie(cookie)
+		}
+		resp, err := browser.Do(req)
+		if err != nil {
+			return nil, "", err
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b), nil
+	}
+	if err := eventually(ctx, 10*time.Second, func() error {
+		resp, body, err := fetch("/", nil)
+		if err != nil || resp.StatusCode != http.StatusUnauthorized {
+			return fmt.Errorf("without the cookie the app must answer 401: %v %v %s", err, resp, body)
+		}
+		w.say("GET / without the cookie -> 401 %s", clip([]byte(body)))
+		return nil
+	}); err != nil {
+		return err
+	}
+	resp, body2, err := fetch(link.RequestURI(), nil)
+	if err != nil || resp.StatusCode != http.StatusFound {
+		return fmt.Errorf("authorize-app: %v %v %s", err, resp, body2)
+	}
+	var cookie *http.Cookie
+	for _, c := range resp.Cookies() {
+		if c.Name == gateway.CookieName {
+			cookie = &http.Cookie{Name: c.Name, Value: c.Value}
+			w.say("authorize-app -> 302 %s, Set-Cookie %s (HttpOnly %v, Secure %v, SameSite Lax, %d days)", resp.Header.Get("Location"), c.Name, c.HttpOnly, c.Secure, c.MaxAge/86400)
+		}
+	}
+	if cookie == nil {
+		return fmt.Errorf("authorize-app set no session cookie: %v", resp.Header)
+	}
+	resp, body2, err = fetch("/", cookie)
+	if err != nil || resp.StatusCode != 200 || !strings.Contains(body2, link.Host) {
+		return fmt.Errorf("with the cookie: %v %v %s", err, resp, body2)
+	}
+	w.say("GET / with the cookie -> 200 %q", body2)
+	if code, body, err := w.core(ctx, http.MethodPost, "/jobs/terminate", ucloud.BulkRequest[ucloud.Job]{Items: []ucloud.Job{w.jobOf(id, 1)}}); err != nil || code != 200 {
+		return fmt.Errorf("terminate: %d %s %v", code, body, err)
+	}
+	return eventually(ctx, 15*time.Second, func() error {
+		resp, body, err := fetch("/", cookie)
+		if err != nil || resp.StatusCode != http.StatusNotFound {
+			return fmt.Errorf("after terminate the host must answer 404: %v %v %s", err, resp, body)
+		}
+		w.say("after terminate: GET / -> 404")
+		return nil
+	})
+}
+
+// standIn serves the job's web port from this process: KWOK's pods run nothing, so the rank's Service is
+// made selector-less and pointed at a server here (the apiserver refuses 127.0.0.1 in an EndpointSlice;
+// names under .localhost are loopback to the local gateway).
+func (w *walker) standIn(ctx context.Context, jobID string) (*http.Server, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(rw, "the notebook of job %s, served at %s", jobID, r.Host)
+	}), ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	name := gateway.AppName(jobID, 0)
+	if err := eventually(ctx, 10*time.Second, func() error {
+		_, err := w.Kube.CoreV1().Services(w.Namespace).Patch(ctx, name, types.MergePatchType, []byte(`{"spec":{"selector":null}}`), metav1.PatchOptions{})
+		return err
+	}); err != nil {
+		srv.Close()
+		return nil, err
+	}
+	_ = w.Kube.DiscoveryV1().EndpointSlices(w.Namespace).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName + "=" + name})
+	port := int32(ln.Addr().(*net.TCPAddr).Port)
+	_, err = w.Kube.DiscoveryV1().EndpointSlices(w.Namespace).Create(ctx, &discoveryv1.EndpointSlice{
+		ObjectMeta:  metav1.ObjectMeta{Name: name + "-walkthrough", Labels: map[string]string{discoveryv1.LabelServiceName: name, discoveryv1.LabelManagedBy: "walkthrough"}},
+		AddressType: discoveryv1.AddressTypeFQDN,
+		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{"walkthrough.localhost"}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}}},
+		Ports:       []discoveryv1.EndpointPort{{Name: ptr.To("web"), Port: &port, Protocol: ptr.To(corev1.ProtocolTCP)}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		srv.Close()
+		return nil, err
+	}
+	w.say("the app's Service %s points at a stand-in web server on %s (KWOK pods run no processes)", name, ln.Addr())
+	return srv, nil
+}
