@@ -3,7 +3,7 @@
 # controller manager, scheduler, KWOK), PostgreSQL, the fake UCloud/Core, every function as its own process
 # (the binaries the images contain), and the local gateway standing in for Knative's ingress. They are wired
 # by the environment variables the Knative manifests set in a cluster. Writes $RUN_DIR/env (source it), logs
-# every component to $RUN_DIR/logs/<component>.log, and stops everything on Ctrl-C (or SIGTERM).
+# every component to $RUN_DIR/logs/<component>.log (pids in $RUN_DIR/pids/<component>), and stops everything on Ctrl-C (or SIGTERM).
 #
 # RUN_DIR (default .run) lets a test run a second stack beside a developer's.
 set -euo pipefail
@@ -16,7 +16,8 @@ ms() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
 status() { printf '%-22s %s\n' "$1" "$2"; }
 
 bash test/env/deps.sh
-mkdir -p "$run/bin" "$run/logs"
+rm -rf "$run/pids"
+mkdir -p "$run/bin" "$run/logs" "$run/pids"
 t=$(date +%s%N)
 go build -o "$run/bin/localenv" ./test/env/cmd/localenv
 go build -o "$run/bin/fakecore" ./test/fakecore/cmd/fakecore
@@ -47,6 +48,7 @@ t=$(date +%s%N)
 rm -f "$run/core/url"
 "$run/bin/fakecore" serve -dir "$run/core" >"$run/logs/fakecore.log" 2>&1 &
 pids+=($!) names+=(fakecore)
+echo $! >"$run/pids/fakecore"
 for _ in $(seq 100); do [ -s "$run/core/url" ] && break; sleep 0.05; done
 [ -s "$run/core/url" ] || { echo "fake Core did not start:"; cat "$run/logs/fakecore.log"; exit 1; }
 core_url=$(cat "$run/core/url")
@@ -78,6 +80,7 @@ start() {
   source "$run/env"
   PORT=$port "$run/bin/$name" >"$run/logs/$name.log" 2>&1 &
   pids+=($!) names+=("$name")
+  echo $! >"$run/pids/$name"
   for _ in $(seq 300); do
     if curl -fsS "http://127.0.0.1:$port$check" >/dev/null 2>&1; then
       status "$name" "http://127.0.0.1:$port ready in $(ms "$t") ms  ($what)"
