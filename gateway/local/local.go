@@ -91,7 +91,11 @@ func (g *Gateway) Start(ctx context.Context) error {
 	for _, r := range g.API {
 		target, ok := g.Functions[r.Function]
 		if !ok {
-			return fmt.Errorf("local gateway: no address for function %s (route %s)", r.Function, r.Pattern())
+			name := r.Function
+			g.api.HandleFunc(r.Pattern(), func(w http.ResponseWriter, r *http.Request) {
+				fn.WriteError(w, r, fn.Errorf(http.StatusBadGateway, "NO_UPSTREAM", "The function %s is not running here.", name))
+			})
+			continue
 		}
 		g.api.Handle(r.Pattern(), g.proxy(target, false, "function "+r.Function))
 	}
