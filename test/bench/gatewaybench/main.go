@@ -83,7 +83,11 @@ func run(gwBin string, workers int, duration time.Duration, sockets int) error {
 	}
 	defer p.Stop()
 	cookie := gateway.Sessions{Key: []byte(key)}.Cookie(host)
-	through := func(r *http.Request) { r.URL.Host = strings.TrimPrefix(p.URL, "http://"); r.Host = host; r.AddCookie(cookie) }
+	through := func(r *http.Request) {
+		r.URL.Host = strings.TrimPrefix(p.URL, "http://")
+		r.Host = host
+		r.AddCookie(cookie)
+	}
 	direct := func(r *http.Request) { r.URL.Host = upURL }
 	// Wait for the gateway to see the KIngress.
 	for began := time.Now(); ; time.Sleep(100 * time.Millisecond) {
