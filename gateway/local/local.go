@@ -195,6 +195,7 @@ func (g *Gateway) endpoint(ns, name string, port int) (*url.URL, error) {
 	if err != nil {
 		return nil, err
 	}
+	remote := 0
 	// FQDN slices count too: the apiserver refuses loopback addresses, so tests and make run point a
 	// Service at a process on this machine by a name under .localhost, which is loopback by RFC 6761 (as in
 	// browsers; the system resolver here does not know it).
@@ -204,15 +205,24 @@ func (g *Gateway) endpoint(ns, name string, port int) (*url.URL, error) {
 				continue
 			}
 			for _, e := range s.Endpoints {
-				if (e.Conditions.Ready == nil || *e.Conditions.Ready) && len(e.Addresses) > 0 {
-					addr := e.Addresses[0]
-					if strings.HasSuffix(strings.ToLower(addr), ".localhost") {
-						addr = "127.0.0.1"
-					}
-					return &url.URL{Scheme: "http", Host: net.JoinHostPort(addr, strconv.Itoa(int(*p.Port)))}, nil
+				if (e.Conditions.Ready != nil && !*e.Conditions.Ready) || len(e.Addresses) == 0 {
+					continue
 				}
+				addr := e.Addresses[0]
+				if strings.HasSuffix(strings.ToLower(addr), ".localhost") {
+					addr = "127.0.0.1"
+				}
+				// Only this machine: KWOK's pod addresses are made up, and a request to one would leave it.
+				if ip := net.ParseIP(addr); ip == nil || !ip.IsLoopback() {
+					remote++
+					continue
+				}
+				return &url.URL{Scheme: "http", Host: net.JoinHostPort(addr, strconv.Itoa(int(*p.Port)))}, nil
 			}
 		}
+	}
+	if remote > 0 {
+		return nil, fmt.Errorf("%s/%s has only endpoints off this machine (%d; KWOK's pods run no processes): point it at a local server", ns, name, remote)
 	}
 	return nil, errors.New("no ready endpoint for " + ns + "/" + name)
 }

@@ -325,3 +325,29 @@ func TestAPIHostByThePathTable(t *testing.T) {
 		}
 	}
 }
+
+// A KWOK pod's address is made up: the gateway never sends a request off this machine to reach it.
+func TestNoUpstreamOffThisMachine(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	if errs := r.jobs.Create(ctx, []ucloud.Job{webJob("503")}); errs[0] != nil {
+		t.Fatal(errs[0])
+	}
+	name := gateway.AppName("503", 0)
+	envtest.Eventually(t, 30*time.Second, func() error {
+		slices, err := env.Clientset.DiscoveryV1().EndpointSlices(r.ns).List(ctx, metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName + "=" + name})
+		if err != nil || len(slices.Items) == 0 || len(slices.Items[0].Endpoints) == 0 {
+			return fmt.Errorf("no endpoint for the running pod yet: %v", err)
+		}
+		return nil
+	})
+	host := "app-503-0." + domain
+	c := sessions.Cookie(host)
+	envtest.Eventually(t, 10*time.Second, func() error {
+		resp, body := r.get(host, "/", &http.Cookie{Name: c.Name, Value: c.Value})
+		if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "not ready") {
+			return fmt.Errorf("an app on a KWOK pod: %d %s", resp.StatusCode, body)
+		}
+		return nil
+	})
+}

@@ -5,12 +5,14 @@ package benchenv
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ucloud-im/knative-im/test/env/localenv"
@@ -80,16 +82,30 @@ func (b *Bench) Close() {
 
 // Process is a function (or any server) started by Run.
 type Process struct {
-	URL string
-	PID int
-	cmd *exec.Cmd
+	URL    string
+	PID    int
+	cmd    *exec.Cmd
+	exited chan struct{}
 }
 
-// Stop kills the process.
-func (p *Process) Stop() { _ = p.cmd.Process.Kill(); _ = p.cmd.Wait() }
+// Stop kills the process and waits for it.
+func (p *Process) Stop() { _ = p.cmd.Process.Kill(); <-p.exited }
 
-// Run starts path with the extra environment on a free loopback port and waits for /healthz.
+// Run starts path with the extra environment on a free loopback port and waits for its /healthz to answer
+// 200. The port is free when picked but another process can take it before path binds it (this machine
+// has one that opens loopback ports at random), so a start that fails is retried on another port.
 func Run(path string, vars []string) (*Process, error) {
+	var err error
+	for range 3 {
+		var p *Process
+		if p, err = runOnce(path, vars); err == nil {
+			return p, nil
+		}
+	}
+	return nil, err
+}
+
+func runOnce(path string, vars []string) (*Process, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -102,11 +118,22 @@ func Run(path string, vars []string) (*Process, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	p := &Process{URL: fmt.Sprintf("http://127.0.0.1:%d", port), PID: cmd.Process.Pid, cmd: cmd}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	p := &Process{URL: fmt.Sprintf("http://127.0.0.1:%d", port), PID: cmd.Process.Pid, cmd: cmd, exited: exited}
 	for began := time.Now(); time.Since(began) < 20*time.Second; time.Sleep(20 * time.Millisecond) {
+		select {
+		case <-exited:
+			return nil, fmt.Errorf("%s exited while starting", path)
+		default:
+		}
 		if resp, err := http.Get(p.URL + "/healthz"); err == nil {
+			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			return p, nil
+			// Ours answer {"status":"ok"}; anything else is another server on the port.
+			if resp.StatusCode == http.StatusOK && strings.Contains(string(body), `"status"`) {
+				return p, nil
+			}
 		}
 	}
 	p.Stop()

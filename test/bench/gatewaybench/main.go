@@ -185,6 +185,7 @@ func exposeApp(ctx context.Context, cs kubernetes.Interface, nc netclient.Interf
 	if _, err := cs.CoreV1().Services(ns).Patch(ctx, name, types.MergePatchType, []byte(`{"spec":{"selector":null}}`), metav1.PatchOptions{}); err != nil {
 		return "", err
 	}
+	_ = cs.DiscoveryV1().EndpointSlices(ns).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName + "=" + name})
 	_, portStr, _ := net.SplitHostPort(upAddr)
 	var port int32
 	fmt.Sscan(portStr, &port)
@@ -218,13 +219,17 @@ func load(ctx context.Context, workers int, d time.Duration, prepare func(*http.
 				t := time.Now()
 				resp, err := client.Do(req)
 				if err != nil {
-					failed.Add(1)
+					if failed.Add(1) == 1 {
+						fmt.Fprintln(os.Stderr, "  first failure:", err)
+					}
 					continue
 				}
 				_, _ = io.Copy(io.Discard, resp.Body)
 				resp.Body.Close()
 				if resp.StatusCode != 200 {
-					failed.Add(1)
+					if failed.Add(1) == 1 {
+						fmt.Fprintln(os.Stderr, "  first failure: status", resp.Status, resp.Header.Get("Server"), resp.Request.URL, resp.Request.Host)
+					}
 					continue
 				}
 				mine = append(mine, time.Since(t))
