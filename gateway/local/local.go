@@ -16,13 +16,17 @@ import (
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	discoverylisters "k8s.io/client-go/listers/discovery/v1"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/utils/ptr"
 	netv1alpha1 "knative.dev/networking/pkg/apis/networking/v1alpha1"
 	netclient "knative.dev/networking/pkg/client/clientset/versioned"
 	netinformers "knative.dev/networking/pkg/client/informers/externalversions"
@@ -245,4 +249,30 @@ func (g *Gateway) proxy(target *url.URL, keepHost bool, what string) http.Handle
 			fn.WriteError(w, r, fn.Errorf(http.StatusBadGateway, "UPSTREAM_FAILED", "The provider's %s did not answer. Please try again later.", what))
 		},
 	}
+}
+
+// PointAtLocal makes Service ns/name lead to port on this machine: it removes the Service's selector (so the
+// EndpointSlice controller lets it be) and its slices, and gives it one slice naming <label>.localhost:port
+// on the Service's "web" port. KWOK's pods run no processes; this is how make run, its walkthrough, the
+// tests and the benchmarks put a real server behind a job's address. (The apiserver refuses 127.0.0.1 in an
+// EndpointSlice; the local gateway takes names under .localhost as loopback.)
+func PointAtLocal(ctx context.Context, cs kubernetes.Interface, ns, name, label string, port int) error {
+	if _, err := cs.CoreV1().Services(ns).Patch(ctx, name, types.MergePatchType, []byte(`{"spec":{"selector":null}}`), metav1.PatchOptions{}); err != nil {
+		return fmt.Errorf("service %s/%s: %w", ns, name, err)
+	}
+	sel := metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName + "=" + name}
+	if err := cs.DiscoveryV1().EndpointSlices(ns).DeleteCollection(ctx, metav1.DeleteOptions{}, sel); err != nil {
+		return fmt.Errorf("endpoint slices of %s/%s: %w", ns, name, err)
+	}
+	p := int32(port)
+	_, err := cs.DiscoveryV1().EndpointSlices(ns).Create(ctx, &discoveryv1.EndpointSlice{
+		ObjectMeta:  metav1.ObjectMeta{Name: name + "-" + label, Labels: map[string]string{discoveryv1.LabelServiceName: name, discoveryv1.LabelManagedBy: "ucloud-im-local"}},
+		AddressType: discoveryv1.AddressTypeFQDN,
+		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{label + ".localhost"}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}}},
+		Ports:       []discoveryv1.EndpointPort{{Name: ptr.To("web"), Port: &p, Protocol: ptr.To(corev1.ProtocolTCP)}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		return fmt.Errorf("endpoint slice of %s/%s: %w", ns, name, err)
+	}
+	return nil
 }

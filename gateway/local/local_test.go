@@ -11,16 +11,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/utils/ptr"
 	netclient "knative.dev/networking/pkg/client/clientset/versioned"
 
 	"github.com/ucloud-im/knative-im/gateway"
@@ -158,27 +156,11 @@ func webJob(id string) ucloud.Job {
 		}, Status: ucloud.JobStatus{State: ucloud.StateInQueue}, Updates: []ucloud.JobUpdate{}}
 }
 
-// pointAtUpstream makes the rank's Service selector-less with a hand-made EndpointSlice to the test's
-// upstream on this machine (KWOK's pods have no network of their own). The apiserver refuses 127.0.0.1 in
-// an EndpointSlice, so the slice names it upstream.localhost (address type FQDN), which the local gateway
-// takes as loopback.
+// pointAtUpstream puts the test's upstream behind the rank's Service (KWOK's pods have no network).
 func (r *rig) pointAtUpstream(jobID string) {
-	ctx := context.Background()
-	name := gateway.AppName(jobID, 0)
-	if _, err := env.Clientset.CoreV1().Services(r.ns).Patch(ctx, name, types.MergePatchType, []byte(`{"spec":{"selector":null}}`), metav1.PatchOptions{}); err != nil {
-		r.t.Fatal(err)
-	}
-	_ = env.Clientset.DiscoveryV1().EndpointSlices(r.ns).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName + "=" + name})
 	_, port, _ := net.SplitHostPort(strings.TrimPrefix(r.upstream.URL, "http://"))
-	var p int32
-	fmt.Sscan(port, &p)
-	slice := &discoveryv1.EndpointSlice{
-		ObjectMeta:  metav1.ObjectMeta{Name: name + "-local", Labels: map[string]string{discoveryv1.LabelServiceName: name, discoveryv1.LabelManagedBy: "local-gateway-test"}},
-		AddressType: discoveryv1.AddressTypeFQDN,
-		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{"upstream.localhost"}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}}},
-		Ports:       []discoveryv1.EndpointPort{{Name: ptr.To("web"), Port: &p, Protocol: ptr.To(corev1.ProtocolTCP)}},
-	}
-	if _, err := env.Clientset.DiscoveryV1().EndpointSlices(r.ns).Create(ctx, slice, metav1.CreateOptions{}); err != nil {
+	p, _ := strconv.Atoi(port)
+	if err := local.PointAtLocal(context.Background(), env.Clientset, r.ns, gateway.AppName(jobID, 0), "upstream", p); err != nil {
 		r.t.Fatal(err)
 	}
 }

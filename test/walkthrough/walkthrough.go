@@ -16,13 +16,12 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/utils/ptr"
 
 	"github.com/ucloud-im/knative-im/gateway"
+	"github.com/ucloud-im/knative-im/gateway/local"
 	"github.com/ucloud-im/knative-im/shared/iapps"
 	"github.com/ucloud-im/knative-im/shared/kube"
 	"github.com/ucloud-im/knative-im/shared/ucloud"
@@ -355,8 +354,7 @@ func (w *walker) session(ctx context.Context) error {
 }
 
 // standIn serves the job's web port from this process: KWOK's pods run nothing, so the rank's Service is
-// made selector-less and pointed at a server here (the apiserver refuses 127.0.0.1 in an EndpointSlice;
-// names under .localhost are loopback to the local gateway).
+// pointed at a server here.
 func (w *walker) standIn(ctx context.Context, jobID string) (*http.Server, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -367,22 +365,8 @@ func (w *walker) standIn(ctx context.Context, jobID string) (*http.Server, error
 	}), ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	name := gateway.AppName(jobID, 0)
-	if err := eventually(ctx, 10*time.Second, func() error {
-		_, err := w.Kube.CoreV1().Services(w.Namespace).Patch(ctx, name, types.MergePatchType, []byte(`{"spec":{"selector":null}}`), metav1.PatchOptions{})
-		return err
-	}); err != nil {
-		srv.Close()
-		return nil, err
-	}
-	_ = w.Kube.DiscoveryV1().EndpointSlices(w.Namespace).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName + "=" + name})
-	port := int32(ln.Addr().(*net.TCPAddr).Port)
-	_, err = w.Kube.DiscoveryV1().EndpointSlices(w.Namespace).Create(ctx, &discoveryv1.EndpointSlice{
-		ObjectMeta:  metav1.ObjectMeta{Name: name + "-walkthrough", Labels: map[string]string{discoveryv1.LabelServiceName: name, discoveryv1.LabelManagedBy: "walkthrough"}},
-		AddressType: discoveryv1.AddressTypeFQDN,
-		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{"walkthrough.localhost"}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}}},
-		Ports:       []discoveryv1.EndpointPort{{Name: ptr.To("web"), Port: &port, Protocol: ptr.To(corev1.ProtocolTCP)}},
-	}, metav1.CreateOptions{})
-	if err != nil {
+	port := ln.Addr().(*net.TCPAddr).Port
+	if err := eventually(ctx, 10*time.Second, func() error { return local.PointAtLocal(ctx, w.Kube, w.Namespace, name, "walkthrough", port) }); err != nil {
 		srv.Close()
 		return nil, err
 	}

@@ -18,21 +18,20 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"k8s.io/utils/ptr"
 	netclient "knative.dev/networking/pkg/client/clientset/versioned"
 
 	"github.com/ucloud-im/knative-im/gateway"
+	"github.com/ucloud-im/knative-im/gateway/local"
 	"github.com/ucloud-im/knative-im/shared/kube"
 	"github.com/ucloud-im/knative-im/test/bench/benchenv"
 )
@@ -181,20 +180,9 @@ func exposeApp(ctx context.Context, cs kubernetes.Interface, nc netclient.Interf
 	if err := apps.Expose(ctx, pod, "1", 0, 8888); err != nil {
 		return "", err
 	}
-	name := gateway.AppName("1", 0)
-	if _, err := cs.CoreV1().Services(ns).Patch(ctx, name, types.MergePatchType, []byte(`{"spec":{"selector":null}}`), metav1.PatchOptions{}); err != nil {
-		return "", err
-	}
-	_ = cs.DiscoveryV1().EndpointSlices(ns).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName + "=" + name})
 	_, portStr, _ := net.SplitHostPort(upAddr)
-	var port int32
-	fmt.Sscan(portStr, &port)
-	_, err = cs.DiscoveryV1().EndpointSlices(ns).Create(ctx, &discoveryv1.EndpointSlice{
-		ObjectMeta:  metav1.ObjectMeta{Name: name + "-bench", Labels: map[string]string{discoveryv1.LabelServiceName: name, discoveryv1.LabelManagedBy: "gatewaybench"}},
-		AddressType: discoveryv1.AddressTypeFQDN,
-		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{"upstream.localhost"}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}}},
-		Ports:       []discoveryv1.EndpointPort{{Name: ptr.To("web"), Port: &port, Protocol: ptr.To(corev1.ProtocolTCP)}},
-	}, metav1.CreateOptions{})
+	port, _ := strconv.Atoi(portStr)
+	err = local.PointAtLocal(ctx, cs, ns, gateway.AppName("1", 0), "upstream", port)
 	return gateway.AppHost("", "1", 0, "apps.localhost"), err
 }
 
