@@ -161,3 +161,13 @@ func TestEveryFunctionHasAService(t *testing.T) {
 		t.Errorf("Knative Service %s runs no function under functions/", s)
 	}
 }
+
+// No function is exposed at a host of its own: Core reaches them through the API host's KIngress, browsers
+// reach app-auth through a job's host, and the rest are called only inside the cluster.
+func TestFunctionsAreClusterLocal(t *testing.T) {
+	for _, u := range objects(t) {
+		if u.GetKind() == "Service" && u.GetLabels()["networking.knative.dev/visibility"] != "cluster-local" {
+			t.Errorf("Knative Service %s is publicly visible", u.GetName())
+		}
+	}
+}
