@@ -55,7 +55,8 @@ func resource(u *unstructured.Unstructured) schema.GroupVersionResource {
 }
 
 // apply validates every Knative object with Knative's own SetDefaults and Validate, then applies everything
-// (server-side apply, for real: the RBAC tests need the objects) to the test apiserver with Knative's CRDs.
+// (server-side apply, dry run and then for real: the RBAC tests need the objects) to the test apiserver with
+// Knative's CRDs.
 func apply(t *testing.T) []*unstructured.Unstructured {
 	t.Helper()
 	ctx := context.Background()
@@ -80,9 +81,13 @@ func apply(t *testing.T) []*unstructured.Unstructured {
 				t.Fatal(err)
 			}
 			force := true
-			if _, err := env.Dynamic.Resource(resource(u)).Namespace(u.GetNamespace()).Patch(ctx, u.GetName(), types.ApplyPatchType, data,
-				metav1.PatchOptions{FieldManager: "deploy-test", Force: &force}); err != nil {
-				t.Fatalf("%s %s/%s: the apiserver refused it: %v", u.GetKind(), u.GetNamespace(), u.GetName(), err)
+			// A server-side dry run first (what an operator's `kubectl apply --dry-run=server` sees; objects of a
+			// namespace not made yet are refused then, so namespaces come first), then for real.
+			for _, dry := range [][]string{{metav1.DryRunAll}, nil} {
+				if _, err := env.Dynamic.Resource(resource(u)).Namespace(u.GetNamespace()).Patch(ctx, u.GetName(), types.ApplyPatchType, data,
+					metav1.PatchOptions{FieldManager: "deploy-test", Force: &force, DryRun: dry}); err != nil {
+					t.Fatalf("%s %s/%s: the apiserver refused it (dry run %v): %v", u.GetKind(), u.GetNamespace(), u.GetName(), dry != nil, err)
+				}
 			}
 		}
 	}
