@@ -53,6 +53,10 @@ const byJob = "jobId"
 type last struct {
 	state ucloud.JobState
 	seq   int64
+	// sentSeq and sentState are the change last about to be sent; sentSeq > seq means it was sent (or tried)
+	// but never recorded as accepted.
+	sentSeq   int64
+	sentState ucloud.JobState
 }
 
 // Run watches until ctx ends. Event handlers only enqueue job ids; one reconcile per job does the work,
@@ -182,7 +186,7 @@ func (m *Monitor) Reconcile(ctx context.Context, jobID string) error {
 		var ok bool
 		obs, ok = Fold(pods, m.Now())
 		switch {
-		case !ok && prev.state == "":
+		case !ok && prev.state == "" && prev.sentSeq == 0:
 			return nil // no pods and never reported: not ours, or not started
 		case !ok:
 			obs = Observation{State: ucloud.StateSuccess, Status: "Your job has terminated."}
@@ -243,17 +247,28 @@ func (m *Monitor) deletePods(ctx context.Context, jobID string) error {
 	return err
 }
 
-// report sends the change and records it: sequence numbers follow from the stored record, so a resend after
-// a crash between the two steps carries the same sequence and status-report drops the duplicate.
+// report sends the change and records it. Before sending it records the intent (state and sequence number),
+// so a monitor that crashed in between can tell, on its next look, a resend of that change (the same number:
+// status-report drops it if it had arrived) from a later change (a new number; reusing the old one would have
+// status-report drop the later change as a duplicate).
 func (m *Monitor) report(ctx context.Context, jobID string, prev last, obs Observation) error {
 	state, msg := obs.State, obs.Status
 	u := ucloud.JobUpdate{State: &state, Status: &msg, Timestamp: m.Now().UnixMilli()}
-	seq := prev.seq + 1
+	seq := max(prev.seq, prev.sentSeq) + 1
+	if prev.sentSeq > prev.seq && prev.sentState == state {
+		seq = prev.sentSeq
+	} else {
+		_, err := m.Pool.Exec(ctx, `INSERT INTO job_state (job_id, last_state, last_seq, sent_seq, sent_state) VALUES ($1, $2, $3, $4, $5)
+			ON CONFLICT (job_id) DO UPDATE SET sent_seq = EXCLUDED.sent_seq, sent_state = EXCLUDED.sent_state, updated_at = now()`,
+			jobID, string(prev.state), prev.seq, seq, string(state))
+		if err != nil {
+			return fmt.Errorf("record the intent to send %s for job %s: %w", state, jobID, store.Classify(err))
+		}
+	}
 	if err := m.Sink.Send(ctx, jobID, seq, u); err != nil {
 		return fmt.Errorf("send %s for job %s: %w", state, jobID, err)
 	}
-	_, err := m.Pool.Exec(ctx, `INSERT INTO job_state (job_id, last_state, last_seq) VALUES ($1, $2, $3)
-		ON CONFLICT (job_id) DO UPDATE SET last_state = EXCLUDED.last_state, last_seq = EXCLUDED.last_seq, updated_at = now()`,
+	_, err := m.Pool.Exec(ctx, `UPDATE job_state SET last_state = $2, last_seq = $3, updated_at = now() WHERE job_id = $1`,
 		jobID, string(state), seq)
 	if err == nil {
 		m.Log.Info("job state changed", "job_id", jobID, "state", string(state), "seq", seq)
@@ -263,12 +278,12 @@ func (m *Monitor) report(ctx context.Context, jobID string, prev last, obs Obser
 
 func (m *Monitor) last(ctx context.Context, jobID string) (last, error) {
 	var l last
-	var s string
-	err := m.Pool.QueryRow(ctx, "SELECT last_state, last_seq FROM job_state WHERE job_id = $1", jobID).Scan(&s, &l.seq)
+	var s, sent string
+	err := m.Pool.QueryRow(ctx, "SELECT last_state, last_seq, sent_seq, sent_state FROM job_state WHERE job_id = $1", jobID).Scan(&s, &l.seq, &l.sentSeq, &sent)
 	if err = store.Classify(err); errors.Is(err, store.ErrNotFound) {
 		return last{}, nil
 	}
-	l.state = ucloud.JobState(s)
+	l.state, l.sentState = ucloud.JobState(s), ucloud.JobState(sent)
 	return l, err
 }
 

@@ -220,3 +220,52 @@ func TestIntegratedAppPodComesBack(t *testing.T) {
 		return nil
 	})
 }
+
+// crashingSink delivers one chosen change and then hangs, as a monitor killed between sending a change and
+// recording it.
+type crashingSink struct {
+	monitor.Sender
+	jobID string
+	state ucloud.JobState
+	sent  chan struct{}
+}
+
+func (c *crashingSink) Send(ctx context.Context, jobID string, seq int64, u ucloud.JobUpdate) error {
+	if err := c.Sender.Send(ctx, jobID, seq, u); err != nil || jobID != c.jobID || *u.State != c.state {
+		return err
+	}
+	close(c.sent)
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// A monitor dies after its RUNNING event was accepted but before it recorded it; the job ends while it is
+// down. The next monitor must send SUCCESS under a new sequence number: under the old one status-report
+// would drop it as a duplicate of RUNNING, and Core would never hear the job ended.
+func TestChangeWhileDownAfterUnrecordedSendIsReported(t *testing.T) {
+	r := newRig(t)
+	sink, err := monitor.NewEventSink(r.sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	crash := &crashingSink{Sender: sink, jobID: "302", state: ucloud.StateRunning, sent: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	m := &monitor.Monitor{Kube: env.Clientset, Namespace: r.ns, Pool: r.db.Pool, Registry: iapps.Handlers(iapps.HandlerEnv{}),
+		Sink: crash, Log: fn.NewLogger(io.Discard, "monitor", "info"), Resync: 300 * time.Millisecond}
+	done := make(chan struct{})
+	go func() { _ = m.Run(ctx); close(done) }()
+	r.createJob("302", 1, nil)
+	select {
+	case <-crash.sent:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the monitor never sent RUNNING")
+	}
+	cancel()
+	<-done
+	r.waitStates("302", "[IN_QUEUE RUNNING]")
+	r.exit("302", 0, "0")
+	time.Sleep(time.Second)
+	stop := r.start()
+	defer stop()
+	r.waitStates("302", "[IN_QUEUE RUNNING SUCCESS]")
+}
