@@ -49,9 +49,11 @@ func TestUpdateRoundTripsRegistersOnceAndStartsThePod(t *testing.T) {
 	if got.ETag == iapps.InitialETag || got.ETag == "" {
 		t.Fatalf("ETag after update: %q", got.ETag)
 	}
-	var cfg iapps.SyncthingConfig
-	if err := json.Unmarshal(got.Config, &cfg); err != nil || len(cfg.Devices) != 1 || cfg.Devices[0].Label != "Laptop" || cfg.Folders[0].UCloudPath != "/123/Home/Sync" {
-		t.Fatalf("config after update: %s", got.Config)
+	// Read back as validated (with the folder's path in the pod added), keys in the order written: jsonb used
+	// to put "label" before "deviceId".
+	want := `{"devices":[{"deviceId":"` + device1 + `","label":"Laptop"}],"folders":[{"id":"x1","ucloudPath":"/123/Home/Sync","path":"/work/Sync"}]}`
+	if string(got.Config) != want {
+		t.Fatalf("config after update: %s, want %s", got.Config, want)
 	}
 	reg := r.core.Registered()
 	if len(reg) != 1 {
