@@ -9,6 +9,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	netv1alpha1 "knative.dev/networking/pkg/apis/networking/v1alpha1"
 	netclient "knative.dev/networking/pkg/client/clientset/versioned"
 
 	"github.com/ucloud-im/knative-im/shared/kube"
@@ -28,32 +29,15 @@ type Apps struct {
 
 // Expose makes the rank's Service and KIngress. Repeating it for the same pod succeeds.
 func (a *Apps) Expose(ctx context.Context, pod *corev1.Pod, jobID string, rank, webPort int) error {
-	svc := AppService(pod, jobID, rank, webPort)
-	if _, err := a.Kube.CoreV1().Services(pod.Namespace).Create(ctx, svc, metav1.CreateOptions{}); err != nil {
-		if !apierrors.IsAlreadyExists(err) {
-			return fmt.Errorf("app service %s: %w", svc.Name, err)
-		}
-		got, err := a.Kube.CoreV1().Services(pod.Namespace).Get(ctx, svc.Name, metav1.GetOptions{})
-		if err != nil {
-			return fmt.Errorf("app service %s: %w", svc.Name, err)
-		}
-		if !sameOwner(got.OwnerReferences, pod) {
-			return fmt.Errorf("%w: service %s", ErrTaken, svc.Name)
-		}
+	svcs := a.Kube.CoreV1().Services(pod.Namespace)
+	if _, err := kube.Ensure(ctx, AppService(pod, jobID, rank, webPort), svcs.Create, svcs.Get,
+		func(s *corev1.Service) bool { return ownedByPod(s.OwnerReferences, pod) }, ErrTaken); err != nil {
+		return fmt.Errorf("app service: %w", err)
 	}
-	ing := AppIngress(pod, jobID, rank, a.Settings)
-	ings := a.Net.NetworkingV1alpha1().Ingresses(ing.Namespace)
-	if _, err := ings.Create(ctx, ing, metav1.CreateOptions{}); err != nil {
-		if !apierrors.IsAlreadyExists(err) {
-			return fmt.Errorf("app ingress %s: %w", ing.Name, err)
-		}
-		got, err := ings.Get(ctx, ing.Name, metav1.GetOptions{})
-		if err != nil {
-			return fmt.Errorf("app ingress %s: %w", ing.Name, err)
-		}
-		if !sameOwner(got.OwnerReferences, pod) {
-			return fmt.Errorf("%w: ingress %s", ErrTaken, ing.Name)
-		}
+	ings := a.Net.NetworkingV1alpha1().Ingresses(a.Settings.Namespace)
+	if _, err := kube.Ensure(ctx, AppIngress(pod, jobID, rank, a.Settings), ings.Create, ings.Get,
+		func(i *netv1alpha1.Ingress) bool { return ownedByPod(i.OwnerReferences, pod) }, ErrTaken); err != nil {
+		return fmt.Errorf("app ingress: %w", err)
 	}
 	return nil
 }
@@ -77,7 +61,7 @@ func (a *Apps) Remove(ctx context.Context, jobID string) error {
 	return nil
 }
 
-func sameOwner(refs []metav1.OwnerReference, pod *corev1.Pod) bool {
+func ownedByPod(refs []metav1.OwnerReference, pod *corev1.Pod) bool {
 	for _, r := range refs {
 		if r.Kind == "Pod" && r.UID == pod.UID {
 			return true

@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -172,5 +173,31 @@ func TestAuthorizeApp(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("database down: %d", resp.StatusCode)
+	}
+}
+
+// Expose repeated for its pod succeeds; for another pod under the same name it is refused, not adopted.
+func TestExposeIsIdempotentAndRefusesAnotherPod(t *testing.T) {
+	ctx := context.Background()
+	ns := env.Namespace(t)
+	cs := env.Clientset
+	apps := &gateway.Apps{Kube: cs, Net: netclient.NewForConfigOrDie(env.Config), Settings: gateway.Settings{Provider: "k8s",
+		AppsDomain: "apps.example.org", Namespace: ns, AuthService: gateway.AuthServiceName, AuthHost: "app-auth.ucloud-im.svc.cluster.local"}}
+	pod := func(name string) *corev1.Pod {
+		p, err := cs.CoreV1().Pods(ns).Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "x"}}}}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	first, other := pod("j-9-job-0"), pod("someone-else")
+	for range 2 {
+		if err := apps.Expose(ctx, first, "9", 0, 8888); err != nil {
+			t.Fatalf("expose for its own pod: %v", err)
+		}
+	}
+	if err := apps.Expose(ctx, other, "9", 0, 8888); !errors.Is(err, gateway.ErrTaken) {
+		t.Fatalf("expose for another pod: %v, want ErrTaken", err)
 	}
 }

@@ -118,18 +118,9 @@ func (s *Service) expose(ctx context.Context, jobID string, rank int, pod *corev
 func ensure[T metav1.Object](ctx context.Context, obj T,
 	create func(context.Context, T, metav1.CreateOptions) (T, error),
 	get func(context.Context, string, metav1.GetOptions) (T, error)) (T, error) {
-	made, err := create(ctx, obj, metav1.CreateOptions{})
-	if err == nil || !apierrors.IsAlreadyExists(err) {
-		return made, err
-	}
-	existing, err := get(ctx, obj.GetName(), metav1.GetOptions{})
-	if err != nil {
-		return existing, err
-	}
-	if existing.GetAnnotations()[AnnotationSpecHash] != obj.GetAnnotations()[AnnotationSpecHash] || existing.GetDeletionTimestamp() != nil {
-		return existing, fmt.Errorf("%w: %s", ErrConflict, obj.GetName())
-	}
-	return existing, nil
+	return kube.Ensure(ctx, obj, create, get, func(existing T) bool {
+		return existing.GetAnnotations()[AnnotationSpecHash] == obj.GetAnnotations()[AnnotationSpecHash] && existing.GetDeletionTimestamp() == nil
+	}, ErrConflict)
 }
 
 // Terminate deletes everything the job has. The monitor sees the pods go and reports the final state.
