@@ -16,6 +16,17 @@ type Config struct {
 	// pod; the manifests set it to 0.0.0.0 only where something else must reach the container directly.
 	ListenHost      string        `envconfig:"LISTEN_HOST" default:"127.0.0.1"`
 	ShutdownTimeout time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"25s"`
+	// The server's timeouts, so a client that trickles its headers or body, reads its answer slowly or
+	// holds idle connections open cannot tie up the function. ReadTimeout covers headers and body;
+	// WriteTimeout runs from the end of the headers to the end of the answer, so it bounds a handler's
+	// work too (Knative's own request timeout is 300 s; nothing here takes near 2 min). A route that
+	// streams declares it with LongLived, which lifts both for its requests.
+	ReadHeaderTimeout time.Duration `envconfig:"READ_HEADER_TIMEOUT" default:"10s"`
+	ReadTimeout       time.Duration `envconfig:"READ_TIMEOUT" default:"30s"`
+	WriteTimeout      time.Duration `envconfig:"WRITE_TIMEOUT" default:"2m"`
+	// IdleTimeout is above the 90 s Go clients (the queue-proxy among them) keep idle connections, so the
+	// server is not the side that closes one just as a request is sent on it.
+	IdleTimeout  time.Duration `envconfig:"IDLE_TIMEOUT" default:"2m"`
 	MaxBodyBytes    int64         `envconfig:"MAX_BODY_BYTES" default:"1048576"`
 	LogLevel        string        `envconfig:"LOG_LEVEL" default:"info"`
 }

@@ -127,6 +127,9 @@ func (w *statusWriter) WriteHeader(code int) {
 	w.ResponseWriter.WriteHeader(code)
 }
 
+// Unwrap lets http.ResponseController reach the connection (deadlines, flushing) through the wrapper.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
 func (w *statusWriter) Write(b []byte) (int, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
@@ -182,9 +185,31 @@ func (s *Server) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", addr, err)
 	}
+	return s.serve(ctx, ln)
+}
+
+// Serve is Run on a listener the caller opened (tests); it closes ln.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	return s.serve(ctx, ln)
+}
+
+// orDefault is d when v is unset: a Server built without LoadEnv still gets timeouts.
+func orDefault(v, d time.Duration) time.Duration {
+	if v <= 0 {
+		return d
+	}
+	return v
+}
+
+func (s *Server) serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
 		Handler:           s.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: orDefault(s.Config.ReadHeaderTimeout, 10*time.Second),
+		ReadTimeout:       orDefault(s.Config.ReadTimeout, 30*time.Second),
+		WriteTimeout:      orDefault(s.Config.WriteTimeout, 2*time.Minute),
+		IdleTimeout:       orDefault(s.Config.IdleTimeout, 2*time.Minute),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
 	errc := make(chan error, 1)

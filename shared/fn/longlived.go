@@ -1,0 +1,26 @@
+package fn
+
+import (
+	"net/http"
+	"time"
+)
+
+// LongLived declares next a long-lived route (a stream, a WebSocket, a proxy to one): its requests are
+// exempt from the server's read and write timeouts. The exemption is taken when next is reached, after
+// whatever the route is wrapped in (the Core token check, say), so an unauthenticated client never gets it,
+// and the header timeout still applies to every request. Idle connections between requests keep
+// IdleTimeout.
+func LongLived(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		// A zero time means no deadline. Both calls fail only for a ResponseWriter that hides its
+		// connection; then the server's timeouts stay, which is the safe side.
+		if err := rc.SetReadDeadline(time.Time{}); err != nil {
+			Log(r.Context()).Warn("long-lived route keeps the read timeout", "err", err.Error())
+		}
+		if err := rc.SetWriteDeadline(time.Time{}); err != nil {
+			Log(r.Context()).Warn("long-lived route keeps the write timeout", "err", err.Error())
+		}
+		next.ServeHTTP(w, r)
+	})
+}
