@@ -27,8 +27,8 @@ type Config struct {
 	// IdleTimeout is above the 90 s Go clients (the queue-proxy among them) keep idle connections, so the
 	// server is not the side that closes one just as a request is sent on it.
 	IdleTimeout  time.Duration `envconfig:"IDLE_TIMEOUT" default:"2m"`
-	MaxBodyBytes    int64         `envconfig:"MAX_BODY_BYTES" default:"1048576"`
-	LogLevel        string        `envconfig:"LOG_LEVEL" default:"info"`
+	MaxBodyBytes int64         `envconfig:"MAX_BODY_BYTES" default:"1048576"`
+	LogLevel     string        `envconfig:"LOG_LEVEL" default:"info"`
 }
 
 // LoadEnv fills spec (a pointer to a struct with envconfig tags) from the environment. Its errors name the
