@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"k8s.io/utils/lru"
 )
 
 // NotifyChannel is where the iapp_config trigger announces changes.
@@ -15,13 +16,26 @@ const NotifyChannel = "iapp_config"
 
 // Cache keeps retrieve answers in memory. It is trusted only while its LISTEN connection is up: each
 // committed change arrives as a notification and drops that key; when the connection is lost the whole
-// cache is dropped and bypassed until listening again.
+// cache is dropped and bypassed until listening again. It holds at most its limit in bytes of
+// configurations: the least recently used go first.
 type Cache struct {
 	mu        sync.Mutex
-	entries   map[Key]Retrieved
+	entries   *lru.Cache // Key -> Retrieved; its eviction callback runs under mu (every call into it does)
+	bytes     int64
+	limit     int64
 	listening bool
 	epoch     uint64
 	log       *slog.Logger
+}
+
+// DefaultCacheBytes is the default bound of a cache: an eighth of config-retrieve's memory limit.
+const DefaultCacheBytes = 32 << 20
+
+// entryOverhead approximates what an entry costs beyond its strings (list element, map slot, headers).
+const entryOverhead = 200
+
+func entrySize(k Key, r Retrieved) int64 {
+	return int64(len(k.App) + len(k.CreatedBy) + len(k.Project) + len(r.ETag) + len(r.Config) + entryOverhead)
 }
 
 // Retrieved is a configuration as retrieve answers it.
@@ -30,9 +44,32 @@ type Retrieved struct {
 	Config json.RawMessage `json:"config"`
 }
 
-// NewCache makes an empty cache; it serves nothing until Run listens.
-func NewCache(log *slog.Logger) *Cache {
-	return &Cache{entries: map[Key]Retrieved{}, log: log}
+// NewCache makes an empty cache bounded to limitBytes (DefaultCacheBytes when 0 or less); it serves
+// nothing until Run listens.
+func NewCache(log *slog.Logger, limitBytes int64) *Cache {
+	if limitBytes <= 0 {
+		limitBytes = DefaultCacheBytes
+	}
+	c := &Cache{log: log, limit: limitBytes}
+	// Size 0 is no bound on the count: the bound is in bytes, kept by Put.
+	c.entries = lru.NewWithEvictionFunc(0, func(k lru.Key, v any) {
+		c.bytes -= entrySize(k.(Key), v.(Retrieved))
+	})
+	return c
+}
+
+// Len and Bytes are the cache's size (for tests and metrics).
+func (c *Cache) Len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.entries.Len()
+}
+
+// Bytes is the cache's approximate size in bytes.
+func (c *Cache) Bytes() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.bytes
 }
 
 // Get answers from the cache when it is trusted and holds key.
@@ -42,8 +79,11 @@ func (c *Cache) Get(key Key) (Retrieved, bool) {
 	if !c.listening {
 		return Retrieved{}, false
 	}
-	r, ok := c.entries[key]
-	return r, ok
+	v, ok := c.entries.Get(key)
+	if !ok {
+		return Retrieved{}, false
+	}
+	return v.(Retrieved), true
 }
 
 // Ticket is taken before reading the database; Put stores only if no notification arrived since, so a
@@ -64,8 +104,18 @@ func (c *Cache) Begin() Ticket {
 func (c *Cache) Put(t Ticket, key Key, r Retrieved) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if t.ok && c.listening && t.epoch == c.epoch {
-		c.entries[key] = r
+	if !t.ok || !c.listening || t.epoch != c.epoch {
+		return
+	}
+	size := entrySize(key, r)
+	if size > c.limit {
+		return // larger than the whole cache: served from the database every time
+	}
+	c.entries.Remove(key) // a replaced entry's bytes are subtracted by the eviction callback
+	c.entries.Add(key, r)
+	c.bytes += size
+	for c.bytes > c.limit {
+		c.entries.RemoveOldest()
 	}
 }
 
@@ -74,10 +124,10 @@ func (c *Cache) invalidate(key *Key) {
 	defer c.mu.Unlock()
 	c.epoch++
 	if key == nil {
-		clear(c.entries)
+		c.entries.Clear()
 		return
 	}
-	delete(c.entries, *key)
+	c.entries.Remove(*key)
 }
 
 func (c *Cache) setListening(on bool) {
@@ -85,7 +135,7 @@ func (c *Cache) setListening(on bool) {
 	defer c.mu.Unlock()
 	c.listening = on
 	c.epoch++
-	clear(c.entries)
+	c.entries.Clear()
 }
 
 // Listening reports whether the cache is in use (for readiness and tests).

@@ -25,7 +25,7 @@ func TestCacheIsDroppedOnChangeAndOnLostConnection(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	cache := iapps.NewCache(fn.NewLogger(io.Discard, "test", "info"))
+	cache := iapps.NewCache(fn.NewLogger(io.Discard, "test", "info"), 0)
 	key := iapps.Key{App: "syncthing", CreatedBy: "alice#1234"}
 	val := iapps.Retrieved{ETag: "e1", Config: json.RawMessage(`{}`)}
 	cache.Put(cache.Begin(), key, val)

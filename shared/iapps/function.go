@@ -23,6 +23,8 @@ type Env struct {
 	RefreshTokenFile  string `envconfig:"UCLOUD_REFRESH_TOKEN_FILE"`
 	JobsNamespace     string `envconfig:"JOBS_NAMESPACE" default:"ucloud-jobs"`
 	Kubeconfig        string `envconfig:"KUBECONFIG"`
+	// RetrieveCacheBytes bounds config-retrieve's cache (least recently used out).
+	RetrieveCacheBytes int64 `envconfig:"RETRIEVE_CACHE_BYTES" default:"33554432"`
 	HandlerEnv
 }
 
@@ -64,7 +66,7 @@ func Build(ctx context.Context, op Op, log *slog.Logger) (*fn.Server, error) {
 	checks := []fn.Check{{Name: "database", Func: db.Ping}}
 	var background []func(context.Context)
 	if op == OpRetrieve {
-		svc.Cache = NewCache(log)
+		svc.Cache = NewCache(log, env.RetrieveCacheBytes)
 		background = append(background, func(ctx context.Context) { svc.Cache.Run(ctx, env.DatabaseURL) })
 	}
 	if op == OpUpdate || op == OpReset {
