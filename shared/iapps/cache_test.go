@@ -4,27 +4,29 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/ucloud-im/knative-im/shared/fn"
 	"github.com/ucloud-im/knative-im/shared/iapps"
 	"github.com/ucloud-im/knative-im/shared/store"
+	"github.com/ucloud-im/knative-im/shared/store/storetest"
+	"github.com/ucloud-im/knative-im/shared/ucloud"
 	"github.com/ucloud-im/knative-im/test/envtest"
 )
 
 // The cache serves only while it listens: a committed change drops its key, and a lost notification
 // connection drops everything until it listens again.
 func TestCacheIsDroppedOnChangeAndOnLostConnection(t *testing.T) {
-	url := env.Database(t)
+	// The cache listens as config-retrieve (LISTEN needs no grant); the changes are the owner's.
+	sdb := storetest.New(t, env.Database(t))
+	url := sdb.URL(store.FnConfigRetrieve)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	db, err := store.Open(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := &store.Store{Pool: sdb.OwnerPool(t)}
 	cache := iapps.NewCache(fn.NewLogger(io.Discard, "test", "info"), 0)
 	key := iapps.Key{App: "syncthing", CreatedBy: "alice#1234"}
 	val := iapps.Retrieved{ETag: "e1", Config: json.RawMessage(`{}`)}
@@ -84,5 +86,54 @@ func TestCacheIsDroppedOnChangeAndOnLostConnection(t *testing.T) {
 	})
 	if _, ok := cache.Get(key); ok {
 		t.Fatal("entry from before the lost connection came back")
+	}
+}
+
+// config-retrieve, on its own role, answers from the database and then from the cache, and a change
+// committed by config-update reaches it through NOTIFY.
+func TestRetrieveAsItsOwnRoleStaysCoherent(t *testing.T) {
+	sdb := storetest.New(t, env.Database(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	retrieve := &iapps.Service{Provider: "k8s", Registry: iapps.Handlers(iapps.HandlerEnv{}),
+		Store: &iapps.ConfigStore{Pool: sdb.Open(t, store.FnConfigRetrieve).Pool}, Cache: iapps.NewCache(fn.NewLogger(io.Discard, "test", "info"), 0)}
+	go retrieve.Cache.Run(ctx, sdb.URL(store.FnConfigRetrieve))
+	envtest.Eventually(t, 10*time.Second, func() error {
+		if !retrieve.Cache.Listening() {
+			return errors.New("not listening")
+		}
+		return nil
+	})
+	update := &iapps.ConfigStore{Pool: sdb.Open(t, store.FnConfigUpdate).Pool}
+	key := iapps.Key{App: "terminal", CreatedBy: "alice#1"}
+	req := iapps.RetrieveRequest{ProductID: "terminal", Principal: ucloud.ResourceOwner{CreatedBy: "alice#1"}}
+	rec, err := update.Register(ctx, key, json.RawMessage(`{"folders":[]}`), func(context.Context, string) (string, error) { return "77", nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // from the database, then from the cache
+		got, err := retrieve.Retrieve(ctx, "terminal", req)
+		if err != nil || got.ETag != rec.ETag {
+			t.Fatalf("retrieve as config-retrieve: %+v, %v; want ETag %s", got, err, rec.ETag)
+		}
+	}
+	if retrieve.Cache.Len() != 1 {
+		t.Fatalf("cache holds %d entries after two retrieves, want 1", retrieve.Cache.Len())
+	}
+	swapped, err := update.CompareAndSwap(ctx, key, json.RawMessage(`{"folders":["/1/Home"]}`), &rec.ETag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	envtest.Eventually(t, 5*time.Second, func() error {
+		got, err := retrieve.Retrieve(ctx, "terminal", req)
+		if err != nil || got.ETag != swapped.ETag {
+			return fmt.Errorf("retrieve after a swap: %+v, %v; want ETag %s", got, err, swapped.ETag)
+		}
+		return nil
+	})
+	// The attacker holding config-retrieve's password cannot write a configuration.
+	ro := &iapps.ConfigStore{Pool: sdb.Open(t, store.FnConfigRetrieve).Pool}
+	if _, err := ro.CompareAndSwap(ctx, key, json.RawMessage(`{"folders":["/evil"]}`), nil); err == nil || !strings.Contains(err.Error(), "permission denied") {
+		t.Fatalf("config-retrieve's role swapped a configuration: %v", err)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/ucloud-im/knative-im/shared/fn"
 	"github.com/ucloud-im/knative-im/shared/iapps"
 	"github.com/ucloud-im/knative-im/shared/store"
+	"github.com/ucloud-im/knative-im/shared/store/storetest"
 	"github.com/ucloud-im/knative-im/shared/ucloud"
 	"github.com/ucloud-im/knative-im/test/envtest"
 	"github.com/ucloud-im/knative-im/test/fakecore"
@@ -36,12 +37,11 @@ type rig struct {
 
 func newRig(t *testing.T) *rig {
 	t.Helper()
-	ctx := context.Background()
-	db, err := store.Open(ctx, env.Database(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(db.Close)
+	// The service runs as config-update, whose role covers every operation's queries (retrieve and
+	// restart only read); the test's own checks use the schema owner's pool.
+	sdb := storetest.New(t, env.Database(t))
+	db := &store.Store{Pool: sdb.OwnerPool(t)}
+	fnDB := sdb.Open(t, store.FnConfigUpdate)
 	core := fakecore.Start(t)
 	client, err := core.Client(ucloud.ClientOptions{})
 	if err != nil {
@@ -50,7 +50,7 @@ func newRig(t *testing.T) *rig {
 	ns := env.Namespace(t)
 	env.FilesystemClaim(t, ns, iapps.FilesystemVolume)
 	svc := &iapps.Service{
-		Provider: "k8s", Registry: iapps.Handlers(iapps.HandlerEnv{}), Store: &iapps.ConfigStore{Pool: db.Pool},
+		Provider: "k8s", Registry: iapps.Handlers(iapps.HandlerEnv{}), Store: &iapps.ConfigStore{Pool: fnDB.Pool},
 		Core: client, Kube: env.Clientset, Namespace: ns,
 	}
 	key, err := coreauth.ParsePublicKey(core.PublicKeyPEM())

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/ucloud-im/knative-im/shared/monitor"
 	"github.com/ucloud-im/knative-im/shared/status"
 	"github.com/ucloud-im/knative-im/shared/store"
+	"github.com/ucloud-im/knative-im/shared/store/storetest"
 	"github.com/ucloud-im/knative-im/shared/ucloud"
 	"github.com/ucloud-im/knative-im/test/env/localenv"
 	"github.com/ucloud-im/knative-im/test/envtest"
@@ -30,33 +32,34 @@ func TestMain(m *testing.M) { envtest.Main(m, &env) }
 
 // rig: monitor -> CloudEvents -> status-report -> strict fake Core, on a fresh namespace and database.
 type rig struct {
-	t    *testing.T
-	ns   string
-	db   *store.Store
-	core *fakecore.Core
-	sink string
-	rep  *status.Reporter
+	t  *testing.T
+	ns string
+	db *store.Store // the monitor's role
+	// update is config-update's role (for integrated apps), owner the schema owner's pool (the test's own rows).
+	update *store.Store
+	owner  *pgxpool.Pool
+	core   *fakecore.Core
+	sink   string
+	rep    *status.Reporter
 }
 
 func newRig(t *testing.T) *rig {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	db, err := store.Open(ctx, env.Database(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(db.Close)
+	// Each function on its own role, as in a cluster: the monitor, status-report, config-update.
+	sdb := storetest.New(t, env.Database(t))
+	db := sdb.Open(t, store.FnMonitor)
 	core := fakecore.Start(t)
 	client, _ := core.Client(ucloud.ClientOptions{})
 	logs := fn.NewLogger(io.Discard, "test", "info")
-	rep := status.NewReporter(db.Pool, client, logs)
+	rep := status.NewReporter(sdb.Open(t, store.FnStatusReport).Pool, client, logs)
 	go rep.Run(ctx)
 	srv := httptest.NewServer((&fn.Server{Events: rep.Handle, Config: fn.Config{MaxBodyBytes: 1 << 20}, Logger: logs}).Handler())
 	t.Cleanup(srv.Close)
 	ns := env.Namespace(t)
 	env.FilesystemClaim(t, ns, iapps.FilesystemVolume)
-	return &rig{t: t, ns: ns, db: db, core: core, sink: srv.URL, rep: rep}
+	return &rig{t: t, ns: ns, db: db, update: sdb.Open(t, store.FnConfigUpdate), owner: sdb.OwnerPool(t), core: core, sink: srv.URL, rep: rep}
 }
 
 // start runs a monitor until the returned stop is called.
@@ -191,7 +194,7 @@ func TestIntegratedAppPodComesBack(t *testing.T) {
 	stop := r.start()
 	defer stop()
 	client, _ := r.core.Client(ucloud.ClientOptions{})
-	svc := &iapps.Service{Provider: "k8s", Registry: iapps.Handlers(iapps.HandlerEnv{}), Store: &iapps.ConfigStore{Pool: r.db.Pool}, Core: client, Kube: env.Clientset, Namespace: r.ns}
+	svc := &iapps.Service{Provider: "k8s", Registry: iapps.Handlers(iapps.HandlerEnv{}), Store: &iapps.ConfigStore{Pool: r.update.Pool}, Core: client, Kube: env.Clientset, Namespace: r.ns}
 	err := svc.Update(context.Background(), "terminal", iapps.UpdateRequest{Principal: ucloud.ResourceOwner{CreatedBy: "alice#1"}, Config: []byte(`{"folders":["/1/Home"]}`)})
 	if err != nil {
 		t.Fatal(err)

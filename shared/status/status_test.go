@@ -13,9 +13,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/ucloud-im/knative-im/shared/fn"
 	"github.com/ucloud-im/knative-im/shared/status"
 	"github.com/ucloud-im/knative-im/shared/store"
+	"github.com/ucloud-im/knative-im/shared/store/storetest"
 	"github.com/ucloud-im/knative-im/shared/ucloud"
 	"github.com/ucloud-im/knative-im/test/envtest"
 	"github.com/ucloud-im/knative-im/test/fakecore"
@@ -30,6 +33,8 @@ type rig struct {
 	core *fakecore.Core
 	db   *store.Store
 	url  string
+	// owner is the schema owner's pool, for what the test itself does to rows.
+	owner *pgxpool.Pool
 }
 
 // newReporter is one status-report instance on the rig's database.
@@ -48,12 +53,9 @@ func (r *rig) newReporter() (*status.Reporter, string) {
 
 func newRig(t *testing.T) *rig {
 	core := fakecore.Start(t)
-	db, err := store.Open(context.Background(), env.Database(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(db.Close)
-	return &rig{t: t, core: core, db: db}
+	// status-report's own role: it reads, writes and deletes the outbox and nothing else.
+	sdb := storetest.New(t, env.Database(t))
+	return &rig{t: t, core: core, db: sdb.Open(t, store.FnStatusReport), owner: sdb.OwnerPool(t)}
 }
 
 // send posts a job state event in binary mode and returns the status.

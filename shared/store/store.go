@@ -1,5 +1,7 @@
 // Package store is the project's PostgreSQL access: a pgx pool, the schema migrations embedded in the
-// binary and applied at start-up under an advisory lock, and typed errors.
+// binary, the database role of every function (roles.go), and typed errors. Functions do not migrate:
+// the migrate command (cmd/migrate) applies the migrations and the roles as the schema's owner, and a
+// function's readiness fails until the schema is at the version its build needs.
 package store
 
 import (
@@ -11,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -36,9 +39,12 @@ const migrationLock int64 = 0x7563696d
 // Store is the connection pool of one function instance.
 type Store struct {
 	Pool *pgxpool.Pool
+
+	schemaOK atomic.Bool
 }
 
-// Open connects to url, applies pending migrations and returns the store.
+// Open connects to url and returns the store. It does not migrate: CheckSchema (part of Ping) says
+// whether the schema is ready for this build.
 func Open(ctx context.Context, url string) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
@@ -51,23 +57,75 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	s := &Store{Pool: pool}
-	if err := s.Migrate(ctx); err != nil {
+	if err := pool.Ping(ctx); err != nil {
 		pool.Close()
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	return s, nil
+	return &Store{Pool: pool}, nil
 }
 
 // Close closes the pool.
 func (s *Store) Close() { s.Pool.Close() }
 
-// Ping is the readiness check.
+// Ping is the readiness check: the database answers, and (until it once did) CheckSchema passes.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.Pool.Ping(ctx); err != nil {
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
+	if s.schemaOK.Load() {
+		return nil
+	}
+	if err := s.CheckSchema(ctx); err != nil {
+		return err
+	}
+	s.schemaOK.Store(true)
 	return nil
+}
+
+// ErrSchema is a database that this build cannot use yet: not migrated, or reached with the wrong role.
+var ErrSchema = errors.New("database not ready for this function")
+
+// CheckSchema says whether the schema has every migration this build embeds (a newer schema is fine:
+// migrations only add, so the migrate step of an upgrade runs before the new functions) and whether the
+// function connects as what it should: not a superuser, not the schema's owner.
+func (s *Store) CheckSchema(ctx context.Context) error {
+	want := latestVersion()
+	var user, owner string
+	var super bool
+	var have *int
+	err := s.Pool.QueryRow(ctx, `SELECT current_user, r.rolsuper, coalesce(t.tableowner, '')
+		FROM pg_roles r LEFT JOIN pg_tables t ON t.schemaname = 'public' AND t.tablename = 'schema_migrations'
+		WHERE r.rolname = current_user`).Scan(&user, &super, &owner)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	switch {
+	case super:
+		return fmt.Errorf("%w: connected as %s, a superuser; give the function its own role (README, Database)", ErrSchema, user)
+	case owner == user:
+		return fmt.Errorf("%w: connected as %s, the schema's owner; give the function its own role (README, Database)", ErrSchema, user)
+	case owner == "":
+		return fmt.Errorf("%w: the database has no schema yet; run the migrate step (shared/store/cmd/migrate, the ucloud-im-migrate Job)", ErrSchema)
+	}
+	if err := s.Pool.QueryRow(ctx, "SELECT max(version) FROM schema_migrations").Scan(&have); err != nil {
+		return fmt.Errorf("%w: cannot read schema_migrations as %s (%w); run the migrate step, which grants it", ErrSchema, user, err)
+	}
+	if have == nil || *have < want {
+		got := 0
+		if have != nil {
+			got = *have
+		}
+		return fmt.Errorf("%w: the schema is at version %d and this build needs %d; run the migrate step of this release first", ErrSchema, got, want)
+	}
+	return nil
+}
+
+func latestVersion() int {
+	all, _ := migrations()
+	if len(all) == 0 {
+		return 0
+	}
+	return all[len(all)-1].version
 }
 
 type migration struct {
@@ -99,7 +157,8 @@ func migrations() ([]migration, error) {
 }
 
 // Migrate applies the pending migrations, each in its own transaction, while holding an advisory lock, so
-// that any number of instances starting at once apply each migration exactly once.
+// that migrators started at once apply each migration exactly once. It runs as the schema's owner (the
+// migrate command), never in a function.
 func (s *Store) Migrate(ctx context.Context) error {
 	all, err := migrations()
 	if err != nil {
