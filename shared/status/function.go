@@ -14,6 +14,7 @@ type Env struct {
 	DatabaseURL      string `envconfig:"DATABASE_URL" required:"true"`
 	CoreURL          string `envconfig:"UCLOUD_CORE_URL" required:"true"`
 	RefreshTokenFile string `envconfig:"UCLOUD_REFRESH_TOKEN_FILE" required:"true"`
+	store.RetentionEnv
 }
 
 // Main runs the status-report function: CloudEvents in, Core updates out, a background drain for what
@@ -22,6 +23,9 @@ func Main(name string) {
 	fn.Main(name, func(ctx context.Context, cfg fn.Config, log *slog.Logger) (*fn.Server, error) {
 		var env Env
 		if err := fn.LoadEnv(&env); err != nil {
+			return nil, err
+		}
+		if err := env.RetentionEnv.Validate(); err != nil {
 			return nil, err
 		}
 		db, err := store.Open(ctx, env.DatabaseURL)
@@ -34,6 +38,7 @@ func Main(name string) {
 		}
 		r := NewReporter(db.Pool, core, log)
 		r.Wake() // drain what an earlier instance left
-		return &fn.Server{Events: r.Handle, Checks: []fn.Check{{Name: "database", Func: db.Ping}}, Background: []func(context.Context){r.Run}}, nil
+		return &fn.Server{Events: r.Handle, Checks: []fn.Check{{Name: "database", Func: db.Ping}}, Background: []func(context.Context){r.Run, store.Retention{
+			Table: "outbox", Keep: env.Retention, Sweep: r.Sweep, Log: log}.Run}}, nil
 	})
 }

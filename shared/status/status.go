@@ -257,3 +257,20 @@ func (r *Reporter) Pending(ctx context.Context) (int, error) {
 	err := r.Pool.QueryRow(ctx, "SELECT count(*) FROM outbox WHERE delivered_at IS NULL").Scan(&n)
 	return n, store.Classify(err)
 }
+
+// Sweep deletes delivered outbox rows (refused ones included: they carry delivered_at too) delivered
+// before cutoff; rows waiting for delivery are never touched. It is status-report's retention.
+func (r *Reporter) Sweep(ctx context.Context, cutoff time.Time) (int64, error) {
+	var total int64
+	for {
+		tag, err := r.Pool.Exec(ctx, `DELETE FROM outbox WHERE id IN (
+			SELECT id FROM outbox WHERE delivered_at IS NOT NULL AND delivered_at < $1 LIMIT $2)`, cutoff, store.SweepBatch)
+		if err != nil {
+			return total, store.Classify(err)
+		}
+		total += tag.RowsAffected()
+		if tag.RowsAffected() < store.SweepBatch {
+			return total, nil
+		}
+	}
+}
