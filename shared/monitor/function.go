@@ -27,6 +27,7 @@ type Env struct {
 	Identity      string        `envconfig:"POD_NAME"`
 	Resync        time.Duration `envconfig:"MONITOR_RESYNC" default:"10s"`
 	Lease         string        `envconfig:"MONITOR_LEASE" default:"ucloud-im-monitor"`
+	store.RetentionEnv
 }
 
 // Main runs the monitor: one active copy at a time, chosen through a Kubernetes Lease in the jobs
@@ -36,6 +37,9 @@ func Main(name string) {
 	fn.Main(name, func(ctx context.Context, cfg fn.Config, log *slog.Logger) (*fn.Server, error) {
 		var env Env
 		if err := fn.LoadEnv(&env); err != nil {
+			return nil, err
+		}
+		if err := env.RetentionEnv.Validate(); err != nil {
 			return nil, err
 		}
 		db, err := store.Open(ctx, env.DatabaseURL)
@@ -54,7 +58,7 @@ func Main(name string) {
 		if err := fn.LoadEnv(&ienv); err != nil {
 			return nil, err
 		}
-		m := &Monitor{Kube: cs, Namespace: env.JobsNamespace, Pool: db.Pool, Registry: iapps.Handlers(ienv), Sink: sink, Log: log, Resync: env.Resync}
+		m := &Monitor{Kube: cs, Namespace: env.JobsNamespace, Pool: db.Pool, Registry: iapps.Handlers(ienv), Sink: sink, Log: log, Resync: env.Resync, Retention: env.Retention}
 		id := identity(env.Identity)
 		lock := &resourcelock.LeaseLock{
 			LeaseMeta:  metav1.ObjectMeta{Name: env.Lease, Namespace: env.JobsNamespace},

@@ -41,6 +41,10 @@ type Monitor struct {
 	Resync  time.Duration
 	Workers int
 	Now     func() time.Time
+	// Retention, when set, removes final job_state rows older than it whose job has no pods and no
+	// integrated-application configuration, every RetentionEvery (default 1 h), while leading.
+	Retention      time.Duration
+	RetentionEvery time.Duration
 
 	pods cache.Indexer
 }
@@ -103,6 +107,9 @@ func (m *Monitor) Run(ctx context.Context) error {
 	defer factory.Shutdown()
 	if !cache.WaitForCacheSync(ctx.Done(), inf.Informer().HasSynced) {
 		return errors.New("pod informer did not sync")
+	}
+	if m.Retention > 0 {
+		go store.Retention{Table: "job_state", Keep: m.Retention, Every: m.RetentionEvery, Sweep: m.Sweep, Log: m.Log}.Run(ctx)
 	}
 	// Jobs that may have no pod to send an event: unfinished ones (their pods may have gone while we were
 	// down) and integrated applications (their pod may need recreating).
@@ -293,4 +300,53 @@ func (m *Monitor) iapp(ctx context.Context, jobID string) (iapps.Record, bool, e
 		return iapps.Record{}, false, nil
 	}
 	return rec, err == nil, err
+}
+
+// Sweep deletes final job_state rows last changed before cutoff, but only for a job that has no pod left
+// (in the informer's view and in a fresh list from the apiserver) and is not an integrated application's.
+// Without its row the monitor treats a job with pods as new and would report its final state again
+// (with sequence 1, which status-report no longer knows once its own retention removed the old rows); a
+// job without pods and without a row is never looked at again. An integrated application's job keeps its
+// row: config-update reads it to learn that the job ended.
+func (m *Monitor) Sweep(ctx context.Context, cutoff time.Time) (int64, error) {
+	var total int64
+	after := ""
+	for {
+		rows, err := m.Pool.Query(ctx, `SELECT job_id FROM job_state s
+			WHERE last_state IN ('SUCCESS', 'FAILURE', 'EXPIRED') AND updated_at < $1 AND job_id > $2
+			AND NOT EXISTS (SELECT FROM iapp_config c WHERE c.job_id = s.job_id)
+			ORDER BY job_id LIMIT $3`, cutoff, after, store.SweepBatch)
+		if err != nil {
+			return total, store.Classify(err)
+		}
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return total, store.Classify(err)
+		}
+		for _, id := range ids {
+			after = id
+			if m.pods != nil {
+				if cached, err := m.pods.ByIndex(byJob, id); err != nil || len(cached) > 0 {
+					continue
+				}
+			}
+			live, err := m.Kube.CoreV1().Pods(m.Namespace).List(ctx, metav1.ListOptions{LabelSelector: kube.LabelJobID + "=" + id, Limit: 1})
+			if err != nil {
+				return total, err
+			}
+			if len(live.Items) > 0 {
+				continue
+			}
+			tag, err := m.Pool.Exec(ctx, `DELETE FROM job_state s WHERE job_id = $1
+				AND last_state IN ('SUCCESS', 'FAILURE', 'EXPIRED') AND updated_at < $2
+				AND NOT EXISTS (SELECT FROM iapp_config c WHERE c.job_id = s.job_id)`, id, cutoff)
+			if err != nil {
+				return total, store.Classify(err)
+			}
+			total += tag.RowsAffected()
+		}
+		if len(ids) < store.SweepBatch {
+			return total, nil
+		}
+	}
 }

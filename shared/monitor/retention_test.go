@@ -1,0 +1,82 @@
+package monitor_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/ucloud-im/knative-im/shared/fn"
+	"github.com/ucloud-im/knative-im/shared/iapps"
+	"github.com/ucloud-im/knative-im/shared/kube"
+	"github.com/ucloud-im/knative-im/shared/monitor"
+	"github.com/ucloud-im/knative-im/test/envtest"
+)
+
+// The monitor's retention (run as the monitor's role) removes a final job state older than the setting
+// only once the job has no pods left and is not an integrated application's, and a job whose row went is
+// never reported again: job 501 ended but its Succeeded pod is still there (its row stays: without it the
+// monitor would report SUCCESS again), job 502 ended long ago without pods (its row goes), job 503 is an
+// integrated application's (its row stays for config-update).
+func TestRetentionRemovesOnlyFinalStatesOfJobsWithoutPods(t *testing.T) {
+	r := newRig(t)
+	stop := r.start()
+	r.createJob("501", 1, nil)
+	r.waitStates("501", "[IN_QUEUE RUNNING]")
+	r.exit("501", 0, "0")
+	r.waitStates("501", "[IN_QUEUE RUNNING SUCCESS]")
+	stop()
+	ctx := context.Background()
+	for _, q := range []string{
+		`INSERT INTO job_state (job_id, last_state, last_seq, sent_seq, sent_state) VALUES ('502', 'FAILURE', 2, 2, 'FAILURE'), ('503', 'SUCCESS', 3, 3, 'SUCCESS')`,
+		`INSERT INTO iapp_config (app, created_by, project, config, etag, job_id, state) VALUES ('terminal', 'bob#1', '', '{"folders":[]}', 'e1', '503', 'active')`,
+		`UPDATE job_state SET updated_at = now() - interval '31 days'`,
+		// What status-report's own retention will have done by then: Core's earlier updates are forgotten,
+		// so a repeated report would reach Core again instead of being dropped as a duplicate.
+		`DELETE FROM outbox`,
+	} {
+		if _, err := r.owner.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sink, err := monitor.NewEventSink(r.sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mctx, cancel := context.WithCancel(ctx)
+	m := &monitor.Monitor{Kube: env.Clientset, Namespace: r.ns, Pool: r.db.Pool, Registry: iapps.Handlers(iapps.HandlerEnv{}),
+		Sink: sink, Log: fn.NewLogger(io.Discard, "monitor", "info"), Resync: 300 * time.Millisecond,
+		Retention: 30 * 24 * time.Hour, RetentionEvery: 200 * time.Millisecond}
+	done := make(chan struct{})
+	go func() { _ = m.Run(mctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	rowsLeft := func(want string) func() error {
+		return func() error {
+			var got string
+			if err := r.owner.QueryRow(ctx, "SELECT coalesce(string_agg(job_id, ' ' ORDER BY job_id), '') FROM job_state").Scan(&got); err != nil {
+				return err
+			}
+			if got != want {
+				return fmt.Errorf("job_state holds [%s], want [%s]", got, want)
+			}
+			return nil
+		}
+	}
+	envtest.Eventually(t, 10*time.Second, rowsLeft("501 503"))
+	time.Sleep(time.Second) // several sweeps and resyncs pass with 501's pod still there
+	if err := rowsLeft("501 503")(); err != nil {
+		t.Fatal(err)
+	}
+	// The job is terminated (its pods deleted): now its row goes, and nothing is reported again.
+	if err := env.Clientset.CoreV1().Pods(r.ns).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{LabelSelector: kube.LabelJobID + "=501"}); err != nil {
+		t.Fatal(err)
+	}
+	envtest.Eventually(t, 20*time.Second, rowsLeft("503"))
+	time.Sleep(time.Second)
+	r.waitStates("501", "[IN_QUEUE RUNNING SUCCESS]")
+	r.waitStates("502", "[]")
+	r.waitStates("503", "[]")
+}
