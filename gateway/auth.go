@@ -23,10 +23,9 @@ type TokenLedger interface {
 // PostgresLedger keeps used tokens in PostgreSQL, shared by every instance of the app-auth function.
 type PostgresLedger struct{ Pool *pgxpool.Pool }
 
-// Use implements TokenLedger; it also drops rows an hour past their token's expiry.
+// Use implements TokenLedger. Old rows are removed by Sweep, in the background.
 func (l PostgresLedger) Use(ctx context.Context, nonce string, expires time.Time) (bool, error) {
-	tag, err := l.Pool.Exec(ctx, `WITH gone AS (DELETE FROM app_token_used WHERE expires_at < now() - interval '1 hour')
-		INSERT INTO app_token_used (nonce, expires_at) VALUES ($1, $2) ON CONFLICT (nonce) DO NOTHING`, nonce, expires)
+	tag, err := l.Pool.Exec(ctx, `INSERT INTO app_token_used (nonce, expires_at) VALUES ($1, $2) ON CONFLICT (nonce) DO NOTHING`, nonce, expires)
 	if err != nil {
 		return false, store.Classify(err)
 	}

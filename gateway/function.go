@@ -48,6 +48,14 @@ func AuthMain(name string) {
 		if err != nil {
 			return nil, err
 		}
-		return &fn.Server{Routes: a.Routes(), Checks: []fn.Check{{Name: "database", Func: db.Ping}}}, nil
+		var ret store.RetentionEnv
+		if err := fn.LoadEnv(&ret); err != nil {
+			return nil, err
+		}
+		if err := ret.Validate(); err != nil {
+			return nil, err
+		}
+		sweep := store.Retention{Table: "app_token_used", Keep: ret.Retention, Sweep: PostgresLedger{Pool: db.Pool}.Sweep, Log: log}
+		return &fn.Server{Routes: a.Routes(), Checks: []fn.Check{{Name: "database", Func: db.Ping}}, Background: []func(context.Context){sweep.Run}}, nil
 	})
 }

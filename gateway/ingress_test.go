@@ -21,6 +21,7 @@ import (
 
 	"github.com/ucloud-im/knative-im/gateway"
 	"github.com/ucloud-im/knative-im/shared/store"
+	"github.com/ucloud-im/knative-im/shared/store/storetest"
 	"github.com/ucloud-im/knative-im/test/envtest"
 )
 
@@ -76,14 +77,8 @@ func TestPathTableOrder(t *testing.T) {
 
 func TestAuthorizeApp(t *testing.T) {
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, env.Database(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	if err := (&store.Store{Pool: pool}).Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	// The ledger as app-auth's own database role.
+	pool := storetest.New(t, env.Database(t)).Open(t, store.FnAppAuth).Pool
 	now := time.Now()
 	sessions := gateway.Sessions{Key: []byte("0123456789abcdef0123456789abcdef"), Now: func() time.Time { return now }}
 	auth := &gateway.Auth{Provider: "k8s", AppsDomain: "apps.example.org", Sessions: sessions, Ledger: gateway.PostgresLedger{Pool: pool}}
