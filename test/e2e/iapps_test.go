@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/ucloud-im/knative-im/shared/iapps"
+	"github.com/ucloud-im/knative-im/shared/store"
+	"github.com/ucloud-im/knative-im/shared/store/storetest"
 	"github.com/ucloud-im/knative-im/shared/ucloud"
 	"github.com/ucloud-im/knative-im/test/fakecore"
 )
@@ -34,11 +36,17 @@ func newStack(t *testing.T) *stack {
 	}
 	ns := env.Namespace(t)
 	env.FilesystemClaim(t, ns, iapps.FilesystemVolume)
-	return &stack{core: core, vars: map[string]string{
-		"DATABASE_URL": env.Database(t), "KUBECONFIG": env.Kubeconfig, "JOBS_NAMESPACE": ns,
+	vars := map[string]string{
+		"KUBECONFIG": env.Kubeconfig, "JOBS_NAMESPACE": ns,
 		"UCLOUD_PROVIDER_ID": "k8s", "UCLOUD_CORE_URL": core.URL(),
 		"UCLOUD_CORE_PUBLIC_KEY_FILE": dir + "/" + fakecore.PublicKeyFile, "UCLOUD_REFRESH_TOKEN_FILE": dir + "/" + fakecore.RefreshTokenFile,
-	}}
+	}
+	// The migrate step, then each function's own login (startFunction picks the one for its name).
+	db := storetest.New(t, env.Database(t))
+	for _, r := range store.Roles {
+		vars[databaseURLOf+r.Function] = db.URL(r.Function)
+	}
+	return &stack{core: core, vars: vars}
 }
 
 func (s *stack) call(t testing.TB, p *fnProc, op iapps.Op, body any) (int, []byte) {

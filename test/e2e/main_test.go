@@ -77,6 +77,9 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
+// databaseURLOf+<function> in a startFunction's vars is that function's DATABASE_URL (its own role).
+const databaseURLOf = "DATABASE_URL_OF:"
+
 // startFunction runs functions/<name> with the given environment on a free port and waits until it is ready.
 func startFunction(t testing.TB, name string, vars map[string]string) *fnProc {
 	t.Helper()
@@ -84,6 +87,12 @@ func startFunction(t testing.TB, name string, vars map[string]string) *fnProc {
 	cmd := exec.Command(filepath.Join(binDir, name))
 	cmd.Env = append(os.Environ(), "PORT="+strconv.Itoa(port), "LOG_LEVEL=warn")
 	for k, v := range vars {
+		if fnName, ok := strings.CutPrefix(k, databaseURLOf); ok {
+			if fnName == name {
+				cmd.Env = append(cmd.Env, "DATABASE_URL="+v)
+			}
+			continue
+		}
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
 	p := &fnProc{URL: fmt.Sprintf("http://127.0.0.1:%d", port), cmd: cmd, logs: &lockedBuffer{}}

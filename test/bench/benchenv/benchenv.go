@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ucloud-im/knative-im/shared/store"
 	"github.com/ucloud-im/knative-im/test/env/localenv"
 	"github.com/ucloud-im/knative-im/test/fakecore"
 )
@@ -25,6 +26,8 @@ type Bench struct {
 	Core *fakecore.Core
 	// Dir holds the environment and Core's public key and refresh token files.
 	Dir string
+
+	databaseURLs map[string]string
 }
 
 // Start brings up the environment (without PostgreSQL when noPostgres) and a fake Core.
@@ -58,12 +61,34 @@ func Start(ctx context.Context, noPostgres bool) (*Bench, error) {
 		b.Close()
 		return nil, err
 	}
+	if !noPostgres {
+		// The migrate step, as make run and a cluster run it: each function then connects as its own role.
+		b.databaseURLs = map[string]string{}
+		var logins []store.Login
+		for _, r := range store.Roles {
+			l := store.Login{Function: r.Function, User: r.DefaultLogin(), Password: "bench-" + strconv.Itoa(os.Getpid())}
+			if b.databaseURLs[r.Function], err = store.LoginURL(b.Env.DatabaseURL, l); err != nil {
+				b.Close()
+				return nil, err
+			}
+			logins = append(logins, l)
+		}
+		if err := store.Apply(ctx, b.Env.DatabaseURL, logins); err != nil {
+			b.Close()
+			return nil, err
+		}
+	}
 	return b, nil
 }
 
-// Vars are the functions' common settings for this environment.
+// DatabaseVar is function fn's DATABASE_URL setting: its own role's login.
+func (b *Bench) DatabaseVar(fn string) string {
+	return "DATABASE_URL=" + b.databaseURLs[fn]
+}
+
+// Vars are the functions' common settings for this environment (DatabaseVar adds a function's database).
 func (b *Bench) Vars() []string {
-	return []string{"DATABASE_URL=" + b.Env.DatabaseURL, "KUBECONFIG=" + b.Env.Kubeconfig, "LOG_LEVEL=error",
+	return []string{"KUBECONFIG=" + b.Env.Kubeconfig, "LOG_LEVEL=error",
 		"UCLOUD_PROVIDER_ID=k8s", "UCLOUD_APPS_DOMAIN=apps.localhost", "UCLOUD_CORE_URL=" + b.Core.URL(),
 		"UCLOUD_CORE_PUBLIC_KEY_FILE=" + filepath.Join(b.Dir, fakecore.PublicKeyFile),
 		"UCLOUD_REFRESH_TOKEN_FILE=" + filepath.Join(b.Dir, fakecore.RefreshTokenFile)}

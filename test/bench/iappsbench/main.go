@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -49,12 +50,12 @@ func run(bin, hello string, workers int, d time.Duration) error {
 	defer b.Close()
 	core := b.Core
 	vars := append(b.Vars(), "JOBS_NAMESPACE=default")
-	retrieve, err := benchenv.Run(filepath.Join(bin, "config-retrieve"), vars)
+	retrieve, err := benchenv.Run(filepath.Join(bin, "config-retrieve"), append(slices.Clip(vars), b.DatabaseVar("config-retrieve")))
 	if err != nil {
 		return err
 	}
 	defer retrieve.Stop()
-	update, err := benchenv.Run(filepath.Join(bin, "config-update"), vars)
+	update, err := benchenv.Run(filepath.Join(bin, "config-update"), append(slices.Clip(vars), b.DatabaseVar("config-update")))
 	if err != nil {
 		return err
 	}

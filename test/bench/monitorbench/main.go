@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -61,7 +62,7 @@ func run(bin string, n int) error {
 	}
 	core := b.Core
 	vars := append(b.Vars(), "JOBS_NAMESPACE="+ns, "MONITOR_RESYNC=30s")
-	sr, err := benchenv.Run(filepath.Join(bin, "status-report"), vars)
+	sr, err := benchenv.Run(filepath.Join(bin, "status-report"), append(slices.Clip(vars), b.DatabaseVar("status-report")))
 	if err != nil {
 		return err
 	}
@@ -75,7 +76,7 @@ func run(bin string, n int) error {
 	if err := waitPhase(ctx, cs, ns, n, corev1.PodRunning, 15*time.Minute); err != nil {
 		return err
 	}
-	mon, err := benchenv.Run(filepath.Join(bin, "monitor"), append(vars, "K_SINK="+sr.URL))
+	mon, err := benchenv.Run(filepath.Join(bin, "monitor"), append(slices.Clip(vars), "K_SINK="+sr.URL, b.DatabaseVar("monitor")))
 	if err != nil {
 		return err
 	}
