@@ -21,7 +21,7 @@ mkdir -p "$run/bin" "$run/logs" "$run/pids"
 t=$(date +%s%N)
 go build -o "$run/bin/localenv" ./test/env/cmd/localenv
 go build -o "$run/bin/fakecore" ./test/fakecore/cmd/fakecore
-go build -o "$run/bin/" ./functions/... ./gateway/cmd/local-gateway
+go build -o "$run/bin/" ./functions/... ./gateway/cmd/local-gateway ./shared/store/cmd/migrate
 status "build" "$(ms "$t") ms"
 
 pids=() names=()
@@ -44,6 +44,13 @@ unset KUBECONFIG DATABASE_URL
 source "$run/cluster/env.sh"
 status "cluster + postgres" "ready in $(ms "$t") ms (their logs: $run/cluster/logs/)"
 
+# The migrate step, as the Job ucloud-im-migrate runs it in a cluster: as the schema's owner, apply the
+# migrations and every function's role; each function's login (user, random password) is written once to
+# $run/db/<function> and is what that function connects with.
+t=$(date +%s%N)
+DATABASE_LOGINS_DIR="$run/db" "$run/bin/migrate" -generate >"$run/logs/migrate.log" 2>&1 || { echo "migrate failed:"; tail -5 "$run/logs/migrate.log"; exit 1; }
+status "migrate" "schema and roles in $(ms "$t") ms (logins: $run/db/)"
+
 t=$(date +%s%N)
 rm -f "$run/core/url"
 "$run/bin/fakecore" serve -dir "$run/core" >"$run/logs/fakecore.log" 2>&1 &
@@ -58,6 +65,7 @@ status "fake UCloud/Core" "$core_url ready in $(ms "$t") ms"
 [ -s "$run/gateway.key" ] || (umask 077; head -c 48 /dev/urandom | base64 >"$run/gateway.key")
 cat >"$run/env" <<ENV
 export KUBECONFIG="$KUBECONFIG"
+# The schema owner's (for psql); each function gets its own role's URL from $run/db/<function>.
 export DATABASE_URL="$DATABASE_URL"
 export UCLOUD_PROVIDER_ID=k8s
 export UCLOUD_CORE_URL="$core_url"
@@ -78,7 +86,10 @@ start() {
   port=$(free_port)
   # shellcheck disable=SC1091
   source "$run/env"
-  PORT=$port "$run/bin/$name" >"$run/logs/$name.log" 2>&1 &
+  # Each function connects as its own database role; one that uses no database gets no URL at all.
+  local db=""
+  [ -s "$run/db/$name" ] && db=$(cat "$run/db/$name")
+  DATABASE_URL=$db PORT=$port "$run/bin/$name" >"$run/logs/$name.log" 2>&1 &
   pids+=($!) names+=("$name")
   echo $! >"$run/pids/$name"
   for _ in $(seq 300); do
