@@ -19,7 +19,7 @@ type Config struct {
 	// The server's timeouts, so a client that trickles its headers or body, reads its answer slowly or
 	// holds idle connections open cannot tie up the function. ReadTimeout covers headers and body;
 	// WriteTimeout runs from the end of the headers to the end of the answer, so it bounds a handler's
-	// work too (Knative's own request timeout is 300 s; nothing here takes near 2 min). A route that
+	// work too (above every Knative Service's timeoutSeconds, at most 60 s in knative/). A route that
 	// streams declares it with LongLived, which lifts both for its requests.
 	ReadHeaderTimeout time.Duration `envconfig:"READ_HEADER_TIMEOUT" default:"10s"`
 	ReadTimeout       time.Duration `envconfig:"READ_TIMEOUT" default:"30s"`
