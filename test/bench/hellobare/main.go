@@ -7,6 +7,6 @@ import (
 )
 
 func main() {
-	http.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	http.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte(`{"status":"ok"}`)) })
 	_ = http.ListenAndServe("127.0.0.1:"+os.Getenv("PORT"), nil)
 }
