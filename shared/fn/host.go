@@ -204,13 +204,18 @@ func orDefault(v, d time.Duration) time.Duration {
 }
 
 func (s *Server) serve(ctx context.Context, ln net.Listener) error {
+	// Long-lived requests (LongLived) end when shutdown begins, so the drain does not wait out a stream.
+	streams, endStreams := context.WithCancel(context.Background())
+	defer endStreams()
 	srv := &http.Server{
 		Handler:           s.Handler(),
 		ReadHeaderTimeout: orDefault(s.Config.ReadHeaderTimeout, 10*time.Second),
 		ReadTimeout:       orDefault(s.Config.ReadTimeout, 30*time.Second),
 		WriteTimeout:      orDefault(s.Config.WriteTimeout, 2*time.Minute),
 		IdleTimeout:       orDefault(s.Config.IdleTimeout, 2*time.Minute),
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+		BaseContext: func(net.Listener) context.Context {
+			return context.WithValue(context.WithoutCancel(ctx), streamsKey{}, streams)
+		},
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -231,6 +236,7 @@ func (s *Server) serve(ctx context.Context, ln net.Listener) error {
 	s.logger().Info("shutting down: draining in-flight requests", "timeout", s.Config.ShutdownTimeout.String())
 	sctx, cancel := context.WithTimeout(context.Background(), s.Config.ShutdownTimeout)
 	defer cancel()
+	endStreams()
 	if err := srv.Shutdown(sctx); err != nil {
 		return fmt.Errorf("shutdown: in-flight requests did not finish within %s: %w", s.Config.ShutdownTimeout, err)
 	}

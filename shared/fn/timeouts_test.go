@@ -168,3 +168,40 @@ func TestLongLivedRouteOutlivesTheTimeouts(t *testing.T) {
 		t.Fatalf("the long-lived route's answer did not arrive whole: %q", answer)
 	}
 }
+
+// A long-lived request that follows its context ends when the server begins to shut down, so the drain
+// completes (an ordinary request's context is left alone: it is let finish).
+func TestLongLivedStreamEndsWhenShutdownBegins(t *testing.T) {
+	routes := http.NewServeMux()
+	routes.Handle("GET /follow", fn.LongLived(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(w, "following")
+		_ = http.NewResponseController(w).Flush()
+		<-r.Context().Done()
+		fmt.Fprintln(w, "server shutting down")
+	})))
+	s := &fn.Server{Name: "streams", Routes: routes, Config: fn.Config{ShutdownTimeout: 5 * time.Second}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, ln) }()
+	resp, err := http.Get("http://" + ln.Addr().String() + "/follow")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	r := bufio.NewReader(resp.Body)
+	if line, err := r.ReadString('\n'); err != nil || line != "following\n" {
+		t.Fatalf("stream did not start: %q, %v", line, err)
+	}
+	cancel() // SIGTERM, as far as Serve is concerned
+	if err := <-done; err != nil {
+		t.Fatalf("the drain waited for the stream: %v", err)
+	}
+	if rest, _ := io.ReadAll(r); string(rest) != "server shutting down\n" {
+		t.Fatalf("the stream ended with %q", rest)
+	}
+}
