@@ -31,13 +31,14 @@ func main() {
 	timeout := flag.Duration("timeout", 2*time.Minute, "give up after this long")
 	flag.Parse()
 	log := slog.New(slog.NewJSONHandler(os.Stdout, nil)).With("function", "migrate")
-	if err := run(log, os.Getenv("DATABASE_URL"), os.Getenv("DATABASE_LOGINS_DIR"), *generate, *timeout); err != nil {
+	if err := run(log, os.Getenv("DATABASE_URL"), os.Getenv("DATABASE_LOGINS_DIR"), *generate, store.Role.DefaultLogin, *timeout); err != nil {
 		log.Error("migrate failed", "err", err.Error())
 		os.Exit(1)
 	}
 }
 
-func run(log *slog.Logger, ownerURL, dir string, generate bool, timeout time.Duration) error {
+// run is the command; loginName names a generated login.
+func run(log *slog.Logger, ownerURL, dir string, generate bool, loginName func(store.Role) string, timeout time.Duration) error {
 	if ownerURL == "" {
 		return errors.New("configuration: DATABASE_URL (the schema owner's) is required but not set")
 	}
@@ -51,7 +52,7 @@ func run(log *slog.Logger, ownerURL, dir string, generate bool, timeout time.Dur
 		path := filepath.Join(dir, r.Function)
 		raw, err := os.ReadFile(path)
 		if errors.Is(err, fs.ErrNotExist) && generate {
-			if raw, err = writeLocal(ownerURL, path, r); err == nil {
+			if raw, err = writeLocal(ownerURL, path, r.Function, loginName(r)); err == nil {
 				log.Info("wrote a local login", "for", r.Function, "file", path)
 			}
 		}
@@ -74,10 +75,10 @@ func run(log *slog.Logger, ownerURL, dir string, generate bool, timeout time.Dur
 	return nil
 }
 
-func writeLocal(ownerURL, path string, r store.Role) ([]byte, error) {
+func writeLocal(ownerURL, path, fn, user string) ([]byte, error) {
 	b := make([]byte, 24)
 	_, _ = rand.Read(b)
-	u, err := store.LoginURL(ownerURL, store.Login{Function: r.Function, User: r.DefaultLogin(), Password: hex.EncodeToString(b)})
+	u, err := store.LoginURL(ownerURL, store.Login{Function: fn, User: user, Password: hex.EncodeToString(b)})
 	if err != nil {
 		return nil, err
 	}
