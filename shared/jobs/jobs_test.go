@@ -164,26 +164,20 @@ func TestThreeReplicaJobCreatesItsObjects(t *testing.T) {
 	}
 	// A different job under the same id is a conflict, not a silent success.
 	code, body = r.call(http.MethodPost, "", ucloud.BulkRequest[ucloud.Job]{Items: []ucloud.Job{job("4242", 3, "u1-standard-1")}})
-	if code != 200 || !strings.Contains(string(body), `"statusCode":409`) {
+	if code != 409 || !strings.Contains(string(body), `"statusCode":409`) || !strings.Contains(string(body), `"errorCode":"JOB_CONFLICT"`) {
 		t.Fatalf("conflicting create: %d %s", code, body)
 	}
 }
 
-func TestBulkWithOneUnknownProduct(t *testing.T) {
+// Core takes any 2xx bulk answer as success for every item, so one failed item fails the call with its own
+// status and error body; the other items are still carried out (and a retry of the call repeats them safely).
+func TestBulkWithOneUnknownProductFailsTheCall(t *testing.T) {
 	r := newRig(t)
 	items := []ucloud.Job{job("11", 1, "u1-standard-1"), job("12", 1, "u1-standard-1"), job("13", 1, "u9-huge-1"), job("14", 1, "u1-standard-1"), job("15", 1, "u1-standard-1")}
 	code, body := r.call(http.MethodPost, "", ucloud.BulkRequest[ucloud.Job]{Items: items})
-	var resp ucloud.BulkResponse[*ucloud.Error]
-	if code != 200 || json.Unmarshal(body, &resp) != nil || len(resp.Responses) != 5 {
-		t.Fatalf("bulk: %d %s", code, body)
-	}
-	for i, e := range resp.Responses {
-		if (i == 2) != (e != nil) {
-			t.Fatalf("item %d: %+v", i, e)
-		}
-	}
-	if !strings.Contains(resp.Responses[2].Why, "no product") || resp.Responses[2].StatusCode != 400 {
-		t.Fatalf("unknown product answer %+v", resp.Responses[2])
+	var e ucloud.Error
+	if code != 400 || json.Unmarshal(body, &e) != nil || e.StatusCode != 400 || e.ErrorCode != "UNKNOWN_PRODUCT" || !strings.Contains(e.Why, "no product") {
+		t.Fatalf("bulk with an unknown product: %d %s", code, body)
 	}
 	for _, id := range []string{"11", "12", "14", "15"} {
 		if _, err := env.Clientset.CoreV1().Pods(r.ns).Get(context.Background(), kube.PodName(id, 0), metav1.GetOptions{}); err != nil {
@@ -192,6 +186,11 @@ func TestBulkWithOneUnknownProduct(t *testing.T) {
 	}
 	if _, err := env.Clientset.CoreV1().Pods(r.ns).Get(context.Background(), kube.PodName("13", 0), metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("job with unknown product made a pod: %v", err)
+	}
+	// Core sends one item per create: a refused job is an error status Core sees, never a 200.
+	code, body = r.call(http.MethodPost, "", ucloud.BulkRequest[ucloud.Job]{Items: []ucloud.Job{job("16", 1, "u9-huge-1")}})
+	if code != 400 || !strings.Contains(string(body), `"errorCode":"UNKNOWN_PRODUCT"`) {
+		t.Fatalf("single refused create: %d %s", code, body)
 	}
 }
 
@@ -225,23 +224,38 @@ func TestTerminateExtendAndSession(t *testing.T) {
 			t.Fatalf("rank %d allocation after extending 1 h by 2 h: %s", rank, p.Annotations[jobs.AnnotationTimeAllocation])
 		}
 	}
-	code, body = r.call(http.MethodPost, "/interactiveSession", ucloud.BulkRequest[jobs.SessionRequest]{Items: []jobs.SessionRequest{
-		{Job: j, Rank: 1, SessionType: "WEB"}, {Job: j, Rank: 0, SessionType: "VNC"}, {Job: j, Rank: 5, SessionType: "WEB"}}})
-	var opened ucloud.BulkResponse[json.RawMessage]
-	if code != 200 || json.Unmarshal(body, &opened) != nil || len(opened.Responses) != 3 {
-		t.Fatalf("sessions: %d %s", code, body)
+	code, body = r.call(http.MethodPost, "/interactiveSession", ucloud.BulkRequest[jobs.SessionRequest]{Items: []jobs.SessionRequest{{Job: j, Rank: 1, SessionType: "WEB"}}})
+	var opened ucloud.BulkResponse[ucloud.OpenSession]
+	if code != 200 || json.Unmarshal(body, &opened) != nil || len(opened.Responses) != 1 {
+		t.Fatalf("session: %d %s", code, body)
 	}
-	var web ucloud.OpenSession
-	_ = json.Unmarshal(opened.Responses[0], &web)
+	web := opened.Responses[0]
 	link, err := url.Parse(web.RedirectClientTo)
 	if err != nil || link.Scheme != "https" || link.Host != "app-77-1.apps.example.org" || link.Path != "/ucloud/k8s/authorize-app" {
-		t.Fatalf("web session: %s", opened.Responses[0])
+		t.Fatalf("web session: %s", body)
 	}
 	if tok, err := sessions.ParseToken(link.Query().Get("token")); err != nil || tok.Host != "app-77-1.apps.example.org" {
 		t.Fatalf("session token %q: %+v %v", link.Query().Get("token"), tok, err)
 	}
-	if !strings.Contains(string(opened.Responses[1]), "not supported") || !strings.Contains(string(opened.Responses[2]), "no rank 5") {
-		t.Fatalf("refused sessions: %s", body)
+	// A session the provider cannot open is an error status, not an empty session in a 200.
+	for _, c := range []struct {
+		item jobs.SessionRequest
+		code string
+		why  string
+	}{
+		{jobs.SessionRequest{Job: j, Rank: 0, SessionType: "VNC"}, "SESSION_NOT_SUPPORTED", "not supported"},
+		{jobs.SessionRequest{Job: j, Rank: 5, SessionType: "WEB"}, "BAD_RANK", "no rank 5"},
+		{jobs.SessionRequest{Job: j, Rank: 0, SessionType: "WEB"}, "", ""},
+	} {
+		items := []jobs.SessionRequest{{Job: j, Rank: 0, SessionType: "WEB"}, c.item}
+		code, body := r.call(http.MethodPost, "/interactiveSession", ucloud.BulkRequest[jobs.SessionRequest]{Items: items})
+		var e ucloud.Error
+		switch {
+		case c.code == "" && (code != 200 || json.Unmarshal(body, &opened) != nil || len(opened.Responses) != 2):
+			t.Errorf("two good sessions: %d %s", code, body)
+		case c.code != "" && (code != 400 || json.Unmarshal(body, &e) != nil || e.ErrorCode != c.code || !strings.Contains(e.Why, c.why)):
+			t.Errorf("%+v: %d %s", c.item, code, body)
+		}
 	}
 	code, body = r.call(http.MethodPost, "/terminate", ucloud.BulkRequest[ucloud.Job]{Items: []ucloud.Job{j}})
 	if code != 200 || string(body) != `{"responses":[{}]}`+"\n" {
