@@ -79,6 +79,9 @@ type Core struct {
 	byProviderID map[string]string
 	nextID       int
 	refreshes    int
+	products     []ucloud.ProductV2
+	// productCreates counts accepted products.v2.create calls.
+	productCreates int
 }
 
 // New starts a fake Core on loopback.

@@ -27,6 +27,8 @@ func (c *Core) routes() http.Handler {
 	mux.HandleFunc("POST /api/jobs/control/register", c.authed(c.register))
 	mux.HandleFunc("GET /api/jobs/control/retrieve", c.authed(c.retrieve))
 	mux.HandleFunc("GET /api/jobs/control/browse", c.authed(c.browse))
+	mux.HandleFunc("POST /api/products/v2", c.authed(c.createProducts))
+	mux.HandleFunc("GET /api/products/v2/browse", c.authed(c.browseProducts))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		c.violation(r, "no such call in the wire reference")
 		writeError(w, http.StatusNotFound, "Unknown call")
@@ -37,6 +39,7 @@ func (c *Core) routes() http.Handler {
 	inspect := http.NewServeMux()
 	inspect.HandleFunc("GET "+InspectPrefix+"updates", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, c.Updates()) })
 	inspect.HandleFunc("GET "+InspectPrefix+"violations", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, c.Violations()) })
+	inspect.HandleFunc("GET "+InspectPrefix+"products", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, c.Products()) })
 	inspect.HandleFunc("GET "+InspectPrefix+"registered", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, c.Registered()) })
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, InspectPrefix) {
