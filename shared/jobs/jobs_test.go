@@ -60,6 +60,11 @@ func newRig(t *testing.T) *rig {
 			Namespace: ns, AuthService: gateway.AuthServiceName, AuthHost: "app-auth.ucloud-im.svc.cluster.local"}},
 		Sessions: &sessions}
 	core := fakecore.Start(t)
+	coreClient, err := core.Client(ucloud.ClientOptions{MaxAttempts: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc.Core = coreClient
 	key, _ := coreauth.ParsePublicKey(core.PublicKeyPEM())
 	routes := http.NewServeMux()
 	routes.Handle("/ucloud/k8s/jobs", svc.CreateRoutes())
@@ -223,6 +228,27 @@ func TestTerminateExtendAndSession(t *testing.T) {
 		if p.Annotations[jobs.AnnotationTimeAllocation] != "10800000" {
 			t.Fatalf("rank %d allocation after extending 1 h by 2 h: %s", rank, p.Annotations[jobs.AnnotationTimeAllocation])
 		}
+	}
+	// Core is told the new allocation (both calls: the same value), as the original IM does.
+	updates := r.core.Updates()
+	if len(updates) != 2 {
+		t.Fatalf("Core got %d updates for two extensions, want 2: %+v", len(updates), updates)
+	}
+	for _, u := range updates {
+		if u.ID != "77" || u.Update.NewTimeAllocation == nil || *u.Update.NewTimeAllocation != 10800000 || u.Update.State != nil {
+			t.Fatalf("extension reported as %+v", u)
+		}
+	}
+	// A job without a time allocation runs unlimited: extending it changes nothing and tells Core nothing.
+	unlimited := job("78", 1, "u1-standard-1")
+	unlimited.Specification.TimeAllocation = nil
+	if code, body := r.call(http.MethodPost, "", ucloud.BulkRequest[ucloud.Job]{Items: []ucloud.Job{unlimited}}); code != 200 {
+		t.Fatalf("create unlimited: %d %s", code, body)
+	}
+	code, body = r.call(http.MethodPost, "/extend", ucloud.BulkRequest[jobs.ExtendRequest]{Items: []jobs.ExtendRequest{{Job: unlimited, RequestedTime: ucloud.SimpleDuration{Hours: 2}}}})
+	p, _ := env.Clientset.CoreV1().Pods(r.ns).Get(ctx, kube.PodName("78", 0), metav1.GetOptions{})
+	if _, has := p.Annotations[jobs.AnnotationTimeAllocation]; code != 200 || has || len(r.core.Updates()) != 2 {
+		t.Fatalf("extending an unlimited job: %d %s, allocation %q, %d updates", code, body, p.Annotations[jobs.AnnotationTimeAllocation], len(r.core.Updates()))
 	}
 	code, body = r.call(http.MethodPost, "/interactiveSession", ucloud.BulkRequest[jobs.SessionRequest]{Items: []jobs.SessionRequest{{Job: j, Rank: 1, SessionType: "WEB"}}})
 	var opened ucloud.BulkResponse[ucloud.OpenSession]

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -33,6 +34,13 @@ type Service struct {
 	// Sessions signs the one-time tokens of interactive sessions.
 	Apps     *gateway.Apps
 	Sessions *gateway.Sessions
+	// Core receives what the provider itself changes in a job (extend's new allocation); nil: not told.
+	Core JobUpdater
+}
+
+// JobUpdater sends job updates to Core (the Core client).
+type JobUpdater interface {
+	UpdateJobs(ctx context.Context, items []ucloud.ResourceUpdateAndID[ucloud.JobUpdate]) error
 }
 
 // ErrConflict is an object of the job's name that was not made for this job.
@@ -151,17 +159,20 @@ type ExtendRequest struct {
 	RequestedTime ucloud.SimpleDuration `json:"requestedTime"`
 }
 
-// Extend raises the job's time allocation to Core's current allocation plus the requested time. It is
-// computed from the job Core sends, not added to what the pods say, so a retried call extends once.
+// Extend raises the job's time allocation to Core's current allocation plus the requested time and tells
+// Core the new allocation (jobs.control.update newTimeAllocation), as the original IM does. It is computed
+// from the job Core sends, not added to what the pods say, so a retried call extends once. A job without
+// an allocation runs unlimited and stays so: nothing changes and nothing is reported.
 func (s *Service) Extend(ctx context.Context, req ExtendRequest) error {
-	var current int64
-	if ta := req.Job.Specification.TimeAllocation; ta != nil {
-		current = ta.Milliseconds()
-	}
 	extra := req.RequestedTime.Milliseconds()
 	if extra <= 0 {
 		return fn.Errorf(http.StatusBadRequest, "BAD_EXTENSION", "The requested extension must be positive.")
 	}
+	ta := req.Job.Specification.TimeAllocation
+	if ta == nil {
+		return nil
+	}
+	allocation := ta.Milliseconds() + extra
 	pods, err := s.Kube.CoreV1().Pods(s.Settings.Namespace).List(ctx, metav1.ListOptions{LabelSelector: kube.LabelJobID + "=" + req.Job.ID})
 	if err != nil {
 		return jobError(req.Job.ID, err)
@@ -169,11 +180,19 @@ func (s *Service) Extend(ctx context.Context, req ExtendRequest) error {
 	if len(pods.Items) == 0 {
 		return fn.Errorf(http.StatusNotFound, "JOB_NOT_FOUND", "Job %s is not running at this provider.", req.Job.ID)
 	}
-	patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, AnnotationTimeAllocation, strconv.FormatInt(current+extra, 10))
+	patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, AnnotationTimeAllocation, strconv.FormatInt(allocation, 10))
 	for _, p := range pods.Items {
 		if _, err := s.Kube.CoreV1().Pods(p.Namespace).Patch(ctx, p.Name, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil && !apierrors.IsNotFound(err) {
 			return jobError(req.Job.ID, err)
 		}
+	}
+	if s.Core == nil {
+		return nil
+	}
+	update := ucloud.ResourceUpdateAndID[ucloud.JobUpdate]{ID: req.Job.ID, Update: ucloud.JobUpdate{NewTimeAllocation: &allocation, Timestamp: time.Now().UnixMilli()}}
+	if err := s.Core.UpdateJobs(ctx, []ucloud.ResourceUpdateAndID[ucloud.JobUpdate]{update}); err != nil {
+		// The pods already have the new allocation; Core's retry of the call computes the same value.
+		return fn.Wrap(err, http.StatusBadGateway, "CORE_UNAVAILABLE", "The job was extended, but UCloud could not be told. Please try again.")
 	}
 	return nil
 }
