@@ -328,3 +328,46 @@ func TestKubernetesOutageIs503AndRetryCompletes(t *testing.T) {
 		t.Fatalf("%d pods after the retry, want 2", len(pods.Items))
 	}
 }
+
+// A job whose pods were deleted by hand: no pod will go away, so terminate itself tells Core the job ended,
+// and Core applies it once however often terminate is repeated.
+func TestTerminateWithoutPodsReportsSuccessOnce(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	j := job("79", 2, "u1-standard-1")
+	if code, body := r.call(http.MethodPost, "", ucloud.BulkRequest[ucloud.Job]{Items: []ucloud.Job{j}}); code != 200 {
+		t.Fatalf("create: %d %s", code, body)
+	}
+	running := j
+	running.Status.State = ucloud.StateRunning
+	r.core.PutJob(running)
+	zero := int64(0)
+	if err := env.Clientset.CoreV1().Pods(r.ns).DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: &zero},
+		metav1.ListOptions{LabelSelector: kube.LabelJobID + "=79"}); err != nil {
+		t.Fatal(err)
+	}
+	envtest.Eventually(t, 30*time.Second, func() error {
+		pods, err := env.Clientset.CoreV1().Pods(r.ns).List(ctx, metav1.ListOptions{LabelSelector: kube.LabelJobID + "=79"})
+		if err == nil && len(pods.Items) > 0 {
+			err = fmt.Errorf("%d pods left", len(pods.Items))
+		}
+		return err
+	})
+	for range 2 {
+		if code, body := r.call(http.MethodPost, "/terminate", ucloud.BulkRequest[ucloud.Job]{Items: []ucloud.Job{running}}); code != 200 {
+			t.Fatalf("terminate: %d %s", code, body)
+		}
+	}
+	if got := r.core.Transitions("79"); len(got) != 1 || got[0] != ucloud.StateSuccess {
+		t.Fatalf("Core applied %v, want SUCCESS once", got)
+	}
+	// A job that still has pods is left to the monitor: terminate reports nothing itself.
+	live := job("80", 1, "u1-standard-1")
+	if code, body := r.call(http.MethodPost, "", ucloud.BulkRequest[ucloud.Job]{Items: []ucloud.Job{live}}); code != 200 {
+		t.Fatalf("create: %d %s", code, body)
+	}
+	before := len(r.core.Updates())
+	if code, body := r.call(http.MethodPost, "/terminate", ucloud.BulkRequest[ucloud.Job]{Items: []ucloud.Job{live}}); code != 200 || len(r.core.Updates()) != before {
+		t.Fatalf("terminate of a job with pods: %d %s, %d updates sent", code, body, len(r.core.Updates())-before)
+	}
+}

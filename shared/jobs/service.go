@@ -131,10 +131,17 @@ func ensure[T metav1.Object](ctx context.Context, obj T,
 	}, ErrConflict)
 }
 
-// Terminate deletes everything the job has. The monitor sees the pods go and reports the final state.
+// Terminate deletes everything the job has. The monitor sees the pods go and reports the final state; when
+// the job has no pods (deleted by hand, never made, or the provider lost them) no pod will go, so Core is
+// told the job ended here, once: expectedDifferentState makes Core ignore it when it already holds that
+// state, and Core never moves a job out of a final state.
 func (s *Service) Terminate(ctx context.Context, job ucloud.Job) error {
 	ns := s.Settings.Namespace
 	sel := metav1.ListOptions{LabelSelector: kube.LabelJobID + "=" + job.ID}
+	pods, err := s.Kube.CoreV1().Pods(ns).List(ctx, sel)
+	if err != nil {
+		return jobError(job.ID, err)
+	}
 	grace := int64(1)
 	if err := s.Kube.CoreV1().Pods(ns).DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: &grace}, sel); err != nil {
 		return jobError(job.ID, err)
@@ -149,6 +156,16 @@ func (s *Service) Terminate(ctx context.Context, job ucloud.Job) error {
 		if err := s.Apps.Remove(ctx, job.ID); err != nil {
 			return jobError(job.ID, err)
 		}
+	}
+	if len(pods.Items) > 0 || s.Core == nil {
+		return nil
+	}
+	success, different := ucloud.StateSuccess, true
+	why := "The job was terminated; it had no running containers left at the provider."
+	update := ucloud.ResourceUpdateAndID[ucloud.JobUpdate]{ID: job.ID, Update: ucloud.JobUpdate{State: &success,
+		ExpectedDifferentState: &different, Status: &why, Timestamp: time.Now().UnixMilli()}}
+	if err := s.Core.UpdateJobs(ctx, []ucloud.ResourceUpdateAndID[ucloud.JobUpdate]{update}); err != nil {
+		return fn.Wrap(err, http.StatusBadGateway, "CORE_UNAVAILABLE", "The job was terminated, but UCloud could not be told. Please try again.")
 	}
 	return nil
 }

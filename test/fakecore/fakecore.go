@@ -80,6 +80,7 @@ type Core struct {
 	nextID       int
 	refreshes    int
 	products     []ucloud.ProductV2
+	transitions  map[string][]ucloud.JobState
 	// productCreates counts accepted products.v2.create calls.
 	productCreates int
 }
@@ -105,7 +106,8 @@ func New(o Options) (*Core, error) {
 	if o.ProviderID == "" {
 		o.ProviderID = "k8s"
 	}
-	c := &Core{o: o, faults: map[string][]*fault{}, jobs: map[string]ucloud.Job{}, byProviderID: map[string]string{}, nextID: 5000}
+	c := &Core{o: o, faults: map[string][]*fault{}, jobs: map[string]ucloud.Job{}, byProviderID: map[string]string{}, nextID: 5000,
+		transitions: map[string][]ucloud.JobState{}}
 	ln, err := net.Listen("tcp", o.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("fake Core: listen: %w", err)
@@ -212,6 +214,14 @@ func (c *Core) Registered() []ucloud.ProviderRegisteredResource[ucloud.JobSpecif
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return append([]ucloud.ProviderRegisteredResource[ucloud.JobSpecification](nil), c.registered...)
+}
+
+// Transitions lists the state changes Core applied to a job it knows, in order (updates Core ignored by
+// its rules, and updates of jobs it does not know, are not listed).
+func (c *Core) Transitions(id string) []ucloud.JobState {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]ucloud.JobState(nil), c.transitions[id]...)
 }
 
 // Refreshes counts successful token refreshes.

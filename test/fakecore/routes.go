@@ -199,6 +199,7 @@ func (c *Core) update(w http.ResponseWriter, r *http.Request) {
 	for _, it := range req.Items {
 		it.Update.Timestamp = now
 		c.updates = append(c.updates, it)
+		c.applyLocked(it.ID, it.Update)
 	}
 	writeJSON(w, struct{}{})
 }
@@ -280,6 +281,31 @@ func (c *Core) retrieve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, job)
+}
+
+// applyLocked changes a known job's state as core2 does: expectedState and expectedDifferentState guard
+// the change, and a final state is never left.
+func (c *Core) applyLocked(id string, u ucloud.JobUpdate) {
+	job, ok := c.jobs[id]
+	if !ok || u.State == nil {
+		return
+	}
+	apply := true
+	switch {
+	case u.ExpectedState != nil:
+		apply = job.Status.State == *u.ExpectedState
+	case u.ExpectedDifferentState != nil && *u.ExpectedDifferentState:
+		apply = job.Status.State != *u.State
+	}
+	if job.Status.State.Final() && !u.State.Final() {
+		apply = false
+	}
+	if !apply || job.Status.State == *u.State {
+		return
+	}
+	job.Status.State = *u.State
+	c.jobs[id] = job
+	c.transitions[id] = append(c.transitions[id], *u.State)
 }
 
 // browse is jobs.control.browse as core2 serves it to a provider: its jobs, a page at a time, filtered by
