@@ -2,6 +2,7 @@ package fakecore
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -314,7 +315,7 @@ func (c *Core) browse(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	for k := range q {
 		switch k {
-		case "itemsPerPage", "next", "filterProviderIds", "filterState", "includeProduct", "includeApplication",
+		case "itemsPerPage", "next", "filterProviderIds", "filterIds", "filterState", "includeProduct", "includeApplication",
 			"includeUpdates", "includeParameters", "includeOthers", "includeSupport":
 		default:
 			c.violation(r, "unknown query parameter %q", k)
@@ -336,21 +337,28 @@ func (c *Core) browse(w http.ResponseWriter, r *http.Request) {
 			want[id] = true
 		}
 	}
-	c.mu.Lock()
-	ids := make([]int, 0, len(c.jobs))
-	for id, j := range c.jobs {
-		if want != nil && !want[j.ProviderGeneratedID] {
-			continue
-		}
-		if n, err := strconv.Atoi(id); err == nil {
-			ids = append(ids, n)
+	var wantIDs map[string]bool
+	if f := q.Get("filterIds"); f != "" {
+		wantIDs = map[string]bool{}
+		for _, id := range strings.Split(f, ",") {
+			wantIDs[id] = true
 		}
 	}
-	slices.Sort(ids)
-	after, _ := strconv.Atoi(q.Get("next"))
+	c.mu.Lock()
+	ids := make([]string, 0, len(c.jobs))
+	for id, j := range c.jobs {
+		if (want != nil && !want[j.ProviderGeneratedID]) || (wantIDs != nil && !wantIDs[id]) {
+			continue
+		}
+		ids = append(ids, id)
+	}
+	// Core's ids are numbers: in id order, shorter first.
+	byID := func(a, b string) int { return cmp.Or(cmp.Compare(len(a), len(b)), cmp.Compare(a, b)) }
+	slices.SortFunc(ids, byID)
+	after := q.Get("next")
 	page := ucloud.PageV2[ucloud.Job]{ItemsPerPage: perPage, Items: []ucloud.Job{}}
-	for _, n := range ids {
-		if n <= after {
+	for _, id := range ids {
+		if after != "" && byID(id, after) <= 0 {
 			continue
 		}
 		if len(page.Items) == perPage {
@@ -358,7 +366,7 @@ func (c *Core) browse(w http.ResponseWriter, r *http.Request) {
 			page.Next = &next
 			break
 		}
-		page.Items = append(page.Items, c.jobs[strconv.Itoa(n)])
+		page.Items = append(page.Items, c.jobs[id])
 	}
 	c.mu.Unlock()
 	writeJSON(w, page)
