@@ -45,9 +45,13 @@ func TestIMRequestsFitCore2(t *testing.T) {
 			if bad := conformance.Only(conformance.CheckQuery(c, s.Query), conformance.Mismatch, conformance.Unknown); len(bad) > 0 {
 				t.Errorf("%s?%s does not fit core2's %s: %v", s.Path, s.Query.Encode(), c.RequestType, bad)
 			}
-			continue
+		} else {
+			r.check(c.Name+" request", c.RequestType, s.Body)
 		}
-		r.check(c.Name+" request", c.RequestType, s.Body)
+		// The fake Core stands in for core2, so what it answers must be what core2 would.
+		if s.Status/100 == 2 {
+			r.check("fake Core's "+c.Name+" answer", c.ResponseType, s.Answer)
+		}
 	}
 	for _, c := range r.ref.ProviderToCore {
 		if !seen[c.Name] {

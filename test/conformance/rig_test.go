@@ -55,11 +55,17 @@ func newRig(t *testing.T) *rig {
 	core := fakecore.Start(t)
 	r := &rig{t: t, ref: ref, core: core}
 	proxy := httputil.NewSingleHostReverseProxy(must(url.Parse(core.URL())))
+	proxy.ModifyResponse = func(resp *http.Response) error {
+		answer, err := io.ReadAll(resp.Body)
+		resp.Body = io.NopCloser(bytes.NewReader(answer))
+		r.toCore.add(sent{Method: resp.Request.Method, Path: resp.Request.URL.Path, Query: resp.Request.URL.Query(),
+			Body: resp.Request.Context().Value(bodyKey{}).([]byte), Status: resp.StatusCode, Answer: answer})
+		return err
+	}
 	rec := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		body, _ := io.ReadAll(req.Body)
 		req.Body = io.NopCloser(bytes.NewReader(body))
-		r.toCore.add(sent{Method: req.Method, Path: req.URL.Path, Query: req.URL.Query(), Body: body})
-		proxy.ServeHTTP(w, req)
+		proxy.ServeHTTP(w, req.WithContext(context.WithValue(req.Context(), bodyKey{}, body)))
 	}))
 	t.Cleanup(rec.Close)
 	r.client, err = ucloud.NewClient(ucloud.ClientOptions{BaseURL: rec.URL, RefreshToken: func() (string, error) { return core.RefreshToken(), nil }})
@@ -116,12 +122,16 @@ func must[T any](v T, err error) T {
 	return v
 }
 
-// sent is one request the IM made to Core.
+// sent is one request the IM made to Core, and the fake Core's answer.
 type sent struct {
 	Method, Path string
 	Query        url.Values
 	Body         []byte
+	Status       int
+	Answer       []byte
 }
+
+type bodyKey struct{}
 
 type toCore struct {
 	mu   sync.Mutex
