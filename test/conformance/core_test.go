@@ -110,8 +110,34 @@ func TestEveryCoreRequestDecodesAndEveryAnswerFits(t *testing.T) {
 	r.fits(do("iapps.syncthing.reset"))
 
 	for _, c := range r.ref.CoreToProvider {
-		if !covered[c.Name] {
+		if !covered[c.Name] && !pending[c.Name] {
 			t.Errorf("fixture %s is not sent by this test", c.Name)
+		}
+	}
+}
+
+// pending are the calls core2 makes that the IM does not serve yet (issue 15, item 6). Whoever serves
+// one removes it here, mounts its handler in newRig if it is new, and adds it to the test above.
+var pending = map[string]bool{
+	"jobs.suspend": true, "jobs.unsuspend": true, "jobs.requestDynamicParameters": true, "jobs.openTerminalInFolder": true,
+	"jobs.onUpdatedLabels": true, "jobs.attachResource": true, "jobs.detachResource": true,
+	"drives.retrieveProducts": true, "ingresses.retrieveProducts": true, "publicIps.retrieveProducts": true,
+	"licenses.retrieveProducts": true, "privateNetworks.retrieveProducts": true,
+	"integration.retrieveManifest": true, "integration.init": true, "provider.branding.retrieveInfo": true,
+}
+
+// The pending list stays true: a call in it that the IM now answers must leave it (and be checked above).
+func TestPendingCallsAreStillUnserved(t *testing.T) {
+	r := newRig(t)
+	for _, c := range r.ref.CoreToProvider {
+		if !pending[c.Name] {
+			continue
+		}
+		_, body := r.fixture(c.Name)
+		if a := r.send(c, body); a.status != http.StatusNotFound {
+			t.Errorf("%s %s is answered now (%d %s): take it off the pending list and check its answer in TestEveryCoreRequestDecodesAndEveryAnswerFits", c.Method, c.Path, a.status, a.body)
+		} else {
+			t.Logf("not served yet: %s %s (core2 type %s -> %s)", c.Method, c.Path, c.RequestType, c.ResponseType)
 		}
 	}
 }
