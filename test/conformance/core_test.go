@@ -13,6 +13,7 @@ import (
 
 	"github.com/ucloud-im/knative-im/shared/jobs"
 	"github.com/ucloud-im/knative-im/shared/kube"
+	"github.com/ucloud-im/knative-im/test/conformance"
 	"github.com/ucloud-im/knative-im/test/envtest"
 )
 
@@ -210,4 +211,60 @@ func TestInteractiveSessionAnswersOneSessionPerItem(t *testing.T) {
 			t.Errorf("session %d (rank %d): %+v", i, rank, got)
 		}
 	}
+}
+
+// core2 marshals every absent util.Option as null (omitempty does nothing to a struct): a job without a
+// time allocation, a personal job (no project), a job whose application or product Core could not
+// resolve. The IM must take them all; an unlimited job runs without an allocation.
+func TestCreateWithEveryOptionAbsentAsCore2SendsIt(t *testing.T) {
+	r := newRig(t)
+	c, body := r.fixture("jobs.create")
+	var doc any
+	if err := json.Unmarshal(body, &doc); err != nil {
+		t.Fatal(err)
+	}
+	n := nullOptions(r.ref, doc, r.ref.Types[c.RequestType])
+	if n < 10 {
+		t.Fatalf("only %d options set to null", n)
+	}
+	raw, _ := json.Marshal(doc)
+	r.fits(r.send(c, raw))
+	pod, err := env.Clientset.CoreV1().Pods(r.ns).Get(context.Background(), kube.PodName(fixtureJob, 0), metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := pod.Annotations[jobs.AnnotationTimeAllocation]; ok {
+		t.Errorf("a job without a time allocation got one: %s ms", v)
+	}
+}
+
+// nullOptions sets every util.Option field in v to null, as core2 sends an absent one, and counts them.
+func nullOptions(ref *conformance.Reference, v any, s *conformance.Shape) int {
+	if s == nil {
+		return 0
+	}
+	if s.Ref != "" {
+		s = ref.Defs[s.Ref]
+	}
+	n := 0
+	switch v := v.(type) {
+	case map[string]any:
+		for k, e := range v {
+			if f, ok := s.Fields[k]; ok {
+				if strings.HasPrefix(f.GoType, "util.Option[") {
+					v[k] = nil
+					n++
+					continue
+				}
+				n += nullOptions(ref, e, &f.Shape)
+			} else if s.Kind == "map" {
+				n += nullOptions(ref, e, s.Values)
+			}
+		}
+	case []any:
+		for _, e := range v {
+			n += nullOptions(ref, e, s.Items)
+		}
+	}
+	return n
 }
