@@ -254,7 +254,8 @@ type JobSupport struct {
 	Docker  DockerSupport           `json:"docker"`
 }
 
-// DockerSupport are the container features of a product.
+// DockerSupport are the container features of a product, as core2 reads them
+// (orchestrators.UniversalBackendSupport); core2 lets users do exactly what is claimed here.
 type DockerSupport struct {
 	Enabled       bool `json:"enabled"`
 	Web           bool `json:"web"`
@@ -263,16 +264,17 @@ type DockerSupport struct {
 	Terminal      bool `json:"terminal"`
 	Peers         bool `json:"peers"`
 	TimeExtension bool `json:"timeExtension"`
-	Utilization   bool `json:"utilization"`
 }
 
-// Products lists what the catalogue offers.
+// Products lists what the catalogue offers. Peers are not claimed: a job's peer resources are not wired
+// up (no host alias for the peer's hostname, and each job's network policy admits only its own pods), so
+// test/conformance checks that a claimed flag works.
 func (s *Service) Products() []JobSupport {
 	out := make([]JobSupport, 0, len(s.Catalog.Products))
 	for _, p := range s.Catalog.Products {
 		out = append(out, JobSupport{
 			Product: ucloud.ProductReference{ID: p.ID, Category: p.Category, Provider: s.Provider},
-			Docker:  DockerSupport{Enabled: true, Web: true, Peers: true, TimeExtension: true},
+			Docker:  DockerSupport{Enabled: true, Web: true, TimeExtension: true},
 		})
 	}
 	return out

@@ -34,12 +34,13 @@ type ProviderCall struct {
 // deletes the job).
 func (c *Core) CallProvider(ctx context.Context, baseURL, method, path, username string, body any) (ProviderCall, error) {
 	var payload io.Reader
+	var sent []byte
 	if body != nil {
-		raw, err := json.Marshal(body)
-		if err != nil {
+		var err error
+		if sent, err = json.Marshal(body); err != nil {
 			return ProviderCall{}, err
 		}
-		payload = bytes.NewReader(raw)
+		payload = bytes.NewReader(sent)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, baseURL+path, payload)
 	if err != nil {
@@ -68,9 +69,11 @@ func (c *Core) CallProvider(ctx context.Context, baseURL, method, path, username
 		return ProviderCall{}, fmt.Errorf("fake Core -> provider %s: reading the answer: %w", path, err)
 	}
 	call := ProviderCall{Status: resp.StatusCode, Body: raw}
-	if req, ok := body.(ucloud.BulkRequest[ucloud.Job]); ok && method == http.MethodPost && isCreate(path) && call.Status/100 == 2 {
+	// Read back from the bytes sent, so a body given as raw JSON (core2's own bytes) counts too.
+	var created ucloud.BulkRequest[ucloud.Job]
+	if method == http.MethodPost && isCreate(path) && call.Status/100 == 2 && json.Unmarshal(sent, &created) == nil {
 		c.mu.Lock()
-		for _, j := range req.Items {
+		for _, j := range created.Items {
 			c.jobs[j.ID] = j
 		}
 		c.mu.Unlock()
