@@ -3,6 +3,6 @@
 // external-authorization check (/check/...) that lets only requests with a valid cookie reach a job.
 package main
 
-import "github.com/ucloud-im/knative-im/gateway"
+import "github.com/ucloud-im/knative-im/shared/appauth"
 
-func main() { gateway.AuthMain("app-auth") }
+func main() { appauth.AuthMain("app-auth") }

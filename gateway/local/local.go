@@ -31,7 +31,8 @@ import (
 	netclient "knative.dev/networking/pkg/client/clientset/versioned"
 	netinformers "knative.dev/networking/pkg/client/informers/externalversions"
 
-	"github.com/ucloud-im/knative-im/gateway"
+	"github.com/ucloud-im/knative-im/shared/appauth"
+	"github.com/ucloud-im/knative-im/shared/appdomain"
 	"github.com/ucloud-im/knative-im/shared/fn"
 )
 
@@ -44,10 +45,10 @@ type Gateway struct {
 	Net       netclient.Interface
 	Namespace string
 	// API is the path table and Functions the local address of each function it names.
-	API       []gateway.Route
+	API       []appdomain.Route
 	Functions map[string]*url.URL
 	// Auth decides which requests to app hosts may pass (its Sessions hold the signing key).
-	Auth *gateway.Auth
+	Auth *appauth.Auth
 	Log  *slog.Logger
 
 	ingresses cache.Indexer

@@ -21,8 +21,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	netclient "knative.dev/networking/pkg/client/clientset/versioned"
 
-	"github.com/ucloud-im/knative-im/gateway"
 	"github.com/ucloud-im/knative-im/gateway/local"
+	"github.com/ucloud-im/knative-im/shared/appauth"
+	"github.com/ucloud-im/knative-im/shared/appdomain"
+	"github.com/ucloud-im/knative-im/shared/appsession"
 	"github.com/ucloud-im/knative-im/shared/fn"
 	"github.com/ucloud-im/knative-im/shared/jobs"
 	"github.com/ucloud-im/knative-im/shared/store"
@@ -36,7 +38,7 @@ func TestMain(m *testing.M) { envtest.Main(m, &env) }
 
 const domain = "apps.localhost"
 
-var sessions = gateway.Sessions{Key: []byte("the local gateway test's signing key, 32+ bytes")}
+var sessions = appsession.Sessions{Key: []byte("the local gateway test's signing key, 32+ bytes")}
 
 // upstream is the job's application: it names the Host it saw, and echoes a WebSocket's bytes.
 func upstream(t *testing.T) *httptest.Server {
@@ -75,15 +77,15 @@ func newRig(t *testing.T) *rig {
 	ctx := context.Background()
 	ns := env.Namespace(t)
 	nc := netclient.NewForConfigOrDie(env.Config)
-	settings := gateway.Settings{Provider: "k8s", AppsDomain: domain, Namespace: ns,
-		AuthService: gateway.AuthServiceName, AuthHost: "app-auth.ucloud-im.svc.cluster.local"}
+	settings := appdomain.Settings{Provider: "k8s", AppsDomain: domain, Namespace: ns,
+		AuthService: appdomain.AuthServiceName, AuthHost: "app-auth.ucloud-im.svc.cluster.local"}
 	catalog, err := jobs.LoadCatalog("")
 	if err != nil {
 		t.Fatal(err)
 	}
 	svc := &jobs.Service{Provider: "k8s", Catalog: catalog, Kube: env.Clientset, AppsDomain: domain,
 		Settings: jobs.Settings{Namespace: ns, GatewayNamespace: "kourier-system"},
-		Apps:     &gateway.Apps{Kube: env.Clientset, Net: nc, Settings: settings}, Sessions: &sessions}
+		Apps:     &appdomain.Apps{Kube: env.Clientset, Net: nc, Settings: settings}, Sessions: &sessions}
 
 	pool, err := pgxpool.New(ctx, env.Database(t))
 	if err != nil {
@@ -93,12 +95,12 @@ func newRig(t *testing.T) *rig {
 	if err := (&store.Store{Pool: pool}).Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	auth := &gateway.Auth{Provider: "k8s", AppsDomain: domain, Sessions: sessions, Ledger: gateway.PostgresLedger{Pool: pool}}
+	auth := &appauth.Auth{Provider: "k8s", AppsDomain: domain, Sessions: sessions, Ledger: appsession.PostgresLedger{Pool: pool}}
 	authSrv := httptest.NewServer(auth.Routes())
 	t.Cleanup(authSrv.Close)
 
-	fns := map[string]*url.URL{gateway.FnAppAuth: mustURL(authSrv.URL)}
-	routes := gateway.APIRoutes("k8s", []string{"syncthing"})
+	fns := map[string]*url.URL{appdomain.FnAppAuth: mustURL(authSrv.URL)}
+	routes := appdomain.APIRoutes("k8s", []string{"syncthing"})
 	for _, r := range routes {
 		if _, ok := fns[r.Function]; ok {
 			continue
@@ -111,7 +113,7 @@ func newRig(t *testing.T) *rig {
 	gctx, cancel := context.WithCancel(ctx)
 	t.Cleanup(cancel)
 	g := &local.Gateway{Kube: env.Clientset, Net: nc, Namespace: ns, API: routes, Functions: fns,
-		Auth: &gateway.Auth{Provider: "k8s", AppsDomain: domain, Sessions: sessions}, Log: fn.NewLogger(io.Discard, "gw", "info")}
+		Auth: &appauth.Auth{Provider: "k8s", AppsDomain: domain, Sessions: sessions}, Log: fn.NewLogger(io.Discard, "gw", "info")}
 	if err := g.Start(gctx); err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +162,7 @@ func webJob(id string) ucloud.Job {
 func (r *rig) pointAtUpstream(jobID string) {
 	_, port, _ := net.SplitHostPort(strings.TrimPrefix(r.upstream.URL, "http://"))
 	p, _ := strconv.Atoi(port)
-	if err := local.PointAtLocal(context.Background(), env.Clientset, r.ns, gateway.AppName(jobID, 0), "upstream", p); err != nil {
+	if err := local.PointAtLocal(context.Background(), env.Clientset, r.ns, appdomain.AppName(jobID, 0), "upstream", p); err != nil {
 		r.t.Fatal(err)
 	}
 }
@@ -197,7 +199,7 @@ func TestInteractiveJobThroughTheGateway(t *testing.T) {
 	}
 	var cookie *http.Cookie
 	for _, c := range resp.Cookies() {
-		if c.Name == gateway.CookieName {
+		if c.Name == appsession.CookieName {
 			cookie = c
 		}
 	}
@@ -315,7 +317,7 @@ func TestNoUpstreamOffThisMachine(t *testing.T) {
 	if errs := r.jobs.Create(ctx, []ucloud.Job{webJob("503")}); errs[0] != nil {
 		t.Fatal(errs[0])
 	}
-	name := gateway.AppName("503", 0)
+	name := appdomain.AppName("503", 0)
 	envtest.Eventually(t, 30*time.Second, func() error {
 		slices, err := env.Clientset.DiscoveryV1().EndpointSlices(r.ns).List(ctx, metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName + "=" + name})
 		if err != nil || len(slices.Items) == 0 || len(slices.Items[0].Endpoints) == 0 {

@@ -20,8 +20,9 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/ucloud-im/knative-im/gateway"
 	"github.com/ucloud-im/knative-im/gateway/local"
+	"github.com/ucloud-im/knative-im/shared/appdomain"
+	"github.com/ucloud-im/knative-im/shared/appsession"
 	"github.com/ucloud-im/knative-im/shared/iapps"
 	"github.com/ucloud-im/knative-im/shared/kube"
 	"github.com/ucloud-im/knative-im/shared/ucloud"
@@ -327,7 +328,7 @@ func (w *walker) session(ctx context.Context) error {
 	}
 	var cookie *http.Cookie
 	for _, c := range resp.Cookies() {
-		if c.Name == gateway.CookieName {
+		if c.Name == appsession.CookieName {
 			cookie = &http.Cookie{Name: c.Name, Value: c.Value}
 			w.say("authorize-app -> 302 %s, Set-Cookie %s (HttpOnly %v, Secure %v, SameSite Lax, %d days)", resp.Header.Get("Location"), c.Name, c.HttpOnly, c.Secure, c.MaxAge/86400)
 		}
@@ -364,7 +365,7 @@ func (w *walker) standIn(ctx context.Context, jobID string) (*http.Server, error
 		fmt.Fprintf(rw, "the notebook of job %s, served at %s", jobID, r.Host)
 	}), ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
-	name := gateway.AppName(jobID, 0)
+	name := appdomain.AppName(jobID, 0)
 	port := ln.Addr().(*net.TCPAddr).Port
 	if err := eventually(ctx, 10*time.Second, func() error { return local.PointAtLocal(ctx, w.Kube, w.Namespace, name, "walkthrough", port) }); err != nil {
 		srv.Close()

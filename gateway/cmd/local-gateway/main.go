@@ -21,8 +21,10 @@ import (
 	"github.com/kelseyhightower/envconfig"
 	netclient "knative.dev/networking/pkg/client/clientset/versioned"
 
-	"github.com/ucloud-im/knative-im/gateway"
 	"github.com/ucloud-im/knative-im/gateway/local"
+	"github.com/ucloud-im/knative-im/shared/appauth"
+	"github.com/ucloud-im/knative-im/shared/appdomain"
+	"github.com/ucloud-im/knative-im/shared/appsession"
 	"github.com/ucloud-im/knative-im/shared/fn"
 	"github.com/ucloud-im/knative-im/shared/iapps"
 	"github.com/ucloud-im/knative-im/shared/kube"
@@ -36,7 +38,7 @@ type env struct {
 	JobsNamespace string `envconfig:"JOBS_NAMESPACE" default:"ucloud-jobs"`
 	Kubeconfig    string `envconfig:"KUBECONFIG"`
 	LogLevel      string `envconfig:"LOG_LEVEL" default:"info"`
-	gateway.KeyEnv
+	appsession.KeyEnv
 }
 
 func main() {
@@ -53,7 +55,7 @@ func run(log *slog.Logger) error {
 	if err := envconfig.Process("", &e); err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
-	key, err := gateway.LoadKey(e.KeyFile, e.Key)
+	key, err := appsession.LoadKey(e.KeyFile, e.Key)
 	if err != nil {
 		return err
 	}
@@ -69,9 +71,9 @@ func run(log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	routes := gateway.APIRoutes(e.ProviderID, iapps.Handlers(iapps.HandlerEnv{}).Names())
+	routes := appdomain.APIRoutes(e.ProviderID, iapps.Handlers(iapps.HandlerEnv{}).Names())
 	fns := map[string]*url.URL{}
-	for _, name := range append(functionsOf(routes), gateway.FnAppAuth) {
+	for _, name := range append(functionsOf(routes), appdomain.FnAppAuth) {
 		v := os.Getenv("FN_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_")))
 		if v == "" {
 			continue
@@ -85,7 +87,7 @@ func run(log *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	g := &local.Gateway{Kube: cs, Net: nc, Namespace: e.JobsNamespace, API: routes, Functions: fns, Log: log,
-		Auth: &gateway.Auth{Provider: e.ProviderID, AppsDomain: e.AppsDomain, Sessions: gateway.Sessions{Key: key}}}
+		Auth: &appauth.Auth{Provider: e.ProviderID, AppsDomain: e.AppsDomain, Sessions: appsession.Sessions{Key: key}}}
 	if err := g.Start(ctx); err != nil {
 		return err
 	}
@@ -107,7 +109,7 @@ func run(log *slog.Logger) error {
 	return nil
 }
 
-func functionsOf(routes []gateway.Route) []string {
+func functionsOf(routes []appdomain.Route) []string {
 	seen := map[string]bool{}
 	var out []string
 	for _, r := range routes {

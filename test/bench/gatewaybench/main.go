@@ -30,8 +30,9 @@ import (
 	"k8s.io/client-go/rest"
 	netclient "knative.dev/networking/pkg/client/clientset/versioned"
 
-	"github.com/ucloud-im/knative-im/gateway"
 	"github.com/ucloud-im/knative-im/gateway/local"
+	"github.com/ucloud-im/knative-im/shared/appdomain"
+	"github.com/ucloud-im/knative-im/shared/appsession"
 	"github.com/ucloud-im/knative-im/shared/kube"
 	"github.com/ucloud-im/knative-im/test/bench/benchenv"
 )
@@ -81,7 +82,7 @@ func run(gwBin string, workers int, duration time.Duration, sockets int) error {
 		return err
 	}
 	defer p.Stop()
-	cookie := gateway.Sessions{Key: []byte(key)}.Cookie(host)
+	cookie := appsession.Sessions{Key: []byte(key)}.Cookie(host)
 	through := func(r *http.Request) {
 		r.URL.Host = strings.TrimPrefix(p.URL, "http://")
 		r.Host = host
@@ -175,15 +176,15 @@ func exposeApp(ctx context.Context, cs kubernetes.Interface, nc netclient.Interf
 	if err != nil {
 		return "", err
 	}
-	apps := &gateway.Apps{Kube: cs, Net: nc, Settings: gateway.Settings{Provider: "k8s", AppsDomain: "apps.localhost", Namespace: ns,
-		AuthService: gateway.AuthServiceName, AuthHost: "app-auth.ucloud-im.svc.cluster.local"}}
+	apps := &appdomain.Apps{Kube: cs, Net: nc, Settings: appdomain.Settings{Provider: "k8s", AppsDomain: "apps.localhost", Namespace: ns,
+		AuthService: appdomain.AuthServiceName, AuthHost: "app-auth.ucloud-im.svc.cluster.local"}}
 	if err := apps.Expose(ctx, pod, "1", 0, 8888); err != nil {
 		return "", err
 	}
 	_, portStr, _ := net.SplitHostPort(upAddr)
 	port, _ := strconv.Atoi(portStr)
-	err = local.PointAtLocal(ctx, cs, ns, gateway.AppName("1", 0), "upstream", port)
-	return gateway.AppHost("", "1", 0, "apps.localhost"), err
+	err = local.PointAtLocal(ctx, cs, ns, appdomain.AppName("1", 0), "upstream", port)
+	return appdomain.AppHost("", "1", 0, "apps.localhost"), err
 }
 
 // load sends GETs from workers for d; it answers the successful requests, their latencies and the failures.

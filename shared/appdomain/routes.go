@@ -1,4 +1,7 @@
-package gateway
+// Package appdomain names and builds the wildcard application domain's objects: the hosts
+// app-<job>-<rank>.<apps domain>, the per-rank Service and KIngress job-create makes, the provider API
+// host's path table and its KIngress.
+package appdomain
 
 import (
 	"strconv"

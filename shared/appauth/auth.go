@@ -1,45 +1,26 @@
-package gateway
+// Package appauth is the app-auth function: it trades a one-time token for the session cookie on a job's
+// host and decides which requests to a job's host may reach the application.
+package appauth
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"strings"
-	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
+	"github.com/ucloud-im/knative-im/shared/appdomain"
+	"github.com/ucloud-im/knative-im/shared/appsession"
 	"github.com/ucloud-im/knative-im/shared/fn"
 	"github.com/ucloud-im/knative-im/shared/store"
 )
-
-// TokenLedger remembers which tokens have been used.
-type TokenLedger interface {
-	// Use records nonce and says whether this was its first use.
-	Use(ctx context.Context, nonce string, expires time.Time) (bool, error)
-}
-
-// PostgresLedger keeps used tokens in PostgreSQL, shared by every instance of the app-auth function.
-type PostgresLedger struct{ Pool *pgxpool.Pool }
-
-// Use implements TokenLedger; it also drops rows an hour past their token's expiry.
-func (l PostgresLedger) Use(ctx context.Context, nonce string, expires time.Time) (bool, error) {
-	tag, err := l.Pool.Exec(ctx, `WITH gone AS (DELETE FROM app_token_used WHERE expires_at < now() - interval '1 hour')
-		INSERT INTO app_token_used (nonce, expires_at) VALUES ($1, $2) ON CONFLICT (nonce) DO NOTHING`, nonce, expires)
-	if err != nil {
-		return false, store.Classify(err)
-	}
-	return tag.RowsAffected() == 1, nil
-}
 
 // Auth is the app-auth function: authorize-app exchanges a one-time token for the session cookie, and
 // /check answers an ingress's external authorization request for every request to an app host.
 type Auth struct {
 	Provider   string
 	AppsDomain string
-	Sessions   Sessions
-	Ledger     TokenLedger
+	Sessions   appsession.Sessions
+	Ledger     appsession.TokenLedger
 }
 
 // CheckPrefix is the path prefix of the external-authorization check; the ingress appends the original path.
@@ -48,7 +29,7 @@ const CheckPrefix = "/check"
 // Routes serves both.
 func (a *Auth) Routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET "+AuthorizePath(a.Provider), a.authorize)
+	mux.HandleFunc("GET "+appdomain.AuthorizePath(a.Provider), a.authorize)
 	mux.HandleFunc(CheckPrefix+"/", a.check)
 	return mux
 }
@@ -61,7 +42,7 @@ func (a *Auth) authorize(w http.ResponseWriter, r *http.Request) {
 	}
 	tok, err := a.Sessions.ParseToken(raw)
 	switch {
-	case errors.Is(err, ErrExpired):
+	case errors.Is(err, appsession.ErrExpired):
 		fn.WriteError(w, r, fn.Errorf(http.StatusUnauthorized, "EXPIRED_TOKEN", "This link has expired: open the application again from UCloud."))
 		return
 	case err != nil:
@@ -75,7 +56,7 @@ func (a *Auth) authorize(w http.ResponseWriter, r *http.Request) {
 	if host == "" {
 		host = r.Host
 	}
-	if a.isAppHost(host) && canonicalHost(host) != tok.Host {
+	if a.isAppHost(host) && appsession.CanonicalHost(host) != tok.Host {
 		fn.WriteError(w, r, fn.Errorf(http.StatusUnauthorized, "WRONG_HOST", "This link belongs to another application."))
 		return
 	}
@@ -97,7 +78,7 @@ func (a *Auth) authorize(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *Auth) isAppHost(host string) bool {
-	return strings.HasSuffix(canonicalHost(host), "."+strings.ToLower(strings.Trim(a.AppsDomain, ".")))
+	return strings.HasSuffix(appsession.CanonicalHost(host), "."+strings.ToLower(strings.Trim(a.AppsDomain, ".")))
 }
 
 // check is the external-authorization decision: 200 lets the request through, 401 stops it. Only app hosts
@@ -114,7 +95,7 @@ func (a *Auth) check(w http.ResponseWriter, r *http.Request) {
 // Allowed is the decision for a request to r.Host with the given path, shared by the check endpoint and
 // the local gateway.
 func (a *Auth) Allowed(r *http.Request, path string) bool {
-	if !a.isAppHost(r.Host) || path == AuthorizePath(a.Provider) {
+	if !a.isAppHost(r.Host) || path == appdomain.AuthorizePath(a.Provider) {
 		return true
 	}
 	return a.Sessions.Authorized(r)

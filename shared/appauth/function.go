@@ -1,26 +1,21 @@
-package gateway
+package appauth
 
 import (
 	"context"
 	"fmt"
 	"log/slog"
 
+	"github.com/ucloud-im/knative-im/shared/appsession"
 	"github.com/ucloud-im/knative-im/shared/fn"
 	"github.com/ucloud-im/knative-im/shared/store"
 )
-
-// KeyEnv is the gateway's signing key, needed by whoever issues tokens (job-control) or checks them.
-type KeyEnv struct {
-	KeyFile string `envconfig:"UCLOUD_GATEWAY_KEY_FILE"`
-	Key     string `envconfig:"UCLOUD_GATEWAY_KEY"`
-}
 
 // AuthEnv is the configuration of the app-auth function.
 type AuthEnv struct {
 	DatabaseURL string `envconfig:"DATABASE_URL" required:"true"`
 	ProviderID  string `envconfig:"UCLOUD_PROVIDER_ID" required:"true"`
 	AppsDomain  string `envconfig:"UCLOUD_APPS_DOMAIN" required:"true"`
-	KeyEnv
+	appsession.KeyEnv
 }
 
 // NewAuth builds the app-auth handler from the environment.
@@ -29,7 +24,7 @@ func NewAuth(ctx context.Context) (*Auth, *store.Store, error) {
 	if err := fn.LoadEnv(&env); err != nil {
 		return nil, nil, err
 	}
-	key, err := LoadKey(env.KeyFile, env.Key)
+	key, err := appsession.LoadKey(env.KeyFile, env.Key)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -37,8 +32,8 @@ func NewAuth(ctx context.Context) (*Auth, *store.Store, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("database: %w", err)
 	}
-	return &Auth{Provider: env.ProviderID, AppsDomain: env.AppsDomain, Sessions: Sessions{Key: key},
-		Ledger: PostgresLedger{Pool: db.Pool}}, db, nil
+	return &Auth{Provider: env.ProviderID, AppsDomain: env.AppsDomain, Sessions: appsession.Sessions{Key: key},
+		Ledger: appsession.PostgresLedger{Pool: db.Pool}}, db, nil
 }
 
 // AuthMain runs the app-auth function. Browsers call it, not Core: it has no Core token check.

@@ -1,4 +1,4 @@
-package gateway
+package appsession
 
 import (
 	"crypto/hmac"

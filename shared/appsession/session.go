@@ -1,8 +1,6 @@
-// Package gateway is the wildcard application domain: the Knative Ingress (KIngress) objects that route
-// app-<job>-<rank>.<apps domain> to a job's web port and the provider's API host to the functions, the
-// one-time tokens and cookies that keep a job's address private to the user who opened it, and the
-// authorize-app function that exchanges the one for the other.
-package gateway
+// Package appsession signs what keeps a job's address private to the user who opened it: one-time tokens
+// (issued by job-control, spent once at authorize-app) and the host-bound session cookie.
+package appsession
 
 import (
 	"crypto/hmac"
@@ -55,6 +53,12 @@ type Token struct {
 // MinKeyBytes is the shortest key accepted: an HMAC-SHA256 key shorter than its output weakens it.
 const MinKeyBytes = 32
 
+// KeyEnv is the signing key, needed by whoever issues tokens (job-control) or checks them.
+type KeyEnv struct {
+	KeyFile string `envconfig:"UCLOUD_GATEWAY_KEY_FILE"`
+	Key     string `envconfig:"UCLOUD_GATEWAY_KEY"`
+}
+
 // LoadKey reads the signing key from a file or takes it inline (the file wins).
 func LoadKey(file, inline string) ([]byte, error) {
 	key := []byte(inline)
@@ -94,7 +98,7 @@ func (s Sessions) IssueToken(host string) (string, error) {
 	if _, err := rand.Read(nonce); err != nil {
 		return "", fmt.Errorf("token nonce: %w", err)
 	}
-	h := base64.RawURLEncoding.EncodeToString([]byte(canonicalHost(host)))
+	h := base64.RawURLEncoding.EncodeToString([]byte(CanonicalHost(host)))
 	exp := strconv.FormatInt(s.now().Add(TokenLifetime).Unix(), 10)
 	n := base64.RawURLEncoding.EncodeToString(nonce)
 	return strings.Join([]string{h, exp, n, s.mac("token", h, exp, n)}, "."), nil
@@ -124,14 +128,14 @@ func (s Sessions) ParseToken(tok string) (Token, error) {
 func (s Sessions) Cookie(host string) *http.Cookie {
 	exp := strconv.FormatInt(s.now().Add(CookieLifetime).Unix(), 10)
 	return &http.Cookie{
-		Name: CookieName, Value: exp + "." + s.mac("cookie", canonicalHost(host), exp), Path: "/",
+		Name: CookieName, Value: exp + "." + s.mac("cookie", CanonicalHost(host), exp), Path: "/",
 		MaxAge: int(CookieLifetime / time.Second), HttpOnly: true, Secure: true, SameSite: http.SameSiteLaxMode,
 	}
 }
 
 // Authorized says whether r carries a valid session cookie for the host it was sent to.
 func (s Sessions) Authorized(r *http.Request) bool {
-	host := canonicalHost(r.Host)
+	host := CanonicalHost(r.Host)
 	for _, c := range r.CookiesNamed(CookieName) {
 		exp, mac, ok := strings.Cut(c.Value, ".")
 		if !ok {
@@ -149,7 +153,7 @@ func (s Sessions) Authorized(r *http.Request) bool {
 }
 
 // canonicalHost is the host without port, in lower case: the form tokens and cookies are bound to.
-func canonicalHost(hostport string) string {
+func CanonicalHost(hostport string) string {
 	h := hostport
 	if host, _, err := net.SplitHostPort(hostport); err == nil {
 		h = host
