@@ -3,11 +3,6 @@
 // host's path table and its KIngress.
 package appdomain
 
-import (
-	"strconv"
-	"strings"
-)
-
 // Function names: the Knative Service (and, locally, the process) serving each route.
 const (
 	FnJobCreate      = "job-create"
@@ -52,10 +47,3 @@ func APIRoutes(provider string, apps []string) []Route {
 // AuthorizePath is where a job's host exchanges a one-time token for the session cookie.
 func AuthorizePath(provider string) string { return "/ucloud/" + provider + "/authorize-app" }
 
-// AppHost is the host of one rank's web interface: app-<jobId>-<rank>.<domain>.
-func AppHost(prefix, jobID string, rank int, domain string) string {
-	if prefix == "" {
-		prefix = "app-"
-	}
-	return prefix + jobID + "-" + strconv.Itoa(rank) + "." + strings.TrimPrefix(domain, ".")
-}

@@ -1,5 +1,6 @@
 // Command local-gateway stands in for Knative's ingress on one machine (make run, tests, benchmarks): the
-// provider API host by the gateway's path table, app hosts by the KIngress objects on the apiserver.
+// provider API host by the path table, app hosts by the KIngress objects on the apiserver (which send every
+// request to app-auth, FN_APP_AUTH).
 // It takes the functions' addresses from FN_<NAME> variables (FN_JOB_CREATE=http://127.0.0.1:port ...),
 // as make run writes them to .run/env.
 package main
@@ -22,9 +23,7 @@ import (
 	netclient "knative.dev/networking/pkg/client/clientset/versioned"
 
 	"github.com/ucloud-im/knative-im/gateway/local"
-	"github.com/ucloud-im/knative-im/shared/appauth"
 	"github.com/ucloud-im/knative-im/shared/appdomain"
-	"github.com/ucloud-im/knative-im/shared/appsession"
 	"github.com/ucloud-im/knative-im/shared/fn"
 	"github.com/ucloud-im/knative-im/shared/iapps"
 	"github.com/ucloud-im/knative-im/shared/kube"
@@ -38,7 +37,8 @@ type env struct {
 	JobsNamespace string `envconfig:"JOBS_NAMESPACE" default:"ucloud-jobs"`
 	Kubeconfig    string `envconfig:"KUBECONFIG"`
 	LogLevel      string `envconfig:"LOG_LEVEL" default:"info"`
-	appsession.KeyEnv
+	// FunctionTimeout: how long a function may take to begin its answer before the gateway answers 503.
+	FunctionTimeout time.Duration `envconfig:"GATEWAY_FUNCTION_TIMEOUT" default:"1m"`
 }
 
 func main() {
@@ -54,10 +54,6 @@ func run(log *slog.Logger) error {
 	var e env
 	if err := envconfig.Process("", &e); err != nil {
 		return fmt.Errorf("configuration: %w", err)
-	}
-	key, err := appsession.LoadKey(e.KeyFile, e.Key)
-	if err != nil {
-		return err
 	}
 	rc, err := kube.ClientConfig(e.Kubeconfig)
 	if err != nil {
@@ -87,7 +83,7 @@ func run(log *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	g := &local.Gateway{Kube: cs, Net: nc, Namespace: e.JobsNamespace, API: routes, Functions: fns, Log: log,
-		Auth: &appauth.Auth{Provider: e.ProviderID, AppsDomain: e.AppsDomain, Sessions: appsession.Sessions{Key: key}}}
+		FunctionTimeout: e.FunctionTimeout}
 	if err := g.Start(ctx); err != nil {
 		return err
 	}
