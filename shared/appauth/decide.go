@@ -46,7 +46,9 @@ type Decision struct {
 	Rank  int
 }
 
-func refuse(status int, code, why string) Decision { return Decision{Status: status, Code: code, Why: why} }
+func refuse(status int, code, why string) Decision {
+	return Decision{Status: status, Code: code, Why: why}
+}
 
 // Decide looks at the request as it came off the wire: the request target as sent (RequestURI, never the
 // decoded path), the Host canonicalised once, the Cookie header's size, the session cookie for exactly

@@ -46,4 +46,3 @@ func APIRoutes(provider string, apps []string) []Route {
 
 // AuthorizePath is where a job's host exchanges a one-time token for the session cookie.
 func AuthorizePath(provider string) string { return "/ucloud/" + provider + "/authorize-app" }
-
