@@ -29,6 +29,7 @@ import (
 	netinformers "knative.dev/networking/pkg/client/informers/externalversions"
 	netheader "knative.dev/networking/pkg/http/header"
 
+	"github.com/ucloud-im/knative-im/shared/appauth"
 	"github.com/ucloud-im/knative-im/shared/appdomain"
 	"github.com/ucloud-im/knative-im/shared/fn"
 )
@@ -55,6 +56,7 @@ type Gateway struct {
 	ingresses cache.Indexer
 	api       *http.ServeMux
 	proxies   map[string]*httputil.ReverseProxy
+	buffers   *appauth.BufferPool
 }
 
 // Start fills the gateway's cache from the apiserver and keeps it current until ctx ends.
@@ -87,6 +89,7 @@ func (g *Gateway) Start(ctx context.Context) error {
 	transport := &http.Transport{Proxy: nil, DialContext: (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
 		MaxIdleConns: 4096, MaxIdleConnsPerHost: 512, IdleConnTimeout: 90 * time.Second, ResponseHeaderTimeout: timeout}
 	g.proxies = map[string]*httputil.ReverseProxy{}
+	g.buffers = &appauth.BufferPool{}
 	for name, target := range g.Functions {
 		g.proxies[name] = g.proxy(name, target, transport)
 	}
@@ -186,7 +189,8 @@ func (g *Gateway) proxy(name string, target *url.URL, transport http.RoundTrippe
 			pr.SetXForwarded()
 			pr.Out.Host = pr.In.Host
 		},
-		Transport: transport,
+		Transport:  transport,
+		BufferPool: g.buffers,
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			if errors.Is(err, context.Canceled) {
 				return

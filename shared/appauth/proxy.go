@@ -31,8 +31,6 @@ type Handler struct {
 	proxy *httputil.ReverseProxy
 }
 
-type targetKey struct{}
-
 // NewHandler builds the handler and its one reverse proxy, whose connections to applications are reused
 // across requests (a page load is dozens of requests, a benchmark thousands).
 func NewHandler(d Decider, ledger appsession.TokenLedger, targets Targets, log *slog.Logger) *Handler {
@@ -43,16 +41,13 @@ func NewHandler(d Decider, ledger appsession.TokenLedger, targets Targets, log *
 	h.proxy = &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			// The target as the decision saw it: the escaped path and query are passed on unchanged.
-			pr.Out.URL.Scheme = "http"
-			pr.Out.URL.Host = pr.In.Context().Value(targetKey{}).(string)
-			pr.Out.Host = pr.In.Host // applications see their own name, as they would behind an ingress
-			pr.SetXForwarded()
-			if p := pr.In.Header.Get("X-Forwarded-Proto"); p == "https" || p == "http" {
-				pr.Out.Header.Set("X-Forwarded-Proto", p) // the ingress terminated TLS
-			}
+			pr.Out.URL.Scheme = "http" // and URL.Host, the target, set by ServeHTTP
+			pr.Out.Host = pr.In.Host   // applications see their own name, as they would behind an ingress
+			forwarded(pr.Out, pr.In)
 			// The IM's cookie is the IM's: an application (any user's code) must never see it.
 			appsession.StripCookies(pr.Out.Header)
 		},
+		BufferPool: &BufferPool{},
 		Transport: &http.Transport{
 			Proxy:               nil,
 			DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
@@ -60,13 +55,7 @@ func NewHandler(d Decider, ledger appsession.TokenLedger, targets Targets, log *
 			MaxIdleConnsPerHost: 512,
 			IdleConnTimeout:     90 * time.Second,
 		},
-		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			if errors.Is(err, context.Canceled) {
-				return // the browser went away
-			}
-			h.Log.Warn("application did not answer", "host", r.Host, "error", err.Error())
-			fn.WriteError(w, r, fn.Errorf(http.StatusBadGateway, "APP_FAILED", "The application at %s did not answer.", r.Host))
-		},
+		ErrorHandler: h.appFailed,
 	}
 	return h
 }
@@ -106,5 +95,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fn.WriteError(w, r, fn.Errorf(http.StatusServiceUnavailable, "NOT_READY", "The application at %s is not ready yet.", d.Host))
 		return
 	}
-	h.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), targetKey{}, addr)))
+	if isUpgrade(r) {
+		h.tunnel(w, r, addr)
+		return
+	}
+	// The target travels in the request's own URL (server requests leave URL.Host empty): no per-request
+	// copy of the request to carry it.
+	r.URL.Host = addr
+	h.proxy.ServeHTTP(w, r)
 }
