@@ -195,7 +195,7 @@ func TestAuthorizeApp(t *testing.T) {
 		s, _ := sessions.IssueToken("app-9-0.apps.example.org")
 		return s
 	}
-	used := tok()
+	used, used2 := tok(), tok()
 	expired, _ := appsession.Sessions{Key: sessions.Key, Now: func() time.Time { return now.Add(-time.Hour) }}.IssueToken("app-9-0.apps.example.org")
 	for _, tc := range []struct {
 		name, method, host, query string
@@ -210,6 +210,8 @@ func TestAuthorizeApp(t *testing.T) {
 		{"another app's host", "GET", "app-10-0.apps.example.org", "token=" + tok(), http.StatusUnauthorized, "WRONG_HOST"},
 		{"upper case, port, trailing dot: the same host", "GET", "APP-9-0.apps.example.org.:443", "token=" + tok(), http.StatusFound, ""},
 		{"POST", "POST", "app-9-0.apps.example.org", "token=" + tok(), http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED"},
+		{"HEAD does not spend the token", "HEAD", "app-9-0.apps.example.org", "token=" + used2, http.StatusMethodNotAllowed, ""},
+		{"the token HEAD left unspent", "GET", "app-9-0.apps.example.org", "token=" + used2, http.StatusFound, ""},
 		{"the function's own host: not an app host", "GET", "app-auth.ucloud-im.svc.cluster.local", "token=" + tok(), http.StatusNotFound, "NOT_AN_APP"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -13,7 +13,8 @@ import (
 // authorize trades the one-time token of jobs/interactiveSession's link for the session cookie of the host
 // it was issued for, and sends the browser to the application's first page.
 func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, d Decision) {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+	// GET only: a HEAD (a link preview, a checker) must not spend the one-time token.
+	if r.Method != http.MethodGet {
 		fn.WriteError(w, r, fn.Errorf(http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", "This link takes GET."))
 		return
 	}
