@@ -21,7 +21,8 @@ import (
 
 	netclient "knative.dev/networking/pkg/client/clientset/versioned"
 
-	"github.com/ucloud-im/knative-im/gateway"
+	"github.com/ucloud-im/knative-im/shared/appdomain"
+	"github.com/ucloud-im/knative-im/shared/appsession"
 	"github.com/ucloud-im/knative-im/shared/coreauth"
 	"github.com/ucloud-im/knative-im/shared/fn"
 	"github.com/ucloud-im/knative-im/shared/jobs"
@@ -33,7 +34,7 @@ import (
 
 var env *envtest.Env
 
-var sessions = gateway.Sessions{Key: []byte("a test key that is long enough for hmac-sha256")}
+var sessions = appsession.Sessions{Key: []byte("a test key that is long enough for hmac-sha256")}
 
 func TestMain(m *testing.M) { envtest.Main(m, &env) }
 
@@ -56,8 +57,8 @@ func newRig(t *testing.T) *rig {
 	nc := netclient.NewForConfigOrDie(env.Config)
 	svc := &jobs.Service{Provider: "k8s", Catalog: catalog, Kube: env.Clientset, AppsDomain: "apps.example.org",
 		Settings: jobs.Settings{Namespace: ns, GatewayNamespace: "kourier-system"},
-		Apps: &gateway.Apps{Kube: env.Clientset, Net: nc, Settings: gateway.Settings{Provider: "k8s", AppsDomain: "apps.example.org",
-			Namespace: ns, AuthService: gateway.AuthServiceName, AuthHost: "app-auth.ucloud-im.svc.cluster.local"}},
+		Apps: &appdomain.Apps{Kube: env.Clientset, Net: nc, Settings: appdomain.Settings{Provider: "k8s", AppsDomain: "apps.example.org",
+			Namespace: ns, AuthService: appdomain.AuthServiceName, AuthHost: "app-auth.ucloud-im.svc.cluster.local"}},
 		Sessions: &sessions}
 	core := fakecore.Start(t)
 	coreClient, err := core.Client(ucloud.ClientOptions{MaxAttempts: 1})
@@ -208,7 +209,7 @@ func TestTerminateExtendAndSession(t *testing.T) {
 	}
 	// Each rank's web interface is routed on the application domain, owned by the rank's pod.
 	for rank := range 2 {
-		ing, err := r.net.NetworkingV1alpha1().Ingresses(r.ns).Get(ctx, gateway.AppName("77", rank), metav1.GetOptions{})
+		ing, err := r.net.NetworkingV1alpha1().Ingresses(r.ns).Get(ctx, appdomain.AppName("77", rank), metav1.GetOptions{})
 		if err != nil {
 			t.Fatalf("rank %d ingress: %v", rank, err)
 		}

@@ -15,7 +15,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/ucloud-im/knative-im/gateway"
+	"github.com/ucloud-im/knative-im/shared/appdomain"
+	"github.com/ucloud-im/knative-im/shared/appsession"
 	"github.com/ucloud-im/knative-im/shared/fn"
 	"github.com/ucloud-im/knative-im/shared/kube"
 	"github.com/ucloud-im/knative-im/shared/ucloud"
@@ -32,8 +33,8 @@ type Service struct {
 	WebPrefix  string
 	// Apps routes the application domain to web ranks (nil: the job function does not expose them), and
 	// Sessions signs the one-time tokens of interactive sessions.
-	Apps     *gateway.Apps
-	Sessions *gateway.Sessions
+	Apps     *appdomain.Apps
+	Sessions *appsession.Sessions
 	// Core receives what the provider itself changes in a job (extend's new allocation); nil: not told.
 	Core JobUpdater
 }
@@ -113,7 +114,7 @@ func (s *Service) expose(ctx context.Context, jobID string, rank int, pod *corev
 		return nil
 	}
 	if err := s.Apps.Expose(ctx, pod, jobID, rank, app.WebPort); err != nil {
-		if errors.Is(err, gateway.ErrTaken) {
+		if errors.Is(err, appdomain.ErrTaken) {
 			err = fmt.Errorf("%w: %w", ErrConflict, err)
 		}
 		return jobError(jobID, err)
@@ -237,7 +238,7 @@ func (s *Service) OpenSession(req SessionRequest) (ucloud.OpenSession, error) {
 	if s.Sessions == nil {
 		return ucloud.OpenSession{}, fn.Errorf(http.StatusInternalServerError, "NO_GATEWAY_KEY", "This provider cannot open web sessions: its gateway key is not configured.")
 	}
-	host := gateway.AppHost(s.WebPrefix, req.Job.ID, req.Rank, s.AppsDomain)
+	host := appdomain.AppHost(s.WebPrefix, req.Job.ID, req.Rank, s.AppsDomain)
 	tok, err := s.Sessions.IssueToken(host)
 	if err != nil {
 		return ucloud.OpenSession{}, err
@@ -245,7 +246,7 @@ func (s *Service) OpenSession(req SessionRequest) (ucloud.OpenSession, error) {
 	// The original's private link: the browser lands on the app's own host, which trades the one-time
 	// token for a cookie of that host and redirects to /.
 	return ucloud.OpenSession{Type: "web", JobID: req.Job.ID, Rank: req.Rank,
-		RedirectClientTo: "https://" + host + gateway.AuthorizePath(s.Provider) + "?token=" + url.QueryEscape(tok)}, nil
+		RedirectClientTo: "https://" + host + appdomain.AuthorizePath(s.Provider) + "?token=" + url.QueryEscape(tok)}, nil
 }
 
 // JobSupport says what a product supports (retrieveProducts).

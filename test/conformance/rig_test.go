@@ -15,7 +15,8 @@ import (
 
 	netclient "knative.dev/networking/pkg/client/clientset/versioned"
 
-	"github.com/ucloud-im/knative-im/gateway"
+	"github.com/ucloud-im/knative-im/shared/appdomain"
+	"github.com/ucloud-im/knative-im/shared/appsession"
 	"github.com/ucloud-im/knative-im/shared/coreauth"
 	"github.com/ucloud-im/knative-im/shared/fn"
 	"github.com/ucloud-im/knative-im/shared/iapps"
@@ -79,12 +80,12 @@ func newRig(t *testing.T) *rig {
 	}
 	r.ns = env.Namespace(t)
 	env.FilesystemClaim(t, r.ns, iapps.FilesystemVolume)
-	apps := gateway.Settings{Provider: "k8s", AppsDomain: "apps.example.org", Namespace: r.ns,
-		AuthService: gateway.AuthServiceName, AuthHost: "app-auth.ucloud-im.svc.cluster.local"}
+	apps := appdomain.Settings{Provider: "k8s", AppsDomain: "apps.example.org", Namespace: r.ns,
+		AuthService: appdomain.AuthServiceName, AuthHost: "app-auth.ucloud-im.svc.cluster.local"}
 	r.jobs = &jobs.Service{Provider: "k8s", Catalog: catalog, Kube: env.Clientset, AppsDomain: "apps.example.org",
 		Settings: jobs.Settings{Namespace: r.ns, GatewayNamespace: "kourier-system"},
-		Apps:     &gateway.Apps{Kube: env.Clientset, Net: netclient.NewForConfigOrDie(env.Config), Settings: apps},
-		Sessions: &gateway.Sessions{Key: []byte("conformance test key, long enough for hmac-sha256")}}
+		Apps:     &appdomain.Apps{Kube: env.Clientset, Net: netclient.NewForConfigOrDie(env.Config), Settings: apps},
+		Sessions: &appsession.Sessions{Key: []byte("conformance test key, long enough for hmac-sha256")}}
 
 	db, err := store.Open(ctx, env.Database(t))
 	if err != nil {
