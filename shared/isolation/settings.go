@@ -107,6 +107,13 @@ func (s *Selector) Decode(value string) error {
 	if err != nil {
 		return fmt.Errorf("%q is not a label selector like k8s-app=kube-dns: %w", value, err)
 	}
+	// The same selector must build the same policy (job-create compares a hash of it on retries).
+	if len(sel.MatchLabels) == 0 {
+		sel.MatchLabels = nil
+	}
+	if len(sel.MatchExpressions) == 0 {
+		sel.MatchExpressions = nil
+	}
 	*s = Selector{set: true, sel: sel}
 	return nil
 }
