@@ -115,7 +115,7 @@ func TestHarden(t *testing.T) {
 			t.Fatalf("%s: %+v, want no privilege and no escalation", c.Name, sc)
 		}
 		if !equality.Semantic.DeepEqual([]corev1.Capability{"ALL"}, sc.Capabilities.Drop) {
-		t.Errorf("%s drops (-want +got):\n%s", c.Name, diff.Diff([]corev1.Capability{"ALL"}, sc.Capabilities.Drop))
+			t.Errorf("%s drops (-want +got):\n%s", c.Name, diff.Diff([]corev1.Capability{"ALL"}, sc.Capabilities.Drop))
 		}
 		for _, add := range sc.Capabilities.Add {
 			if add == "NET_RAW" || add == "SYS_ADMIN" || add == "NET_ADMIN" {
