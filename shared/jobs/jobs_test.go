@@ -16,6 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
@@ -27,6 +28,7 @@ import (
 	"github.com/ucloud-im/knative-im/shared/jobs"
 	"github.com/ucloud-im/knative-im/shared/kube"
 	"github.com/ucloud-im/knative-im/shared/ucloud"
+	"github.com/ucloud-im/knative-im/test/env/localenv"
 	"github.com/ucloud-im/knative-im/test/envtest"
 	"github.com/ucloud-im/knative-im/test/fakecore"
 )
@@ -53,9 +55,14 @@ func newRig(t *testing.T) *rig {
 		t.Fatal(err)
 	}
 	ns := env.Namespace(t)
+	// As deploy/ makes the jobs namespace: the apiserver enforces Pod Security baseline on what job-create makes.
+	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"labels": localenv.PodSecurityLabels}})
+	if _, err := env.Clientset.CoreV1().Namespaces().Patch(context.Background(), ns, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	nc := netclient.NewForConfigOrDie(env.Config)
 	svc := &jobs.Service{Provider: "k8s", Catalog: catalog, Kube: env.Clientset, AppsDomain: "apps.example.org",
-		Settings: jobs.Settings{Namespace: ns, GatewayNamespace: "kourier-system"},
+		Settings: jobs.Settings{Namespace: ns},
 		Apps: &gateway.Apps{Kube: env.Clientset, Net: nc, Settings: gateway.Settings{Provider: "k8s", AppsDomain: "apps.example.org",
 			Namespace: ns, AuthService: gateway.AuthServiceName, AuthHost: "app-auth.ucloud-im.svc.cluster.local"}},
 		Sessions: &sessions}
