@@ -47,7 +47,9 @@ func TestEveryBuiltObjectIsAcceptedInTheJobsNamespace(t *testing.T) {
 			t.Errorf("pod %s (%s): the apiserver refused it: %v", p.Name, p.Spec.Containers[0].Image, err)
 			continue
 		}
-		t.Cleanup(func() { _ = pods.Delete(context.Background(), p.Name, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}) })
+		t.Cleanup(func() {
+			_ = pods.Delete(context.Background(), p.Name, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)})
+		})
 	}
 	for _, p := range b.policies() {
 		if _, err := pols.Create(ctx, p.DeepCopy(), metav1.CreateOptions{}); err != nil {
