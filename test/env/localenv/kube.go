@@ -154,6 +154,15 @@ func startKube(ctx context.Context, env *Env, o Options) error {
 	}
 	env.APIServer = apiURL
 	o.Logf("kube-apiserver ready on %s in %d ms", apiURL, time.Since(t).Milliseconds())
+	// The controller manager and scheduler give up at once when their first call finds no apiserver
+	// listening ("unable to load configmap based request-header-client-ca-file ... connection refused"),
+	// which a loaded machine allows; started again now, they find it ready.
+	if kcm, err = env.relaunchIfGone(kcm, logs, o.Detach); err != nil {
+		return err
+	}
+	if sched, err = env.relaunchIfGone(sched, logs, o.Detach); err != nil {
+		return err
+	}
 
 	t = time.Now()
 
@@ -245,4 +254,23 @@ func writeKubeconfig(path, server, token string) error {
 	cfg.Contexts["local"] = &clientcmdapi.Context{Cluster: "local", AuthInfo: "admin", Namespace: "default"}
 	cfg.CurrentContext = "local"
 	return clientcmd.WriteToFile(*cfg, path)
+}
+
+// relaunchIfGone starts p's binary again with the same arguments if it has exited, in its place.
+func (e *Env) relaunchIfGone(p *process, logDir string, detach bool) (*process, error) {
+	if p.alive() || p.cmd == nil {
+		return p, nil
+	}
+	np, err := launch(p.Name, p.Bin, p.cmd.Args[1:], logDir, detach, nil)
+	if err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for i, q := range e.Processes {
+		if q == p {
+			e.Processes[i] = np
+		}
+	}
+	return np, nil
 }
