@@ -136,6 +136,10 @@ func TestThreeReplicaJobCreatesItsObjects(t *testing.T) {
 		if p.Annotations[jobs.AnnotationTimeAllocation] != "3600000" {
 			t.Errorf("rank %d time allocation %q", rank, p.Annotations[jobs.AnnotationTimeAllocation])
 		}
+		if sc := p.Spec.Containers[0].SecurityContext; sc == nil || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation ||
+			sc.Capabilities == nil || len(sc.Capabilities.Drop) != 1 || sc.Capabilities.Drop[0] != "ALL" {
+			t.Errorf("rank %d security context %+v, want no escalation and capabilities dropped", rank, sc)
+		}
 		if rank > 0 && (len(p.OwnerReferences) != 1 || p.OwnerReferences[0].UID != rank0.UID) {
 			t.Errorf("rank %d owner refs %v", rank, p.OwnerReferences)
 		}
@@ -145,7 +149,7 @@ func TestThreeReplicaJobCreatesItsObjects(t *testing.T) {
 		t.Fatalf("service: %v %+v", err, svc)
 	}
 	pol, err := env.Clientset.NetworkingV1().NetworkPolicies(r.ns).Get(ctx, "policy-4242", metav1.GetOptions{})
-	if err != nil || pol.OwnerReferences[0].UID != rank0.UID || len(pol.Spec.Ingress) != 2 {
+	if err != nil || pol.OwnerReferences[0].UID != rank0.UID || len(pol.Spec.Ingress) != 2 || len(pol.Spec.Egress) != 3 || len(pol.Spec.PolicyTypes) != 2 {
 		t.Fatalf("policy: %v %+v", err, pol)
 	}
 	envtest.Eventually(t, 30*time.Second, func() error {
