@@ -127,3 +127,19 @@ func TestHarden(t *testing.T) {
 		t.Errorf("seccomp %v, want RuntimeDefault", pod.Spec.SecurityContext.SeccompProfile)
 	}
 }
+
+// TestEmptySelectorIsTheWholeNamespace: an operator who sets APP_PROXY_SELECTOR to "" (their ingress
+// proxies itself, every pod of its namespace) gets that, not the default.
+func TestEmptySelectorIsTheWholeNamespace(t *testing.T) {
+	t.Setenv("APP_PROXY_NAMESPACE", "kourier-system")
+	t.Setenv("APP_PROXY_SELECTOR", "")
+	var env isolation.Env
+	if err := fn.LoadEnv(&env); err != nil {
+		t.Fatal(err)
+	}
+	peer := env.Policy("p", "ns", nil, "ucloud.dk/jobId", "7", isolation.Ports{Web: 80}).Spec.Ingress[1].From[0]
+	if peer.PodSelector == nil || len(peer.PodSelector.MatchLabels) != 0 || len(peer.PodSelector.MatchExpressions) != 0 ||
+		peer.NamespaceSelector.MatchLabels["kubernetes.io/metadata.name"] != "kourier-system" {
+		t.Fatalf("web port admits %+v, want every pod of kourier-system", peer)
+	}
+}
