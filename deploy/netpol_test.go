@@ -107,7 +107,8 @@ func testJob(id, product, category, app, version string, replicas int) ucloud.Jo
 		}}
 }
 
-func buildJobs(t *testing.T, s shipped, ns string) built {
+// buildJobs builds the jobs with ids from base on (5101, 5102, ... for base 5100).
+func buildJobs(t *testing.T, s shipped, ns string, base int) built {
 	t.Helper()
 	s.setEnvOf(t, "job-create")
 	var jenv jobs.Env
@@ -130,9 +131,10 @@ func buildJobs(t *testing.T, s shipped, ns string) built {
 		return objs
 	}
 	var b built
-	b.web = one(testJob("5101", "u1-standard-1", "u1-standard", "jupyter-lab", "4.0.0", 2))
-	b.other = one(testJob("5102", "u1-standard-1", "u1-standard", "jupyter-lab", "4.0.0", 1))
-	b.batch = one(testJob("5103", "u1-gpu-1", "u1-gpu", "batch-ubuntu", "24.04", 1))
+	id := func(n int) string { return fmt.Sprint(base + n) }
+	b.web = one(testJob(id(1), "u1-standard-1", "u1-standard", "jupyter-lab", "4.0.0", 2))
+	b.other = one(testJob(id(2), "u1-standard-1", "u1-standard", "jupyter-lab", "4.0.0", 1))
+	b.batch = one(testJob(id(3), "u1-gpu-1", "u1-gpu", "batch-ubuntu", "24.04", 1))
 
 	// The monitor recreates the applications' pods, so its settings are the ones that matter over time;
 	// config-update's are checked to be the same below.
@@ -157,8 +159,8 @@ func buildJobs(t *testing.T, s shipped, ns string) built {
 		}
 		return objs
 	}
-	b.syncthing = app("syncthing", "5201", `{"devices":[{"deviceId":"MFZWI3D-BONSGYC-YLTMRWG-C43ENR5-QXGZDMM-FZWI3DP-BONSGYY-LTMRWAD","label":"laptop"}],"folders":[{"ucloudPath":"/1/Sync"}]}`)
-	b.terminal = app("terminal", "5202", `{"folders":["/1/Home"]}`)
+	b.syncthing = app("syncthing", id(4), `{"devices":[{"deviceId":"MFZWI3D-BONSGYC-YLTMRWG-C43ENR5-QXGZDMM-FZWI3DP-BONSGYY-LTMRWAD","label":"laptop"}],"folders":[{"ucloudPath":"/1/Sync"}]}`)
+	b.terminal = app("terminal", id(5), `{"folders":["/1/Home"]}`)
 	return b
 }
 
@@ -221,15 +223,15 @@ func functionPod(ks *servingv1.Service, ip string) netpol.Endpoint {
 // shipped default ranges.
 func TestNetworkPolicyTable(t *testing.T) {
 	s := readShipped(t)
-	b := buildJobs(t, s, "ucloud-jobs")
+	b := buildJobs(t, s, "ucloud-jobs", 5100)
 	cluster := &netpol.Cluster{Policies: slices.Concat(s.policies, b.policies())}
 
 	web0 := endpoint("job 5101 rank 0", "ucloud-jobs", b.web.Pods[0].Labels, "10.244.1.10")
 	web1 := endpoint("job 5101 rank 1", "ucloud-jobs", b.web.Pods[1].Labels, "10.244.2.11")
 	other := endpoint("job 5102 (another user's)", "ucloud-jobs", b.other.Pods[0].Labels, "10.244.1.12")
 	batch := endpoint("job 5103 (batch, GPU)", "ucloud-jobs", b.batch.Pods[0].Labels, "10.244.3.13")
-	sync := endpoint("syncthing 5201", "ucloud-jobs", b.syncthing.Pod.Labels, "10.244.1.14")
-	term := endpoint("terminal 5202", "ucloud-jobs", b.terminal.Pod.Labels, "10.244.2.15")
+	sync := endpoint("syncthing 5104", "ucloud-jobs", b.syncthing.Pod.Labels, "10.244.1.14")
+	term := endpoint("terminal 5105", "ucloud-jobs", b.terminal.Pod.Labels, "10.244.2.15")
 	postgres := endpoint("PostgreSQL", "ucloud-im", s.postgres, "10.244.4.20")
 	fns := map[string]netpol.Endpoint{}
 	i := 0

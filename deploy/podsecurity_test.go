@@ -39,7 +39,8 @@ func TestEveryBuiltObjectIsAcceptedInTheJobsNamespace(t *testing.T) {
 	if got := ns.Labels["pod-security.kubernetes.io/enforce"]; got != "baseline" {
 		t.Fatalf("ucloud-jobs enforces %q, want baseline", got)
 	}
-	b := buildJobs(t, readShipped(t), jobsNS)
+	// Ids of this run only: a run killed before its clean-up leaves nothing in the way of the next.
+	b := buildJobs(t, readShipped(t), jobsNS, int(time.Now().UnixMilli()%1_000_000_000)*10)
 	pods := env.Clientset.CoreV1().Pods(jobsNS)
 	pols := env.Clientset.NetworkingV1().NetworkPolicies(jobsNS)
 	for _, p := range b.pods() {
@@ -95,7 +96,7 @@ func TestPrivilegedPodsAreRefusedInTheJobsNamespace(t *testing.T) {
 	}
 	for name, change := range cases {
 		t.Run(name, func(t *testing.T) {
-			p := base("attack-" + name)
+			p := base(envtest.RandomName("attack-" + name))
 			change(p)
 			_, err := env.Clientset.CoreV1().Pods(jobsNS).Create(ctx, p, metav1.CreateOptions{})
 			if err == nil {
@@ -111,7 +112,7 @@ func TestPrivilegedPodsAreRefusedInTheJobsNamespace(t *testing.T) {
 		})
 	}
 	// The same pod without the change is accepted: the refusals are the changes', not the pod's.
-	p := base("attack-control")
+	p := base(envtest.RandomName("attack-control"))
 	if _, err := env.Clientset.CoreV1().Pods(jobsNS).Create(ctx, p, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("the unchanged pod was refused: %v", err)
 	}
