@@ -7,8 +7,10 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/diff"
 	"k8s.io/utils/ptr"
 
 	"github.com/ucloud-im/knative-im/shared/kube"
@@ -53,9 +55,14 @@ func TestEveryBuiltObjectIsAcceptedInTheJobsNamespace(t *testing.T) {
 		})
 	}
 	for _, p := range b.policies() {
-		if _, err := pols.Create(ctx, p.DeepCopy(), metav1.CreateOptions{}); err != nil {
+		made, err := pols.Create(ctx, p.DeepCopy(), metav1.CreateOptions{})
+		if err != nil {
 			t.Errorf("NetworkPolicy %s: the apiserver refused it: %v", p.Name, err)
 			continue
+		}
+		// What the table test evaluates is what the apiserver stores: nothing defaulted or dropped.
+		if !equality.Semantic.DeepEqual(p.Spec, made.Spec) {
+			t.Errorf("NetworkPolicy %s stored differently from built:\n%s", p.Name, diff.Diff(p.Spec, made.Spec))
 		}
 		t.Cleanup(func() { _ = pols.Delete(context.Background(), p.Name, metav1.DeleteOptions{}) })
 	}
