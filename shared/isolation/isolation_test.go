@@ -13,7 +13,9 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/ucloud-im/knative-im/shared/fn"
+	"github.com/ucloud-im/knative-im/shared/iapps"
 	"github.com/ucloud-im/knative-im/shared/isolation"
+	"github.com/ucloud-im/knative-im/shared/jobs"
 )
 
 // TestSettingsAreValidatedAtStartUp: a malformed setting stops the function with the variable named and
@@ -141,5 +143,18 @@ func TestEmptySelectorIsTheWholeNamespace(t *testing.T) {
 	if peer.PodSelector == nil || len(peer.PodSelector.MatchLabels) != 0 || len(peer.PodSelector.MatchExpressions) != 0 ||
 		peer.NamespaceSelector.MatchLabels["kubernetes.io/metadata.name"] != "kourier-system" {
 		t.Fatalf("web port admits %+v, want every pod of kourier-system", peer)
+	}
+}
+
+// TestEveryPodBuildingFunctionValidatesTheSettings: job-create's environment and the one the configuration
+// functions and the monitor share both carry the settings, so a bad range stops each at start-up.
+func TestEveryPodBuildingFunctionValidatesTheSettings(t *testing.T) {
+	t.Setenv("CLUSTER_SERVICE_CIDRS", "10.96.0.0/33")
+	t.Setenv("UCLOUD_PROVIDER_ID", "k8s")
+	t.Setenv("UCLOUD_APPS_DOMAIN", "apps.example.org")
+	for name, spec := range map[string]any{"job-create": &jobs.Env{}, "config-*, monitor": &iapps.HandlerEnv{}} {
+		if err := fn.LoadEnv(spec); err == nil || !strings.Contains(err.Error(), "CLUSTER_SERVICE_CIDRS") {
+			t.Errorf("%s: got %v, want an error naming CLUSTER_SERVICE_CIDRS", name, err)
+		}
 	}
 }
