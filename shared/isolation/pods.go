@@ -9,7 +9,8 @@ import (
 // (what research images are built and tested with: package installs, chown of data directories, su/gosu to
 // an unprivileged user, servers on ports below 1024, chroot-based tools), which is also the most Pod
 // Security's baseline level allows, less NET_RAW (raw sockets: spoofed packets and ARP/ICMP tricks
-// against the rest of the node's network; ping works without it through unprivileged ICMP sockets).
+// against the rest of the node's network; ping works without it where the runtime enables unprivileged
+// ICMP sockets, as containerd 2 does by default).
 // Nothing more (SYS_ADMIN, SYS_PTRACE, NET_ADMIN...) is ever added: each is a way out of the container.
 var Capabilities = []corev1.Capability{
 	"AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD", "NET_BIND_SERVICE",
