@@ -29,7 +29,7 @@ func jobService(t *testing.T, fn string) *jobs.Service {
 		t.Fatal(err)
 	}
 	return &jobs.Service{Provider: "k8s", Catalog: catalog, Kube: cs, AppsDomain: "apps.example.org",
-		Settings: jobs.Settings{Namespace: jobsNS, GatewayNamespace: "kourier-system"},
+		Settings: jobs.Settings{Namespace: jobsNS},
 		Apps: &appdomain.Apps{Kube: cs, Net: nc, Settings: appdomain.Settings{Provider: "k8s", AppsDomain: "apps.example.org",
 			Namespace: jobsNS, AuthService: appdomain.AuthServiceName, AuthHost: "app-auth.ucloud-im.svc.cluster.local"}}}
 }

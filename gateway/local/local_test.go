@@ -60,7 +60,7 @@ func newRig(t *testing.T, authAddr string) *rig {
 		t.Fatal(err)
 	}
 	svc := &jobs.Service{Provider: "k8s", Catalog: catalog, Kube: env.Clientset, AppsDomain: domain,
-		Settings: jobs.Settings{Namespace: ns, GatewayNamespace: "kourier-system"},
+		Settings: jobs.Settings{Namespace: ns},
 		Apps:     &appdomain.Apps{Kube: env.Clientset, Net: nc, Settings: settings}, Sessions: &sessions}
 
 	pool, err := pgxpool.New(ctx, env.Database(t))

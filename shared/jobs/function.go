@@ -12,6 +12,7 @@ import (
 	"github.com/ucloud-im/knative-im/shared/appsession"
 	"github.com/ucloud-im/knative-im/shared/coreauth"
 	"github.com/ucloud-im/knative-im/shared/fn"
+	"github.com/ucloud-im/knative-im/shared/isolation"
 	"github.com/ucloud-im/knative-im/shared/kube"
 )
 
@@ -22,7 +23,6 @@ type Env struct {
 	CorePublicKey     string `envconfig:"UCLOUD_CORE_PUBLIC_KEY"`
 	AppsDomain        string `envconfig:"UCLOUD_APPS_DOMAIN" required:"true"`
 	JobsNamespace     string `envconfig:"JOBS_NAMESPACE" default:"ucloud-jobs"`
-	GatewayNamespace  string `envconfig:"GATEWAY_NAMESPACE" default:"kourier-system"`
 	Kubeconfig        string `envconfig:"KUBECONFIG"`
 	CatalogFile       string `envconfig:"JOB_CATALOG_FILE"`
 	// IngressClass is the Knative ingress (KIngress class) that serves the application domain.
@@ -30,6 +30,8 @@ type Env struct {
 	// IMNamespace is where the IM's own Knative Services run (app-auth among them).
 	IMNamespace string `envconfig:"UCLOUD_IM_NAMESPACE" default:"ucloud-im"`
 	appsession.KeyEnv
+	// Isolation is read by job-create, which builds the pods and their NetworkPolicy.
+	isolation.Env
 }
 
 // Main runs a job function: "create" serves job creation, "control" the other job calls.
@@ -60,7 +62,7 @@ func Main(name string, control bool) {
 			return nil, err
 		}
 		svc := &Service{Provider: env.ProviderID, Catalog: catalog, Kube: cs, AppsDomain: env.AppsDomain,
-			Settings: Settings{Namespace: env.JobsNamespace, GatewayNamespace: env.GatewayNamespace},
+			Settings: Settings{Namespace: env.JobsNamespace, Isolation: env.Env},
 			Apps: &appdomain.Apps{Kube: cs, Net: nc, Settings: appdomain.Settings{
 				Provider: env.ProviderID, AppsDomain: env.AppsDomain, Class: env.IngressClass, Namespace: env.JobsNamespace,
 				AuthService: appdomain.AuthServiceName, AuthHost: appdomain.FnAppAuth + "." + env.IMNamespace + ".svc.cluster.local"}}}

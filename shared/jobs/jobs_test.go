@@ -16,6 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
@@ -28,6 +29,7 @@ import (
 	"github.com/ucloud-im/knative-im/shared/jobs"
 	"github.com/ucloud-im/knative-im/shared/kube"
 	"github.com/ucloud-im/knative-im/shared/ucloud"
+	"github.com/ucloud-im/knative-im/test/env/localenv"
 	"github.com/ucloud-im/knative-im/test/envtest"
 	"github.com/ucloud-im/knative-im/test/fakecore"
 )
@@ -54,9 +56,14 @@ func newRig(t *testing.T) *rig {
 		t.Fatal(err)
 	}
 	ns := env.Namespace(t)
+	// As deploy/ makes the jobs namespace: the apiserver enforces Pod Security baseline on what job-create makes.
+	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"labels": localenv.PodSecurityLabels}})
+	if _, err := env.Clientset.CoreV1().Namespaces().Patch(context.Background(), ns, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	nc := netclient.NewForConfigOrDie(env.Config)
 	svc := &jobs.Service{Provider: "k8s", Catalog: catalog, Kube: env.Clientset, AppsDomain: "apps.example.org",
-		Settings: jobs.Settings{Namespace: ns, GatewayNamespace: "kourier-system"},
+		Settings: jobs.Settings{Namespace: ns},
 		Apps: &appdomain.Apps{Kube: env.Clientset, Net: nc, Settings: appdomain.Settings{Provider: "k8s", AppsDomain: "apps.example.org",
 			Namespace: ns, AuthService: appdomain.AuthServiceName, AuthHost: "app-auth.ucloud-im.svc.cluster.local"}},
 		Sessions: &sessions}
@@ -135,6 +142,10 @@ func TestThreeReplicaJobCreatesItsObjects(t *testing.T) {
 		if p.Annotations[jobs.AnnotationTimeAllocation] != "3600000" {
 			t.Errorf("rank %d time allocation %q", rank, p.Annotations[jobs.AnnotationTimeAllocation])
 		}
+		if sc := p.Spec.Containers[0].SecurityContext; sc == nil || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation ||
+			sc.Capabilities == nil || len(sc.Capabilities.Drop) != 1 || sc.Capabilities.Drop[0] != "ALL" {
+			t.Errorf("rank %d security context %+v, want no escalation and capabilities dropped", rank, sc)
+		}
 		if rank > 0 && (len(p.OwnerReferences) != 1 || p.OwnerReferences[0].UID != rank0.UID) {
 			t.Errorf("rank %d owner refs %v", rank, p.OwnerReferences)
 		}
@@ -144,7 +155,7 @@ func TestThreeReplicaJobCreatesItsObjects(t *testing.T) {
 		t.Fatalf("service: %v %+v", err, svc)
 	}
 	pol, err := env.Clientset.NetworkingV1().NetworkPolicies(r.ns).Get(ctx, "policy-4242", metav1.GetOptions{})
-	if err != nil || pol.OwnerReferences[0].UID != rank0.UID || len(pol.Spec.Ingress) != 2 {
+	if err != nil || pol.OwnerReferences[0].UID != rank0.UID || len(pol.Spec.Ingress) != 2 || len(pol.Spec.Egress) != 3 || len(pol.Spec.PolicyTypes) != 2 {
 		t.Fatalf("policy: %v %+v", err, pol)
 	}
 	envtest.Eventually(t, 30*time.Second, func() error {

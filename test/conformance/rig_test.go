@@ -83,7 +83,7 @@ func newRig(t *testing.T) *rig {
 	apps := appdomain.Settings{Provider: "k8s", AppsDomain: "apps.example.org", Namespace: r.ns,
 		AuthService: appdomain.AuthServiceName, AuthHost: "app-auth.ucloud-im.svc.cluster.local"}
 	r.jobs = &jobs.Service{Provider: "k8s", Catalog: catalog, Kube: env.Clientset, AppsDomain: "apps.example.org",
-		Settings: jobs.Settings{Namespace: r.ns, GatewayNamespace: "kourier-system"},
+		Settings: jobs.Settings{Namespace: r.ns},
 		Apps:     &appdomain.Apps{Kube: env.Clientset, Net: netclient.NewForConfigOrDie(env.Config), Settings: apps},
 		Sessions: &appsession.Sessions{Key: []byte("conformance test key, long enough for hmac-sha256")}}
 

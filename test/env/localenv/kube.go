@@ -102,6 +102,9 @@ func startKube(ctx context.Context, env *Env, o Options) error {
 		"--service-account-key-file=" + saPub, "--service-account-signing-key-file=" + saKey,
 		"--service-cluster-ip-range=10.96.0.0/16",
 		"--authorization-mode=Node,RBAC", "--token-auth-file=" + tokens, "--allow-privileged=true",
+		// PodSecurity is on by default; named so that no later flag change drops it unnoticed: the jobs
+		// namespace relies on it to refuse privileged pods, as a real cluster's apiserver does.
+		"--enable-admission-plugins=PodSecurity",
 	}, logs, o.Detach, nil)
 	if err != nil {
 		return err
