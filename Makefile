@@ -38,6 +38,7 @@ build:
 vet:
 	gofmt -l $$(git ls-files '*.go') | (! grep .)
 	go vet ./...
+	bash test/check-layers.sh
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

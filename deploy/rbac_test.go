@@ -84,7 +84,11 @@ func TestEachFunctionHasWhatItNeedsAndNoMore(t *testing.T) {
 		// These never call the apiserver: they may do nothing at all there.
 		{"config-retrieve", nil, join(in(jobsNS, []string{"get", "list"}, "", "pods"), []access{{verb: "get", resource: "namespaces", namespace: jobsNS, name: jobsNS}})},
 		{"status-report", nil, in(jobsNS, []string{"get", "list"}, "", "pods")},
-		{"app-auth", nil, join(in(jobsNS, []string{"get"}, "", "pods"), in(jobsNS, []string{"list"}, "networking.internal.knative.dev", "ingresses"))},
+		// It watches the IM's per-rank Services to know where an app host's requests may go; nothing else.
+		{"app-auth", in(jobsNS, []string{"list", "watch"}, "", "services"),
+			join(in(jobsNS, []string{"get"}, "", "pods"), in(jobsNS, []string{"create", "update", "delete"}, "", "services"),
+				in(jobsNS, []string{"list"}, "networking.internal.knative.dev", "ingresses"), in(jobsNS, []string{"list"}, "discovery.k8s.io", "endpointslices"),
+				in("ucloud-im", []string{"list"}, "", "services"))},
 	} {
 		t.Run(tc.fn, func(t *testing.T) {
 			cfg := rest.CopyConfig(env.Config)

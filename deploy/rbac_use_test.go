@@ -9,7 +9,7 @@ import (
 	"k8s.io/client-go/rest"
 	netclient "knative.dev/networking/pkg/client/clientset/versioned"
 
-	"github.com/ucloud-im/knative-im/gateway"
+	"github.com/ucloud-im/knative-im/shared/appdomain"
 	"github.com/ucloud-im/knative-im/shared/jobs"
 	"github.com/ucloud-im/knative-im/shared/kube"
 	"github.com/ucloud-im/knative-im/shared/ucloud"
@@ -29,9 +29,9 @@ func jobService(t *testing.T, fn string) *jobs.Service {
 		t.Fatal(err)
 	}
 	return &jobs.Service{Provider: "k8s", Catalog: catalog, Kube: cs, AppsDomain: "apps.example.org",
-		Settings: jobs.Settings{Namespace: jobsNS, GatewayNamespace: "kourier-system"},
-		Apps: &gateway.Apps{Kube: cs, Net: nc, Settings: gateway.Settings{Provider: "k8s", AppsDomain: "apps.example.org",
-			Namespace: jobsNS, AuthService: gateway.AuthServiceName, AuthHost: "app-auth.ucloud-im.svc.cluster.local"}}}
+		Settings: jobs.Settings{Namespace: jobsNS},
+		Apps: &appdomain.Apps{Kube: cs, Net: nc, Settings: appdomain.Settings{Provider: "k8s", AppsDomain: "apps.example.org",
+			Namespace: jobsNS, AuthService: appdomain.AuthServiceName, AuthHost: "app-auth.ucloud-im.svc.cluster.local"}}}
 }
 
 // The job functions' real work, done with only their ServiceAccounts' permissions: the Roles cover what the

@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"strconv"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -170,4 +171,35 @@ func TestFunctionsAreClusterLocal(t *testing.T) {
 			t.Errorf("Knative Service %s is publicly visible", u.GetName())
 		}
 	}
+}
+
+// app-auth is in the data path of every application: never scaled to zero (a cold start would stall every
+// app), no per-pod cap on requests in flight (each open WebSocket is one), and the activator out of the
+// path while it runs.
+func TestAppAuthAlwaysRunsAndHoldsWebSockets(t *testing.T) {
+	for _, u := range objects(t) {
+		if u.GetKind() != "Service" || u.GetName() != "app-auth" {
+			continue
+		}
+		var ksvc servingv1.Service
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &ksvc); err != nil {
+			t.Fatal(err)
+		}
+		ann := ksvc.Spec.Template.Annotations
+		spec := ksvc.Spec.Template.Spec
+		if n, err := strconv.Atoi(ann["autoscaling.knative.dev/min-scale"]); err != nil || n < 1 {
+			t.Errorf("min-scale %q, want >= 1", ann["autoscaling.knative.dev/min-scale"])
+		}
+		if ann["autoscaling.knative.dev/target-burst-capacity"] != "0" {
+			t.Errorf("target-burst-capacity %q, want 0", ann["autoscaling.knative.dev/target-burst-capacity"])
+		}
+		if spec.ContainerConcurrency == nil || *spec.ContainerConcurrency != 0 {
+			t.Errorf("containerConcurrency %v, want 0 (unlimited)", spec.ContainerConcurrency)
+		}
+		if spec.TimeoutSeconds == nil || *spec.TimeoutSeconds < 600 {
+			t.Errorf("timeoutSeconds %v: a WebSocket lives at most this long", spec.TimeoutSeconds)
+		}
+		return
+	}
+	t.Fatal("no app-auth Knative Service")
 }

@@ -19,6 +19,6 @@ echo "== job creation (job-create process vs a direct client-go loop, real apise
 go run ./test/bench/jobsbench -bin "$out"
 echo "== monitor (10,000 KWOK pods; monitor and status-report as processes; strict fake Core)"
 go run ./test/bench/monitorbench -bin "$out" -pods "${MONITOR_BENCH_PODS:-10000}"
-echo "== local gateway (process on loopback: KIngress -> Service -> EndpointSlice, session cookie checked)"
-go build -o "$out/" ./gateway/cmd/local-gateway
-go run ./test/bench/gatewaybench -gateway "$out/local-gateway"
+echo "== application domain (processes on loopback: app-auth's decision and proxy, alone and behind the local gateway, against the upstream directly)"
+go build -o "$out/" ./gateway/cmd/local-gateway ./functions/app-auth
+go run ./test/bench/gatewaybench -gateway "$out/local-gateway" -appauth "$out/app-auth"

@@ -74,6 +74,8 @@ export UCLOUD_REFRESH_TOKEN_FILE="$run/core/refresh-token"
 export UCLOUD_APPS_DOMAIN=apps.localhost
 export UCLOUD_GATEWAY_KEY_FILE="$run/gateway.key"
 export JOBS_NAMESPACE=ucloud-jobs
+# app-auth reaches a job's Service through its EndpointSlices, on this machine only (KWOK's pods run nothing).
+export APP_UPSTREAMS=local
 export FAKECORE_DIR="$run/core"
 ENV
 "$run/bin/localenv" jobs-namespace -dir "$run/cluster" -ns ucloud-jobs
@@ -108,7 +110,7 @@ for f in config-retrieve config-update config-reset config-restart job-create jo
     config-*) what="POST /ucloud/k8s/iapps/{app}/${f#config-}" ;;
     job-create) what="POST /ucloud/k8s/jobs" ;;
     job-control) what="POST /ucloud/k8s/jobs/{terminate,extend,interactiveSession}, GET .../retrieveProducts" ;;
-    app-auth) what="GET /ucloud/k8s/authorize-app on every app host; the session check" ;;
+    app-auth) what="every app host: authorize-app, the decision, the proxy to the job's Service" ;;
     status-report) what="CloudEvents com.github.ucloud-im.job.state.changed at POST /" ;;
     monitor) what="watches pods in ucloud-jobs; K_SINK = status-report, standing in for Broker + Trigger" ;;
   esac
@@ -116,7 +118,7 @@ for f in config-retrieve config-update config-reset config-restart job-create jo
   start "$f" /readyz "$what"
   echo "export FN_$(echo "$f" | tr 'a-z-' 'A-Z_')=http://127.0.0.1:$port" >>"$run/env"
 done
-start local-gateway /healthz "Knative's ingress locally: the API host by path, *.apps.localhost by KIngress"
+start local-gateway /healthz "Knative's ingress locally: the API host by path, *.apps.localhost by KIngress (-> app-auth)"
 echo "export IM_URL=http://127.0.0.1:$port" >>"$run/env"
 
 echo

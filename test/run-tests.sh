@@ -22,10 +22,11 @@ startup_ms=$(sed -n 's/.*"startupMs": \([0-9]*\).*/\1/p' "$dir/state.json")
 source "$dir/env.sh"
 export KUBECONFIG DATABASE_URL
 
-echo "== gofmt / go vet"
+echo "== gofmt / go vet / layering (shared/ imports neither gateway/ nor test/)"
 unformatted=$(gofmt -l $(git ls-files '*.go') 2>/dev/null || true)
 if [ -n "$unformatted" ]; then echo "gofmt would change: $unformatted"; exit 1; fi
 go vet ./...
+bash test/check-layers.sh
 
 echo "== go test"
 export UCLOUD_IM_FIGURES=$PWD/.run/figures.txt

@@ -1,17 +1,13 @@
 package local_test
 
 import (
-	"bufio"
 	"context"
-	"crypto/sha1"
-	"encoding/base64"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -21,12 +17,15 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	netclient "knative.dev/networking/pkg/client/clientset/versioned"
 
-	"github.com/ucloud-im/knative-im/gateway"
 	"github.com/ucloud-im/knative-im/gateway/local"
+	"github.com/ucloud-im/knative-im/shared/appauth"
+	"github.com/ucloud-im/knative-im/shared/appdomain"
+	"github.com/ucloud-im/knative-im/shared/appsession"
 	"github.com/ucloud-im/knative-im/shared/fn"
 	"github.com/ucloud-im/knative-im/shared/jobs"
 	"github.com/ucloud-im/knative-im/shared/store"
 	"github.com/ucloud-im/knative-im/shared/ucloud"
+	"github.com/ucloud-im/knative-im/test/apphost"
 	"github.com/ucloud-im/knative-im/test/envtest"
 )
 
@@ -36,54 +35,33 @@ func TestMain(m *testing.M) { envtest.Main(m, &env) }
 
 const domain = "apps.localhost"
 
-var sessions = gateway.Sessions{Key: []byte("the local gateway test's signing key, 32+ bytes")}
-
-// upstream is the job's application: it names the Host it saw, and echoes a WebSocket's bytes.
-func upstream(t *testing.T) *httptest.Server {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Upgrade") != "websocket" {
-			fmt.Fprintf(w, "hello from the app at %s", r.Host)
-			return
-		}
-		conn, rw, err := http.NewResponseController(w).Hijack()
-		if err != nil {
-			return
-		}
-		defer conn.Close()
-		fmt.Fprintf(rw, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n", accept(r.Header.Get("Sec-WebSocket-Key")))
-		rw.Flush()
-		_, _ = io.Copy(conn, rw)
-	}))
-	t.Cleanup(srv.Close)
-	return srv
-}
-
-func accept(key string) string {
-	h := sha1.Sum([]byte(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
-	return base64.StdEncoding.EncodeToString(h[:])
-}
+var sessions = appsession.Sessions{Key: []byte("the local gateway test's signing key, 32+ bytes")}
 
 type rig struct {
 	t        *testing.T
 	ns       string
 	jobs     *jobs.Service
 	gw       string
-	upstream *httptest.Server
+	auth     *httptest.Server
+	upstream *apphost.App
 }
 
-func newRig(t *testing.T) *rig {
+// newRig runs the local gateway as make run does: app hosts go, by their KIngress, to an app-auth server
+// (app-auth's real handler, finding Services the local way); API paths to stand-in functions. authAddr,
+// when set, replaces app-auth's address (a process that does not answer).
+func newRig(t *testing.T, authAddr string) *rig {
 	ctx := context.Background()
 	ns := env.Namespace(t)
 	nc := netclient.NewForConfigOrDie(env.Config)
-	settings := gateway.Settings{Provider: "k8s", AppsDomain: domain, Namespace: ns,
-		AuthService: gateway.AuthServiceName, AuthHost: "app-auth.ucloud-im.svc.cluster.local"}
+	settings := appdomain.Settings{Provider: "k8s", AppsDomain: domain, Namespace: ns,
+		AuthService: appdomain.AuthServiceName, AuthHost: "app-auth.ucloud-im.svc.cluster.local"}
 	catalog, err := jobs.LoadCatalog("")
 	if err != nil {
 		t.Fatal(err)
 	}
 	svc := &jobs.Service{Provider: "k8s", Catalog: catalog, Kube: env.Clientset, AppsDomain: domain,
-		Settings: jobs.Settings{Namespace: ns, GatewayNamespace: "kourier-system"},
-		Apps:     &gateway.Apps{Kube: env.Clientset, Net: nc, Settings: settings}, Sessions: &sessions}
+		Settings: jobs.Settings{Namespace: ns},
+		Apps:     &appdomain.Apps{Kube: env.Clientset, Net: nc, Settings: settings}, Sessions: &sessions}
 
 	pool, err := pgxpool.New(ctx, env.Database(t))
 	if err != nil {
@@ -93,12 +71,22 @@ func newRig(t *testing.T) *rig {
 	if err := (&store.Store{Pool: pool}).Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	auth := &gateway.Auth{Provider: "k8s", AppsDomain: domain, Sessions: sessions, Ledger: gateway.PostgresLedger{Pool: pool}}
-	authSrv := httptest.NewServer(auth.Routes())
+	gctx, cancel := context.WithCancel(ctx)
+	t.Cleanup(cancel)
+	ups := &appauth.Upstreams{Kube: env.Clientset, Namespace: ns, Local: true}
+	if err := ups.Start(gctx); err != nil {
+		t.Fatal(err)
+	}
+	auth := appauth.NewHandler(appauth.Decider{Provider: "k8s", AppsDomain: domain, Sessions: sessions},
+		appsession.PostgresLedger{Pool: pool}, ups, fn.NewLogger(io.Discard, "app-auth", "info"))
+	authSrv := httptest.NewServer(auth)
 	t.Cleanup(authSrv.Close)
+	if authAddr == "" {
+		authAddr = authSrv.URL
+	}
 
-	fns := map[string]*url.URL{gateway.FnAppAuth: mustURL(authSrv.URL)}
-	routes := gateway.APIRoutes("k8s", []string{"syncthing"})
+	fns := map[string]*url.URL{appdomain.FnAppAuth: mustURL(authAddr)}
+	routes := appdomain.APIRoutes("k8s", []string{"syncthing"})
 	for _, r := range routes {
 		if _, ok := fns[r.Function]; ok {
 			continue
@@ -108,16 +96,14 @@ func newRig(t *testing.T) *rig {
 		t.Cleanup(s.Close)
 		fns[name] = mustURL(s.URL)
 	}
-	gctx, cancel := context.WithCancel(ctx)
-	t.Cleanup(cancel)
 	g := &local.Gateway{Kube: env.Clientset, Net: nc, Namespace: ns, API: routes, Functions: fns,
-		Auth: &gateway.Auth{Provider: "k8s", AppsDomain: domain, Sessions: sessions}, Log: fn.NewLogger(io.Discard, "gw", "info")}
+		FunctionTimeout: 2 * time.Second, Log: fn.NewLogger(io.Discard, "gw", "info")}
 	if err := g.Start(gctx); err != nil {
 		t.Fatal(err)
 	}
 	gw := httptest.NewServer(g)
 	t.Cleanup(gw.Close)
-	return &rig{t: t, ns: ns, jobs: svc, gw: gw.URL, upstream: upstream(t)}
+	return &rig{t: t, ns: ns, jobs: svc, gw: gw.URL, auth: authSrv, upstream: apphost.NewApp(t)}
 }
 
 func mustURL(s string) *url.URL {
@@ -158,15 +144,13 @@ func webJob(id string) ucloud.Job {
 
 // pointAtUpstream puts the test's upstream behind the rank's Service (KWOK's pods have no network).
 func (r *rig) pointAtUpstream(jobID string) {
-	_, port, _ := net.SplitHostPort(strings.TrimPrefix(r.upstream.URL, "http://"))
-	p, _ := strconv.Atoi(port)
-	if err := local.PointAtLocal(context.Background(), env.Clientset, r.ns, gateway.AppName(jobID, 0), "upstream", p); err != nil {
+	if err := local.PointAtLocal(context.Background(), env.Clientset, r.ns, appdomain.AppName(jobID, 0), "upstream", r.upstream.Port()); err != nil {
 		r.t.Fatal(err)
 	}
 }
 
 func TestInteractiveJobThroughTheGateway(t *testing.T) {
-	r := newRig(t)
+	r := newRig(t, "")
 	ctx := context.Background()
 	if errs := r.jobs.Create(ctx, []ucloud.Job{webJob("501")}); errs[0] != nil {
 		t.Fatal(errs[0])
@@ -197,11 +181,11 @@ func TestInteractiveJobThroughTheGateway(t *testing.T) {
 	}
 	var cookie *http.Cookie
 	for _, c := range resp.Cookies() {
-		if c.Name == gateway.CookieName {
+		if c.Name == appsession.CookieName {
 			cookie = c
 		}
 	}
-	if cookie == nil || !cookie.HttpOnly || !cookie.Secure || cookie.SameSite != http.SameSiteLaxMode || cookie.MaxAge != 30*24*3600 || cookie.Domain != "" {
+	if cookie == nil || cookie.Name != "__Host-ucloud-im-session" || cookie.Path != "/" || !cookie.HttpOnly || !cookie.Secure || cookie.SameSite != http.SameSiteLaxMode || cookie.MaxAge != 30*24*3600 || cookie.Domain != "" {
 		t.Fatalf("session cookie: %+v", cookie)
 	}
 	// The token worked once.
@@ -239,50 +223,25 @@ func TestInteractiveJobThroughTheGateway(t *testing.T) {
 	})
 }
 
-// websocket opens a WebSocket through the gateway and sends one message over the upgraded connection.
+// websocket opens a WebSocket through the gateway, from the app's own origin, and sends one message over
+// the upgraded connection.
 func (r *rig) websocket(host string, cookie *http.Cookie) (int, string) {
 	r.t.Helper()
-	conn, err := net.Dial("tcp", strings.TrimPrefix(r.gw, "http://"))
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
-	req, _ := http.NewRequest(http.MethodGet, "http://"+host+"/api/kernels/1/channels", nil)
-	req.Header.Set("Connection", "Upgrade")
-	req.Header.Set("Upgrade", "websocket")
-	req.Header.Set("Sec-WebSocket-Version", "13")
-	req.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+	c := ""
 	if cookie != nil {
-		req.AddCookie(cookie)
+		c = "Cookie: " + cookie.Name + "=" + cookie.Value + "\r\n"
 	}
-	if err := req.Write(conn); err != nil {
-		r.t.Fatal(err)
+	a := apphost.Send(r.t, strings.TrimPrefix(r.gw, "http://"), "GET /api/kernels/1/channels HTTP/1.1\r\nHost: "+host+"\r\n"+
+		"Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: "+apphost.WSKey+"\r\n"+
+		"Origin: http://"+host+"\r\n"+c+"\r\n")
+	if a.Status == http.StatusSwitchingProtocols && a.Header.Get("Sec-WebSocket-Accept") != apphost.Accept(apphost.WSKey) {
+		r.t.Fatalf("handshake accept %q", a.Header.Get("Sec-WebSocket-Accept"))
 	}
-	br := bufio.NewReader(conn)
-	resp, err := http.ReadResponse(br, req)
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	if resp.StatusCode != http.StatusSwitchingProtocols {
-		return resp.StatusCode, ""
-	}
-	if resp.Header.Get("Sec-WebSocket-Accept") != accept("dGhlIHNhbXBsZSBub25jZQ==") {
-		r.t.Fatalf("handshake accept %q", resp.Header.Get("Sec-WebSocket-Accept"))
-	}
-	msg := "ping over the tunnel"
-	if _, err := conn.Write([]byte(msg)); err != nil {
-		r.t.Fatal(err)
-	}
-	buf := make([]byte, len(msg))
-	if _, err := io.ReadFull(br, buf); err != nil {
-		r.t.Fatal(err)
-	}
-	return resp.StatusCode, string(buf)
+	return a.Status, a.Echo
 }
 
 func TestAPIHostByThePathTable(t *testing.T) {
-	r := newRig(t)
+	r := newRig(t, "")
 	for _, tc := range []struct {
 		method, path, want string
 		status             int
@@ -310,12 +269,12 @@ func TestAPIHostByThePathTable(t *testing.T) {
 
 // A KWOK pod's address is made up: the gateway never sends a request off this machine to reach it.
 func TestNoUpstreamOffThisMachine(t *testing.T) {
-	r := newRig(t)
+	r := newRig(t, "")
 	ctx := context.Background()
 	if errs := r.jobs.Create(ctx, []ucloud.Job{webJob("503")}); errs[0] != nil {
 		t.Fatal(errs[0])
 	}
-	name := gateway.AppName("503", 0)
+	name := appdomain.AppName("503", 0)
 	envtest.Eventually(t, 30*time.Second, func() error {
 		slices, err := env.Clientset.DiscoveryV1().EndpointSlices(r.ns).List(ctx, metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName + "=" + name})
 		if err != nil || len(slices.Items) == 0 || len(slices.Items[0].Endpoints) == 0 {
@@ -332,4 +291,91 @@ func TestNoUpstreamOffThisMachine(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestAppHostRequestsThroughTheGateway sends the attacker's requests byte for byte to the local gateway
+// (the ingress of make run), which hands every app-host request to app-auth: every one is refused and none
+// reaches the application; the user's requests work.
+func TestAppHostRequestsThroughTheGateway(t *testing.T) {
+	r := newRig(t, "")
+	if errs := r.jobs.Create(context.Background(), []ucloud.Job{webJob("601")}); errs[0] != nil {
+		t.Fatal(errs[0])
+	}
+	r.pointAtUpstream("601")
+	host, other := appdomain.AppHost("", "601", 0, domain), appdomain.AppHost("", "602", 0, domain)
+	c, oc := sessions.Cookie(host), sessions.Cookie(other)
+	envtest.Eventually(t, 10*time.Second, func() error {
+		if resp, body := r.get(host, "/", &http.Cookie{Name: c.Name, Value: c.Value}); resp.StatusCode != 200 {
+			return fmt.Errorf("the app is not reachable yet: %d %s", resp.StatusCode, body)
+		}
+		return nil
+	})
+	tok, err := sessions.IssueToken(host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	apphost.Check(t, strings.TrimPrefix(r.gw, "http://"), r.upstream, apphost.Cases("k8s", apphost.Target{Host: host,
+		Cookie: c.Name + "=" + c.Value, Token: tok, OtherHost: other, OtherCookie: oc.Name + "=" + oc.Value, Origin: "http://" + host}))
+}
+
+// TestAuthServiceDownOrStalled: with app-auth killed, or accepting connections and never answering, an app
+// host answers 503 from the gateway (the ingress), with a valid cookie too, and the application sees nothing.
+func TestAuthServiceDownOrStalled(t *testing.T) {
+	stalled, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stalled.Close() })
+	go func() { // accept and hold: a process that is stopped or hung
+		var held []net.Conn
+		for {
+			c, err := stalled.Accept()
+			if err != nil {
+				for _, c := range held {
+					c.Close()
+				}
+				return
+			}
+			held = append(held, c)
+		}
+	}()
+	for _, tc := range []struct {
+		name, authAddr string
+		kill           bool
+	}{
+		{"killed", "", true},
+		{"stalled", "http://" + stalled.Addr().String(), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig(t, tc.authAddr)
+			if errs := r.jobs.Create(context.Background(), []ucloud.Job{webJob("701")}); errs[0] != nil {
+				t.Fatal(errs[0])
+			}
+			r.pointAtUpstream("701")
+			host := appdomain.AppHost("", "701", 0, domain)
+			c := sessions.Cookie(host)
+			if tc.kill {
+				envtest.Eventually(t, 10*time.Second, func() error {
+					if resp, body := r.get(host, "/", &http.Cookie{Name: c.Name, Value: c.Value}); resp.StatusCode != 200 {
+						return fmt.Errorf("the app is not reachable yet: %d %s", resp.StatusCode, body)
+					}
+					return nil
+				})
+				r.auth.Close()
+			}
+			before := len(r.upstream.Seen())
+			envtest.Eventually(t, 10*time.Second, func() error { // until the gateway knows the host
+				if resp, body := r.get(host, "/lab", &http.Cookie{Name: c.Name, Value: c.Value}); resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, `"errorCode":"UNAVAILABLE"`) {
+					return fmt.Errorf("page: %d %s", resp.StatusCode, body)
+				}
+				return nil
+			})
+			if status, _ := r.websocket(host, &http.Cookie{Name: c.Name, Value: c.Value}); status != http.StatusServiceUnavailable {
+				t.Fatalf("websocket: %d", status)
+			}
+			if seen := r.upstream.Seen()[before:]; len(seen) > 0 {
+				t.Fatalf("the application received %+v", seen)
+			}
+		})
+	}
 }

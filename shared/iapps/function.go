@@ -8,6 +8,7 @@ import (
 
 	"github.com/ucloud-im/knative-im/shared/coreauth"
 	"github.com/ucloud-im/knative-im/shared/fn"
+	"github.com/ucloud-im/knative-im/shared/isolation"
 	"github.com/ucloud-im/knative-im/shared/kube"
 	"github.com/ucloud-im/knative-im/shared/store"
 	"github.com/ucloud-im/knative-im/shared/ucloud"
@@ -33,11 +34,14 @@ type HandlerEnv struct {
 	TerminalIdle   time.Duration `envconfig:"TERMINAL_IDLE_TIMEOUT" default:"15m"`
 	SyncthingImage string        `envconfig:"SYNCTHING_IMAGE"`
 	TerminalImage  string        `envconfig:"TERMINAL_IMAGE"`
+	// Isolation describes the cluster for the applications' NetworkPolicies.
+	isolation.Env
 }
 
 // Handlers are the integrated applications this IM serves.
 func Handlers(env HandlerEnv) *Registry {
-	return NewRegistry(Syncthing{Image: env.SyncthingImage}, Terminal{Image: env.TerminalImage, IdleTimeout: env.TerminalIdle})
+	return NewRegistry(Syncthing{Image: env.SyncthingImage, Isolation: env.Env},
+		Terminal{Image: env.TerminalImage, IdleTimeout: env.TerminalIdle, Isolation: env.Env})
 }
 
 // Main runs one configuration function serving op, over HTTP from Core and as CloudEvents.

@@ -4,10 +4,12 @@ import (
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
+	"github.com/ucloud-im/knative-im/shared/isolation"
 	"github.com/ucloud-im/knative-im/shared/kube"
 )
 
@@ -50,7 +52,13 @@ func basePod(job Job, cfg []byte, image string, command []string, cpu, memory st
 			}}},
 		},
 	}
+	isolation.Harden(pod)
 	return pod, cm
+}
+
+// policy is the NetworkPolicy of an application's job: fenced in as every job is (see isolation.Policy).
+func policy(iso isolation.Env, job Job, ports isolation.Ports) *networkingv1.NetworkPolicy {
+	return iso.Policy(kube.PolicyName(job.ID), job.Namespace, kube.JobLabels(job.ID, 0, job.Key.Project), kube.LabelJobID, job.ID, ports)
 }
 
 // FilesystemVolume is the shared volume holding users' files; folders are mounted from it by sub-path.

@@ -59,8 +59,10 @@ func TestRegistrationSurvivesCoreOutage(t *testing.T) {
 	}
 }
 
-// A crash between Core's answer and storing the job id: the next call adopts the job Core registered
-// (same provider-generated id) instead of leaving it orphaned or registering a second one.
+// A crash between Core's answer and storing the job id: the next call registers again with the same
+// provider-generated id, Core refuses the repeat with 409 (as core2 does: the id is unique per provider),
+// and the provider adopts the job Core lists under that id instead of failing forever or registering a
+// second one.
 func TestCrashAfterRegisteringIsAdoptedNotRepeated(t *testing.T) {
 	r := newRig(t)
 	ctx := context.Background()
@@ -88,6 +90,23 @@ func TestCrashAfterRegisteringIsAdoptedNotRepeated(t *testing.T) {
 	}
 	if n := len(r.core.Registered()); n != 1 {
 		t.Fatalf("Core registered %d jobs for one key", n)
+	}
+	var calls []string
+	for _, req := range r.core.Received() {
+		if strings.HasPrefix(req.Path, "/api/jobs/control/") {
+			calls = append(calls, req.Path)
+		}
+	}
+	want := []string{"/api/jobs/control/register", "/api/jobs/control/register", "/api/jobs/control/browse"}
+	if strings.Join(calls, " ") != strings.Join(want, " ") {
+		t.Fatalf("calls to Core %v, want %v (the repeat refused, then the job looked up)", calls, want)
+	}
+	// Later updates use the adopted job and never register again.
+	if code, body := r.call("syncthing", iapps.OpUpdate, iapps.UpdateRequest{Principal: alice(), Config: syncthingConfig("B")}); code != 200 {
+		t.Fatalf("second update: %d %s", code, body)
+	}
+	if n := len(registerIntents(r)); n != 2 {
+		t.Fatalf("%d register calls after a further update, want still 2", n)
 	}
 }
 

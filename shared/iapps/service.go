@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 
 	"k8s.io/client-go/kubernetes"
@@ -36,9 +37,10 @@ type (
 	}
 )
 
-// Registrar registers provider-made jobs with Core (the Core client).
+// Registrar registers provider-made jobs with Core and finds one it registered (the Core client).
 type Registrar interface {
 	RegisterJobs(ctx context.Context, items []ucloud.ProviderRegisteredResource[ucloud.JobSpecification]) ([]ucloud.FindByStringID, error)
+	FindJobByProviderID(ctx context.Context, providerGeneratedID string) (*ucloud.Job, error)
 }
 
 // Service carries out the four operations. Core and Kube are needed only by the operations that use them.
@@ -221,6 +223,19 @@ func (s *Service) registerFunc(h Handler, key Key) func(ctx context.Context, int
 		ids, err := s.Core.RegisterJobs(ctx, []ucloud.ProviderRegisteredResource[ucloud.JobSpecification]{{
 			Spec: h.JobSpec(s.Provider), ProviderGeneratedID: &intent, CreatedBy: &createdBy,
 		}})
+		var refused *ucloud.StatusError
+		if errors.As(err, &refused) && refused.Status == http.StatusConflict {
+			// Core already holds a job under this intent: an earlier call registered it and its answer was
+			// lost (a crash, a timeout). Core refuses a repeat, so adopt that job.
+			job, ferr := s.Core.FindJobByProviderID(ctx, intent)
+			switch {
+			case ferr != nil:
+				return "", fmt.Errorf("register %s: Core answered 409 and the job could not be found: %w", intent, ferr)
+			case job == nil:
+				return "", fmt.Errorf("register %s: %w, but Core lists no job with that provider id", intent, err)
+			}
+			return job.ID, nil
+		}
 		if err != nil {
 			return "", err
 		}

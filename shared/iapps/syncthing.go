@@ -9,11 +9,10 @@ import (
 	"unicode"
 
 	corev1 "k8s.io/api/core/v1"
-	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/utils/ptr"
 
+	"github.com/ucloud-im/knative-im/shared/isolation"
 	"github.com/ucloud-im/knative-im/shared/kube"
 	"github.com/ucloud-im/knative-im/shared/ucloud"
 )
@@ -57,6 +56,8 @@ var folderID = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 type Syncthing struct {
 	// Image is the container image (default UCloud's syncthing-go).
 	Image string
+	// Isolation describes the cluster for the pod's NetworkPolicy.
+	Isolation isolation.Env
 }
 
 // Name implements Handler.
@@ -173,16 +174,8 @@ func (s Syncthing) Build(job Job, raw json.RawMessage) (Objects, error) {
 			Ports:    []corev1.ServicePort{{Name: "sync", Port: SyncthingPort, TargetPort: intstr.FromInt32(SyncthingPort), Protocol: corev1.ProtocolTCP}},
 		},
 	}
-	policy := &networkingv1.NetworkPolicy{
-		ObjectMeta: metav1.ObjectMeta{Name: kube.PolicyName(job.ID), Namespace: job.Namespace, Labels: labels},
-		Spec: networkingv1.NetworkPolicySpec{
-			PodSelector: metav1.LabelSelector{MatchLabels: map[string]string{kube.LabelJobID: job.ID}},
-			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
-			Ingress: []networkingv1.NetworkPolicyIngressRule{{
-				Ports: []networkingv1.NetworkPolicyPort{{Protocol: ptr.To(corev1.ProtocolTCP), Port: ptr.To(intstr.FromInt32(SyncthingPort))}},
-			}},
-		},
-	}
+	// Fenced in as every job, with the sync port open to every device (they connect from anywhere).
+	policy := policy(s.Isolation, job, isolation.Ports{Public: []int32{SyncthingPort}})
 	return Objects{Pod: pod, ConfigMap: cm, Services: []*corev1.Service{svc}, Policy: policy}, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/ucloud-im/knative-im/shared/isolation"
 	"github.com/ucloud-im/knative-im/shared/ucloud"
 )
 
@@ -24,6 +25,8 @@ type Terminal struct {
 	IdleTimeout time.Duration
 	// Now is the clock for the idle rule (default time.Now).
 	Now func() time.Time
+	// Isolation describes the cluster for the pod's NetworkPolicy.
+	Isolation isolation.Env
 }
 
 // Name implements Handler.
@@ -94,5 +97,7 @@ func (t Terminal) Build(job Job, raw json.RawMessage) (Objects, error) {
 	for i, mp := range mountPaths(c.Folders) {
 		mountFolder(pod, c.Folders[i], mp, false)
 	}
-	return Objects{Pod: pod, ConfigMap: cm}, nil
+	// A shell is a job like any other: fenced in, reached by no one (sessions will come through the
+	// apiserver's exec, not the network).
+	return Objects{Pod: pod, ConfigMap: cm, Policy: policy(t.Isolation, job, isolation.Ports{})}, nil
 }

@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 
+	"github.com/ucloud-im/knative-im/shared/isolation"
 	"github.com/ucloud-im/knative-im/shared/kube"
 	"github.com/ucloud-im/knative-im/shared/ucloud"
 )
@@ -38,8 +39,8 @@ type Objects struct {
 // Settings are the provider's choices the builders need.
 type Settings struct {
 	Namespace string
-	// GatewayNamespace is where the ingress gateway runs; its pods may reach the jobs' web ports.
-	GatewayNamespace string
+	// Isolation describes the cluster for the job's NetworkPolicy (zero: the safe defaults).
+	Isolation isolation.Env
 }
 
 // Build makes the objects of job with the given product and application.
@@ -85,6 +86,7 @@ func Build(job ucloud.Job, p Product, app Application, s Settings) (Objects, err
 				Containers: []corev1.Container{c},
 			},
 		}
+		isolation.Harden(pod)
 		objs.Pods = append(objs.Pods, pod)
 	}
 	labels := kube.JobLabels(job.ID, 0, project)
@@ -99,23 +101,7 @@ func Build(job ucloud.Job, p Product, app Application, s Settings) (Objects, err
 	if app.WebPort > 0 {
 		objs.Service.Spec.Ports = []corev1.ServicePort{{Name: "web", Port: int32(app.WebPort), TargetPort: intstr.FromInt32(int32(app.WebPort)), Protocol: corev1.ProtocolTCP}}
 	}
-	sameJob := networkingv1.NetworkPolicyPeer{PodSelector: &metav1.LabelSelector{MatchLabels: map[string]string{kube.LabelJobID: job.ID}}}
-	ingress := []networkingv1.NetworkPolicyIngressRule{{From: []networkingv1.NetworkPolicyPeer{sameJob}}}
-	if app.WebPort > 0 && s.GatewayNamespace != "" {
-		ingress = append(ingress, networkingv1.NetworkPolicyIngressRule{
-			From: []networkingv1.NetworkPolicyPeer{{NamespaceSelector: &metav1.LabelSelector{
-				MatchLabels: map[string]string{"kubernetes.io/metadata.name": s.GatewayNamespace}}}},
-			Ports: []networkingv1.NetworkPolicyPort{{Protocol: ptr.To(corev1.ProtocolTCP), Port: ptr.To(intstr.FromInt32(int32(app.WebPort)))}},
-		})
-	}
-	objs.Policy = &networkingv1.NetworkPolicy{
-		ObjectMeta: metav1.ObjectMeta{Name: kube.PolicyName(job.ID), Namespace: s.Namespace, Labels: labels},
-		Spec: networkingv1.NetworkPolicySpec{
-			PodSelector: metav1.LabelSelector{MatchLabels: map[string]string{kube.LabelJobID: job.ID}},
-			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
-			Ingress:     ingress,
-		},
-	}
+	objs.Policy = s.Isolation.Policy(kube.PolicyName(job.ID), s.Namespace, labels, kube.LabelJobID, job.ID, isolation.Ports{Web: int32(app.WebPort)})
 	stamp(objs.Service, objs.Service.Spec)
 	stamp(objs.Policy, objs.Policy.Spec)
 	for _, p := range objs.Pods {

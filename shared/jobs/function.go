@@ -8,9 +8,11 @@ import (
 
 	netclient "knative.dev/networking/pkg/client/clientset/versioned"
 
-	"github.com/ucloud-im/knative-im/gateway"
+	"github.com/ucloud-im/knative-im/shared/appdomain"
+	"github.com/ucloud-im/knative-im/shared/appsession"
 	"github.com/ucloud-im/knative-im/shared/coreauth"
 	"github.com/ucloud-im/knative-im/shared/fn"
+	"github.com/ucloud-im/knative-im/shared/isolation"
 	"github.com/ucloud-im/knative-im/shared/kube"
 )
 
@@ -21,14 +23,15 @@ type Env struct {
 	CorePublicKey     string `envconfig:"UCLOUD_CORE_PUBLIC_KEY"`
 	AppsDomain        string `envconfig:"UCLOUD_APPS_DOMAIN" required:"true"`
 	JobsNamespace     string `envconfig:"JOBS_NAMESPACE" default:"ucloud-jobs"`
-	GatewayNamespace  string `envconfig:"GATEWAY_NAMESPACE" default:"kourier-system"`
 	Kubeconfig        string `envconfig:"KUBECONFIG"`
 	CatalogFile       string `envconfig:"JOB_CATALOG_FILE"`
 	// IngressClass is the Knative ingress (KIngress class) that serves the application domain.
 	IngressClass string `envconfig:"INGRESS_CLASS" default:"kourier.ingress.networking.knative.dev"`
 	// IMNamespace is where the IM's own Knative Services run (app-auth among them).
 	IMNamespace string `envconfig:"UCLOUD_IM_NAMESPACE" default:"ucloud-im"`
-	gateway.KeyEnv
+	appsession.KeyEnv
+	// Isolation is read by job-create, which builds the pods and their NetworkPolicy.
+	isolation.Env
 }
 
 // Main runs a job function: "create" serves job creation, "control" the other job calls.
@@ -59,18 +62,18 @@ func Main(name string, control bool) {
 			return nil, err
 		}
 		svc := &Service{Provider: env.ProviderID, Catalog: catalog, Kube: cs, AppsDomain: env.AppsDomain,
-			Settings: Settings{Namespace: env.JobsNamespace, GatewayNamespace: env.GatewayNamespace},
-			Apps: &gateway.Apps{Kube: cs, Net: nc, Settings: gateway.Settings{
+			Settings: Settings{Namespace: env.JobsNamespace, Isolation: env.Env},
+			Apps: &appdomain.Apps{Kube: cs, Net: nc, Settings: appdomain.Settings{
 				Provider: env.ProviderID, AppsDomain: env.AppsDomain, Class: env.IngressClass, Namespace: env.JobsNamespace,
-				AuthService: gateway.AuthServiceName, AuthHost: gateway.FnAppAuth + "." + env.IMNamespace + ".svc.cluster.local"}}}
+				AuthService: appdomain.AuthServiceName, AuthHost: appdomain.FnAppAuth + "." + env.IMNamespace + ".svc.cluster.local"}}}
 		var routes http.Handler = svc.CreateRoutes()
 		if control {
 			// Only interactive sessions need the key; job-create runs without it.
-			key, err := gateway.LoadKey(env.KeyFile, env.Key)
+			key, err := appsession.LoadKey(env.KeyFile, env.Key)
 			if err != nil {
 				return nil, err
 			}
-			svc.Sessions = &gateway.Sessions{Key: key}
+			svc.Sessions = &appsession.Sessions{Key: key}
 			routes = svc.ControlRoutes()
 		}
 		return &fn.Server{

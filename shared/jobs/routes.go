@@ -54,23 +54,31 @@ func (s *Service) ControlRoutes() http.Handler {
 
 func (s *Service) provider(next http.Handler) http.Handler { return fn.ForProvider(s.Provider, next) }
 
-// bulk answers one entry per item: ok(i) on success, the error's UCloud body otherwise. When the cluster is
-// unavailable for any item the whole call is 503, so Core retries it; repeating is safe.
+// bulk answers one entry per item, ok(i) for each, when every item succeeded. Core reads a bulk answer's
+// entries as successes (it sends one item per call and takes responses[0] as done), so a failed item must
+// fail the call: the answer is then the first failed item's status and UCloud error body, preferring a
+// 503 (the cluster is unavailable) so Core retries. The other items were still carried out; every
+// operation is safe to repeat, so Core's retry of the whole call completes them without doing any twice.
 func bulk(errs []error, ok func(int) any) (ucloud.BulkResponse[any], error) {
-	resp := ucloud.BulkResponse[any]{Responses: make([]any, len(errs))}
-	for i, err := range errs {
+	var first *fn.Error
+	for _, err := range errs {
 		if err == nil {
-			resp.Responses[i] = ok(i)
 			continue
 		}
 		var e *fn.Error
 		if !errors.As(err, &e) {
 			e = fn.Wrap(err, http.StatusInternalServerError, "INTERNAL_ERROR", "Internal error in the provider. Please try again later.")
 		}
-		if e.Status == http.StatusServiceUnavailable {
-			return ucloud.BulkResponse[any]{}, e
+		if first == nil || (e.Status == http.StatusServiceUnavailable && first.Status != http.StatusServiceUnavailable) {
+			first = e
 		}
-		resp.Responses[i] = ucloud.Error{Why: e.Why, ErrorCode: e.Code, StatusCode: e.Status}
+	}
+	if first != nil {
+		return ucloud.BulkResponse[any]{}, first
+	}
+	resp := ucloud.BulkResponse[any]{Responses: make([]any, len(errs))}
+	for i := range errs {
+		resp.Responses[i] = ok(i)
 	}
 	return resp, nil
 }

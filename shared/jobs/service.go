@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -14,7 +15,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/ucloud-im/knative-im/gateway"
+	"github.com/ucloud-im/knative-im/shared/appdomain"
+	"github.com/ucloud-im/knative-im/shared/appsession"
 	"github.com/ucloud-im/knative-im/shared/fn"
 	"github.com/ucloud-im/knative-im/shared/kube"
 	"github.com/ucloud-im/knative-im/shared/ucloud"
@@ -31,8 +33,15 @@ type Service struct {
 	WebPrefix  string
 	// Apps routes the application domain to web ranks (nil: the job function does not expose them), and
 	// Sessions signs the one-time tokens of interactive sessions.
-	Apps     *gateway.Apps
-	Sessions *gateway.Sessions
+	Apps     *appdomain.Apps
+	Sessions *appsession.Sessions
+	// Core receives what the provider itself changes in a job (extend's new allocation); nil: not told.
+	Core JobUpdater
+}
+
+// JobUpdater sends job updates to Core (the Core client).
+type JobUpdater interface {
+	UpdateJobs(ctx context.Context, items []ucloud.ResourceUpdateAndID[ucloud.JobUpdate]) error
 }
 
 // ErrConflict is an object of the job's name that was not made for this job.
@@ -105,7 +114,7 @@ func (s *Service) expose(ctx context.Context, jobID string, rank int, pod *corev
 		return nil
 	}
 	if err := s.Apps.Expose(ctx, pod, jobID, rank, app.WebPort); err != nil {
-		if errors.Is(err, gateway.ErrTaken) {
+		if errors.Is(err, appdomain.ErrTaken) {
 			err = fmt.Errorf("%w: %w", ErrConflict, err)
 		}
 		return jobError(jobID, err)
@@ -123,10 +132,17 @@ func ensure[T metav1.Object](ctx context.Context, obj T,
 	}, ErrConflict)
 }
 
-// Terminate deletes everything the job has. The monitor sees the pods go and reports the final state.
+// Terminate deletes everything the job has. The monitor sees the pods go and reports the final state; when
+// the job has no pods (deleted by hand, never made, or the provider lost them) no pod will go, so Core is
+// told the job ended here, once: expectedDifferentState makes Core ignore it when it already holds that
+// state, and Core never moves a job out of a final state.
 func (s *Service) Terminate(ctx context.Context, job ucloud.Job) error {
 	ns := s.Settings.Namespace
 	sel := metav1.ListOptions{LabelSelector: kube.LabelJobID + "=" + job.ID}
+	pods, err := s.Kube.CoreV1().Pods(ns).List(ctx, sel)
+	if err != nil {
+		return jobError(job.ID, err)
+	}
 	grace := int64(1)
 	if err := s.Kube.CoreV1().Pods(ns).DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: &grace}, sel); err != nil {
 		return jobError(job.ID, err)
@@ -142,6 +158,16 @@ func (s *Service) Terminate(ctx context.Context, job ucloud.Job) error {
 			return jobError(job.ID, err)
 		}
 	}
+	if len(pods.Items) > 0 || s.Core == nil {
+		return nil
+	}
+	success, different := ucloud.StateSuccess, true
+	why := "The job was terminated; it had no running containers left at the provider."
+	update := ucloud.ResourceUpdateAndID[ucloud.JobUpdate]{ID: job.ID, Update: ucloud.JobUpdate{State: &success,
+		ExpectedDifferentState: &different, Status: &why, Timestamp: time.Now().UnixMilli()}}
+	if err := s.Core.UpdateJobs(ctx, []ucloud.ResourceUpdateAndID[ucloud.JobUpdate]{update}); err != nil {
+		return fn.Wrap(err, http.StatusBadGateway, "CORE_UNAVAILABLE", "The job was terminated, but UCloud could not be told. Please try again.")
+	}
 	return nil
 }
 
@@ -151,17 +177,20 @@ type ExtendRequest struct {
 	RequestedTime ucloud.SimpleDuration `json:"requestedTime"`
 }
 
-// Extend raises the job's time allocation to Core's current allocation plus the requested time. It is
-// computed from the job Core sends, not added to what the pods say, so a retried call extends once.
+// Extend raises the job's time allocation to Core's current allocation plus the requested time and tells
+// Core the new allocation (jobs.control.update newTimeAllocation), as the original IM does. It is computed
+// from the job Core sends, not added to what the pods say, so a retried call extends once. A job without
+// an allocation runs unlimited and stays so: nothing changes and nothing is reported.
 func (s *Service) Extend(ctx context.Context, req ExtendRequest) error {
-	var current int64
-	if ta := req.Job.Specification.TimeAllocation; ta != nil {
-		current = ta.Milliseconds()
-	}
 	extra := req.RequestedTime.Milliseconds()
 	if extra <= 0 {
 		return fn.Errorf(http.StatusBadRequest, "BAD_EXTENSION", "The requested extension must be positive.")
 	}
+	ta := req.Job.Specification.TimeAllocation
+	if ta == nil {
+		return nil
+	}
+	allocation := ta.Milliseconds() + extra
 	pods, err := s.Kube.CoreV1().Pods(s.Settings.Namespace).List(ctx, metav1.ListOptions{LabelSelector: kube.LabelJobID + "=" + req.Job.ID})
 	if err != nil {
 		return jobError(req.Job.ID, err)
@@ -169,11 +198,19 @@ func (s *Service) Extend(ctx context.Context, req ExtendRequest) error {
 	if len(pods.Items) == 0 {
 		return fn.Errorf(http.StatusNotFound, "JOB_NOT_FOUND", "Job %s is not running at this provider.", req.Job.ID)
 	}
-	patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, AnnotationTimeAllocation, strconv.FormatInt(current+extra, 10))
+	patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, AnnotationTimeAllocation, strconv.FormatInt(allocation, 10))
 	for _, p := range pods.Items {
 		if _, err := s.Kube.CoreV1().Pods(p.Namespace).Patch(ctx, p.Name, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil && !apierrors.IsNotFound(err) {
 			return jobError(req.Job.ID, err)
 		}
+	}
+	if s.Core == nil {
+		return nil
+	}
+	update := ucloud.ResourceUpdateAndID[ucloud.JobUpdate]{ID: req.Job.ID, Update: ucloud.JobUpdate{NewTimeAllocation: &allocation, Timestamp: time.Now().UnixMilli()}}
+	if err := s.Core.UpdateJobs(ctx, []ucloud.ResourceUpdateAndID[ucloud.JobUpdate]{update}); err != nil {
+		// The pods already have the new allocation; Core's retry of the call computes the same value.
+		return fn.Wrap(err, http.StatusBadGateway, "CORE_UNAVAILABLE", "The job was extended, but UCloud could not be told. Please try again.")
 	}
 	return nil
 }
@@ -201,7 +238,7 @@ func (s *Service) OpenSession(req SessionRequest) (ucloud.OpenSession, error) {
 	if s.Sessions == nil {
 		return ucloud.OpenSession{}, fn.Errorf(http.StatusInternalServerError, "NO_GATEWAY_KEY", "This provider cannot open web sessions: its gateway key is not configured.")
 	}
-	host := gateway.AppHost(s.WebPrefix, req.Job.ID, req.Rank, s.AppsDomain)
+	host := appdomain.AppHost(s.WebPrefix, req.Job.ID, req.Rank, s.AppsDomain)
 	tok, err := s.Sessions.IssueToken(host)
 	if err != nil {
 		return ucloud.OpenSession{}, err
@@ -209,7 +246,7 @@ func (s *Service) OpenSession(req SessionRequest) (ucloud.OpenSession, error) {
 	// The original's private link: the browser lands on the app's own host, which trades the one-time
 	// token for a cookie of that host and redirects to /.
 	return ucloud.OpenSession{Type: "web", JobID: req.Job.ID, Rank: req.Rank,
-		RedirectClientTo: "https://" + host + gateway.AuthorizePath(s.Provider) + "?token=" + url.QueryEscape(tok)}, nil
+		RedirectClientTo: "https://" + host + appdomain.AuthorizePath(s.Provider) + "?token=" + url.QueryEscape(tok)}, nil
 }
 
 // JobSupport says what a product supports (retrieveProducts).
@@ -218,7 +255,8 @@ type JobSupport struct {
 	Docker  DockerSupport           `json:"docker"`
 }
 
-// DockerSupport are the container features of a product.
+// DockerSupport are the container features of a product, as core2 reads them
+// (orchestrators.UniversalBackendSupport); core2 lets users do exactly what is claimed here.
 type DockerSupport struct {
 	Enabled       bool `json:"enabled"`
 	Web           bool `json:"web"`
@@ -227,16 +265,17 @@ type DockerSupport struct {
 	Terminal      bool `json:"terminal"`
 	Peers         bool `json:"peers"`
 	TimeExtension bool `json:"timeExtension"`
-	Utilization   bool `json:"utilization"`
 }
 
-// Products lists what the catalogue offers.
+// Products lists what the catalogue offers. Peers are not claimed: a job's peer resources are not wired
+// up (no host alias for the peer's hostname, and each job's network policy admits only its own pods), so
+// test/conformance checks that a claimed flag works.
 func (s *Service) Products() []JobSupport {
 	out := make([]JobSupport, 0, len(s.Catalog.Products))
 	for _, p := range s.Catalog.Products {
 		out = append(out, JobSupport{
 			Product: ucloud.ProductReference{ID: p.ID, Category: p.Category, Provider: s.Provider},
-			Docker:  DockerSupport{Enabled: true, Web: true, Peers: true, TimeExtension: true},
+			Docker:  DockerSupport{Enabled: true, Web: true, TimeExtension: true},
 		})
 	}
 	return out

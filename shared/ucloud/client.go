@@ -113,6 +113,56 @@ func (c *Client) RegisterJobs(ctx context.Context, items []ProviderRegisteredRes
 	return resp.Responses, nil
 }
 
+// FindJobByProviderID finds the job the provider registered under providerGeneratedID (jobs.control.browse
+// with filterProviderIds); nil when Core has none. core2 refuses a repeated providerGeneratedId with 409,
+// so this is how a provider learns the id of a job it registered before it could record the answer.
+func (c *Client) FindJobByProviderID(ctx context.Context, providerGeneratedID string) (*Job, error) {
+	q := url.Values{"itemsPerPage": {"10"}, "filterProviderIds": {providerGeneratedID}}
+	var page PageV2[Job]
+	if err := c.call(ctx, "jobs.control.browse", http.MethodGet, "/api/jobs/control/browse?"+q.Encode(), nil, &page, true); err != nil {
+		return nil, err
+	}
+	var found *Job
+	for i, j := range page.Items {
+		if j.ProviderGeneratedID != providerGeneratedID {
+			continue
+		}
+		if found != nil {
+			return nil, fmt.Errorf("UCloud/Core jobs.control.browse: two jobs (%s, %s) registered as %q", found.ID, j.ID, providerGeneratedID)
+		}
+		found = &page.Items[i]
+	}
+	return found, nil
+}
+
+// KnownJobs says which of ids Core knows as this provider's jobs (jobs.control.browse with filterIds, in
+// pages of 100 ids). A job Core does not list was never confirmed (Core gave up on the create) or deleted.
+func (c *Client) KnownJobs(ctx context.Context, ids []string) (map[string]bool, error) {
+	known := make(map[string]bool, len(ids))
+	for start := 0; start < len(ids); start += 100 {
+		chunk := ids[start:min(start+100, len(ids))]
+		next := ""
+		for {
+			q := url.Values{"itemsPerPage": {"250"}, "filterIds": {strings.Join(chunk, ",")}}
+			if next != "" {
+				q.Set("next", next)
+			}
+			var page PageV2[Job]
+			if err := c.call(ctx, "jobs.control.browse", http.MethodGet, "/api/jobs/control/browse?"+q.Encode(), nil, &page, true); err != nil {
+				return nil, err
+			}
+			for _, j := range page.Items {
+				known[j.ID] = true
+			}
+			if page.Next == nil || *page.Next == "" {
+				break
+			}
+			next = *page.Next
+		}
+	}
+	return known, nil
+}
+
 // RetrieveJob reads one job with its product and application.
 func (c *Client) RetrieveJob(ctx context.Context, id string) (*Job, error) {
 	q := url.Values{"id": {id}, "includeProduct": {"true"}, "includeApplication": {"true"}}

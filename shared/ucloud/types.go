@@ -124,6 +124,15 @@ type Job struct {
 	Updates       []JobUpdate      `json:"updates"`
 	Output        JobOutput        `json:"output"`
 	Permissions   json.RawMessage  `json:"permissions,omitempty"`
+	// ProviderGeneratedID is the id the provider gave a job it registered itself.
+	ProviderGeneratedID string `json:"providerGeneratedId,omitempty"`
+}
+
+// PageV2 is one page of a browse call; Next, when set, asks for the following page.
+type PageV2[T any] struct {
+	ItemsPerPage int     `json:"itemsPerPage"`
+	Items        []T     `json:"items"`
+	Next         *string `json:"next"`
 }
 
 // JobUpdate is one change of a job reported to Core. Everything but Timestamp is optional.

@@ -111,7 +111,7 @@ func TestMakeRunWalkthrough(t *testing.T) {
 		t.Fatalf("config-retrieve after job-control died: %d %s", code, body)
 	}
 	code, body = post(t, env["IM_URL"]+"/ucloud/k8s/jobs/terminate", tok, `{"items":[]}`)
-	if code != http.StatusBadGateway || !strings.Contains(body, "job-control did not answer") {
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, "job-control is not available") {
 		t.Fatalf("the dead function's path: %d %s", code, body)
 	}
 

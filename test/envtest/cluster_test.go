@@ -272,3 +272,20 @@ func TestPostgresGivesEachTestADatabase(t *testing.T) {
 		t.Fatalf("table of one test's database is visible in another's")
 	}
 }
+
+// The local jobs namespace enforces Pod Security baseline as deploy/'s does: the apiserver's built-in
+// PodSecurity admission refuses a privileged pod there and accepts an ordinary one.
+func TestJobsNamespaceEnforcesPodSecurityBaseline(t *testing.T) {
+	ctx := context.Background()
+	ns := env.Namespace(t)
+	env.FilesystemClaim(t, ns, "ucloud-filesystem")
+	privileged := testPod("privileged")
+	privileged.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{Privileged: ptr.To(true)}
+	_, err := env.Clientset.CoreV1().Pods(ns).Create(ctx, privileged, metav1.CreateOptions{})
+	if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), "PodSecurity") {
+		t.Fatalf("privileged pod: got %v, want refused by PodSecurity", err)
+	}
+	if _, err := env.Clientset.CoreV1().Pods(ns).Create(ctx, testPod("ordinary"), metav1.CreateOptions{}); err != nil {
+		t.Fatalf("ordinary pod: %v", err)
+	}
+}

@@ -37,6 +37,12 @@ type Options struct {
 	RefreshToken string
 	// AccessTokenTTL is the lifetime of the access tokens it hands out (default 10 min).
 	AccessTokenTTL time.Duration
+	// ProviderID is the provider this Core knows the IM as (default "k8s"): its access tokens name it, and
+	// it may register jobs only for its own products.
+	ProviderID string
+	// RequireKnownJobs makes job updates behave exactly as core2's: a batch naming a job Core does not know
+	// (neither registered, put, nor created through CallProvider) is refused whole with 404.
+	RequireKnownJobs bool
 	// Addr to listen on (default 127.0.0.1:0).
 	Addr     string
 	Reporter Reporter
@@ -73,6 +79,10 @@ type Core struct {
 	byProviderID map[string]string
 	nextID       int
 	refreshes    int
+	products     []ucloud.ProductV2
+	transitions  map[string][]ucloud.JobState
+	// productCreates counts accepted products.v2.create calls.
+	productCreates int
 }
 
 // New starts a fake Core on loopback.
@@ -93,7 +103,11 @@ func New(o Options) (*Core, error) {
 	if o.Addr == "" {
 		o.Addr = "127.0.0.1:0"
 	}
-	c := &Core{o: o, faults: map[string][]*fault{}, jobs: map[string]ucloud.Job{}, byProviderID: map[string]string{}, nextID: 5000}
+	if o.ProviderID == "" {
+		o.ProviderID = "k8s"
+	}
+	c := &Core{o: o, faults: map[string][]*fault{}, jobs: map[string]ucloud.Job{}, byProviderID: map[string]string{}, nextID: 5000,
+		transitions: map[string][]ucloud.JobState{}}
 	ln, err := net.Listen("tcp", o.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("fake Core: listen: %w", err)
@@ -120,12 +134,16 @@ func (c *Core) PublicKeyPEM() []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
 }
 
-// Claims are the claims of a token Core sends to providers, valid for an hour from now.
+// TokenTTL is the lifetime of every token core2 signs.
+const TokenTTL = 10 * time.Minute
+
+// Claims are the claims of a token Core sends to providers, as core2 signs them
+// (foundation.ProviderRefreshAsOrchestrator): valid for ten minutes from now.
 func Claims() jwt.MapClaims {
 	now := time.Now()
 	return jwt.MapClaims{
-		"iss": coreauth.Issuer, "sub": coreauth.Subject, "role": coreauth.Role,
-		"iat": now.Unix(), "exp": now.Add(time.Hour).Unix(),
+		"iss": coreauth.Issuer, "sub": coreauth.Subject, "role": coreauth.Role, "principalType": "service",
+		"aud": []string{"all:write"}, "iat": now.Unix(), "exp": now.Add(TokenTTL).Unix(),
 	}
 }
 
@@ -191,11 +209,19 @@ func (c *Core) Updates() []ucloud.ResourceUpdateAndID[ucloud.JobUpdate] {
 }
 
 // Registered lists the jobs registered, in order; the i-th got id 5000+i. A repeated providerGeneratedId
-// is answered with the job it registered first and not listed again.
+// is refused with 409, as core2 does, and not listed again.
 func (c *Core) Registered() []ucloud.ProviderRegisteredResource[ucloud.JobSpecification] {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return append([]ucloud.ProviderRegisteredResource[ucloud.JobSpecification](nil), c.registered...)
+}
+
+// Transitions lists the state changes Core applied to a job it knows, in order (updates Core ignored by
+// its rules, and updates of jobs it does not know, are not listed).
+func (c *Core) Transitions(id string) []ucloud.JobState {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]ucloud.JobState(nil), c.transitions[id]...)
 }
 
 // Refreshes counts successful token refreshes.

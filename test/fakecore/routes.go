@@ -2,9 +2,11 @@ package fakecore
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -16,12 +18,18 @@ import (
 
 const accessRole = "PROVIDER"
 
+// providerSubjectPrefix starts the subject of a provider's access token (fndapi.ProviderSubjectPrefix).
+const providerSubjectPrefix = "#P_"
+
 func (c *Core) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /auth/providers/refresh", c.refresh)
 	mux.HandleFunc("POST /api/jobs/control/update", c.authed(c.update))
 	mux.HandleFunc("POST /api/jobs/control/register", c.authed(c.register))
 	mux.HandleFunc("GET /api/jobs/control/retrieve", c.authed(c.retrieve))
+	mux.HandleFunc("GET /api/jobs/control/browse", c.authed(c.browse))
+	mux.HandleFunc("POST /api/products/v2", c.authed(c.createProducts))
+	mux.HandleFunc("GET /api/products/v2/browse", c.authed(c.browseProducts))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		c.violation(r, "no such call in the wire reference")
 		writeError(w, http.StatusNotFound, "Unknown call")
@@ -32,6 +40,7 @@ func (c *Core) routes() http.Handler {
 	inspect := http.NewServeMux()
 	inspect.HandleFunc("GET "+InspectPrefix+"updates", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, c.Updates()) })
 	inspect.HandleFunc("GET "+InspectPrefix+"violations", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, c.Violations()) })
+	inspect.HandleFunc("GET "+InspectPrefix+"products", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, c.Products()) })
 	inspect.HandleFunc("GET "+InspectPrefix+"registered", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, c.Registered()) })
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, InspectPrefix) {
@@ -119,8 +128,10 @@ func (c *Core) refresh(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		now := time.Now()
+		// As core2 signs a provider's access token (foundation.ProviderRefresh).
 		tok := c.Sign(jwt.SigningMethodRS256, jwt.MapClaims{
-			"iss": "cloud.sdu.dk", "sub": "#P_provider", "role": accessRole,
+			"iss": "cloud.sdu.dk", "sub": providerSubjectPrefix + c.o.ProviderID, "role": accessRole,
+			"principalType": "provider", "aud": []string{"all:write"},
 			"iat": now.Unix(), "exp": now.Add(c.o.AccessTokenTTL).Unix(),
 		})
 		resp.Responses = append(resp.Responses, ucloud.AccessToken{AccessToken: tok})
@@ -174,8 +185,23 @@ func (c *Core) update(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	c.mu.Lock()
-	c.updates = append(c.updates, req.Items...)
-	c.mu.Unlock()
+	defer c.mu.Unlock()
+	// core2 validates the whole batch first (ResourceValidateProviderBatch): one job it does not know and
+	// nothing of the batch is applied.
+	if c.o.RequireKnownJobs {
+		for _, it := range req.Items {
+			if _, ok := c.jobs[it.ID]; !ok {
+				writeError(w, http.StatusNotFound, "not found or permission denied ("+it.ID+")")
+				return
+			}
+		}
+	}
+	// core2 stamps every update with its own clock when it applies it.
+	for _, it := range req.Items {
+		it.Update.Timestamp = now
+		c.updates = append(c.updates, it)
+		c.applyLocked(it.ID, it.Update)
+	}
 	writeJSON(w, struct{}{})
 }
 
@@ -187,6 +213,12 @@ func (c *Core) register(w http.ResponseWriter, r *http.Request) {
 	resp := ucloud.BulkResponse[ucloud.FindByStringID]{}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	for _, it := range req.Items {
+		if it.Spec.Product.Provider != c.o.ProviderID {
+			writeError(w, http.StatusForbidden, "forbidden")
+			return
+		}
+	}
 	for i, it := range req.Items {
 		s := it.Spec
 		if s.Product.ID == "" || s.Product.Category == "" || s.Product.Provider == "" {
@@ -204,22 +236,24 @@ func (c *Core) register(w http.ResponseWriter, r *http.Request) {
 		if it.CreatedBy == nil || *it.CreatedBy == "" {
 			c.violationLocked(r, "item %d: createdBy missing", i)
 		}
-		// A provider-generated id Core has seen before names the job it registered then (a provider that
-		// crashed after registering, asking again).
+		// core2 reserves a provider-generated id once per provider (ResourceCreateEx): a repeat is 409 for
+		// the call, and the items before it stay registered.
 		if it.ProviderGeneratedID != nil {
-			if id, ok := c.byProviderID[*it.ProviderGeneratedID]; ok {
-				resp.Responses = append(resp.Responses, ucloud.FindByStringID{ID: id})
-				continue
+			if _, ok := c.byProviderID[*it.ProviderGeneratedID]; ok {
+				writeError(w, http.StatusConflict, "already exists")
+				return
 			}
 		}
 		id := strconv.Itoa(c.nextID)
 		c.nextID++
+		job := ucloud.Job{ID: id, CreatedAt: time.Now().UnixMilli(), Owner: ucloud.ResourceOwner{CreatedBy: deref(it.CreatedBy), Project: it.Project},
+			Specification: s, Status: ucloud.JobStatus{State: ucloud.StateInQueue}, Updates: []ucloud.JobUpdate{}}
 		if it.ProviderGeneratedID != nil {
 			c.byProviderID[*it.ProviderGeneratedID] = id
+			job.ProviderGeneratedID = *it.ProviderGeneratedID
 		}
 		c.registered = append(c.registered, it)
-		c.jobs[id] = ucloud.Job{ID: id, CreatedAt: time.Now().UnixMilli(), Owner: ucloud.ResourceOwner{CreatedBy: deref(it.CreatedBy), Project: it.Project},
-			Specification: s, Status: ucloud.JobStatus{State: ucloud.StateInQueue}, Updates: []ucloud.JobUpdate{}}
+		c.jobs[id] = job
 		resp.Responses = append(resp.Responses, ucloud.FindByStringID{ID: id})
 	}
 	writeJSON(w, resp)
@@ -248,6 +282,94 @@ func (c *Core) retrieve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, job)
+}
+
+// applyLocked changes a known job's state as core2 does: expectedState and expectedDifferentState guard
+// the change, and a final state is never left.
+func (c *Core) applyLocked(id string, u ucloud.JobUpdate) {
+	job, ok := c.jobs[id]
+	if !ok || u.State == nil {
+		return
+	}
+	apply := true
+	switch {
+	case u.ExpectedState != nil:
+		apply = job.Status.State == *u.ExpectedState
+	case u.ExpectedDifferentState != nil && *u.ExpectedDifferentState:
+		apply = job.Status.State != *u.State
+	}
+	if job.Status.State.Final() && !u.State.Final() {
+		apply = false
+	}
+	if !apply || job.Status.State == *u.State {
+		return
+	}
+	job.Status.State = *u.State
+	c.jobs[id] = job
+	c.transitions[id] = append(c.transitions[id], *u.State)
+}
+
+// browse is jobs.control.browse as core2 serves it to a provider: its jobs, a page at a time, filtered by
+// the flags a provider uses (filterProviderIds: a comma-separated list of provider-generated ids).
+func (c *Core) browse(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	for k := range q {
+		switch k {
+		case "itemsPerPage", "next", "filterProviderIds", "filterIds", "filterState", "includeProduct", "includeApplication",
+			"includeUpdates", "includeParameters", "includeOthers", "includeSupport":
+		default:
+			c.violation(r, "unknown query parameter %q", k)
+		}
+	}
+	perPage, err := strconv.Atoi(q.Get("itemsPerPage"))
+	if q.Get("itemsPerPage") != "" && err != nil {
+		c.violation(r, "itemsPerPage %q is not a number", q.Get("itemsPerPage"))
+		writeError(w, http.StatusBadRequest, "Bad request")
+		return
+	}
+	if perPage <= 0 || perPage > 250 {
+		perPage = 50
+	}
+	var want map[string]bool
+	if f := q.Get("filterProviderIds"); f != "" {
+		want = map[string]bool{}
+		for _, id := range strings.Split(f, ",") {
+			want[id] = true
+		}
+	}
+	var wantIDs map[string]bool
+	if f := q.Get("filterIds"); f != "" {
+		wantIDs = map[string]bool{}
+		for _, id := range strings.Split(f, ",") {
+			wantIDs[id] = true
+		}
+	}
+	c.mu.Lock()
+	ids := make([]string, 0, len(c.jobs))
+	for id, j := range c.jobs {
+		if (want != nil && !want[j.ProviderGeneratedID]) || (wantIDs != nil && !wantIDs[id]) {
+			continue
+		}
+		ids = append(ids, id)
+	}
+	// Core's ids are numbers: in id order, shorter first.
+	byID := func(a, b string) int { return cmp.Or(cmp.Compare(len(a), len(b)), cmp.Compare(a, b)) }
+	slices.SortFunc(ids, byID)
+	after := q.Get("next")
+	page := ucloud.PageV2[ucloud.Job]{ItemsPerPage: perPage, Items: []ucloud.Job{}}
+	for _, id := range ids {
+		if after != "" && byID(id, after) <= 0 {
+			continue
+		}
+		if len(page.Items) == perPage {
+			next := page.Items[len(page.Items)-1].ID
+			page.Next = &next
+			break
+		}
+		page.Items = append(page.Items, c.jobs[id])
+	}
+	c.mu.Unlock()
+	writeJSON(w, page)
 }
 
 func (c *Core) violationLocked(r *http.Request, format string, args ...any) {

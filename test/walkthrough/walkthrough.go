@@ -20,8 +20,9 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/ucloud-im/knative-im/gateway"
 	"github.com/ucloud-im/knative-im/gateway/local"
+	"github.com/ucloud-im/knative-im/shared/appdomain"
+	"github.com/ucloud-im/knative-im/shared/appsession"
 	"github.com/ucloud-im/knative-im/shared/iapps"
 	"github.com/ucloud-im/knative-im/shared/kube"
 	"github.com/ucloud-im/knative-im/shared/ucloud"
@@ -327,19 +328,34 @@ func (w *walker) session(ctx context.Context) error {
 	}
 	var cookie *http.Cookie
 	for _, c := range resp.Cookies() {
-		if c.Name == gateway.CookieName {
+		if c.Name == appsession.CookieName {
 			cookie = &http.Cookie{Name: c.Name, Value: c.Value}
-			w.say("authorize-app -> 302 %s, Set-Cookie %s (HttpOnly %v, Secure %v, SameSite Lax, %d days)", resp.Header.Get("Location"), c.Name, c.HttpOnly, c.Secure, c.MaxAge/86400)
+			w.say("authorize-app -> 302 %s, Set-Cookie %s (HttpOnly %v, Secure %v, Path %s, host-only, SameSite Lax, %d days)", resp.Header.Get("Location"), c.Name, c.HttpOnly, c.Secure, c.Path, c.MaxAge/86400)
 		}
 	}
 	if cookie == nil {
 		return fmt.Errorf("authorize-app set no session cookie: %v", resp.Header)
 	}
 	resp, body2, err = fetch("/", cookie)
-	if err != nil || resp.StatusCode != 200 || !strings.Contains(body2, link.Host) {
+	if err != nil || resp.StatusCode != 200 || !strings.Contains(body2, link.Host) || !strings.Contains(body2, "IM cookie seen: false") {
 		return fmt.Errorf("with the cookie: %v %v %s", err, resp, body2)
 	}
 	w.say("GET / with the cookie -> 200 %q", body2)
+	// A page of another job (same site, other origin) posting with this user's cookie is refused.
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, w.IMURL+"/api/contents", strings.NewReader("{}"))
+	req.Host = link.Host
+	req.AddCookie(cookie)
+	req.Header.Set("Origin", "https://app-"+id+"9-0."+strings.SplitN(link.Host, ".", 2)[1])
+	cross, err := browser.Do(req)
+	if err != nil {
+		return err
+	}
+	crossBody, _ := io.ReadAll(cross.Body)
+	cross.Body.Close()
+	if cross.StatusCode != http.StatusForbidden {
+		return fmt.Errorf("a POST from another job's origin must be refused: %d %s", cross.StatusCode, crossBody)
+	}
+	w.say("POST with the cookie from another job's origin (%s) -> 403 %s", req.Header.Get("Origin"), clip(crossBody))
 	if code, body, err := w.core(ctx, http.MethodPost, "/jobs/terminate", ucloud.BulkRequest[ucloud.Job]{Items: []ucloud.Job{w.jobOf(id, 1)}}); err != nil || code != 200 {
 		return fmt.Errorf("terminate: %d %s %v", code, body, err)
 	}
@@ -361,10 +377,11 @@ func (w *walker) standIn(ctx context.Context, jobID string) (*http.Server, error
 		return nil, err
 	}
 	srv := &http.Server{Handler: http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		fmt.Fprintf(rw, "the notebook of job %s, served at %s", jobID, r.Host)
+		_, err := r.Cookie(appsession.CookieName)
+		fmt.Fprintf(rw, "the notebook of job %s, served at %s, IM cookie seen: %v", jobID, r.Host, err == nil)
 	}), ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
-	name := gateway.AppName(jobID, 0)
+	name := appdomain.AppName(jobID, 0)
 	port := ln.Addr().(*net.TCPAddr).Port
 	if err := eventually(ctx, 10*time.Second, func() error { return local.PointAtLocal(ctx, w.Kube, w.Namespace, name, "walkthrough", port) }); err != nil {
 		srv.Close()

@@ -1,5 +1,6 @@
 // Command local-gateway stands in for Knative's ingress on one machine (make run, tests, benchmarks): the
-// provider API host by the gateway's path table, app hosts by the KIngress objects on the apiserver.
+// provider API host by the path table, app hosts by the KIngress objects on the apiserver (which send every
+// request to app-auth, FN_APP_AUTH).
 // It takes the functions' addresses from FN_<NAME> variables (FN_JOB_CREATE=http://127.0.0.1:port ...),
 // as make run writes them to .run/env.
 package main
@@ -21,8 +22,8 @@ import (
 	"github.com/kelseyhightower/envconfig"
 	netclient "knative.dev/networking/pkg/client/clientset/versioned"
 
-	"github.com/ucloud-im/knative-im/gateway"
 	"github.com/ucloud-im/knative-im/gateway/local"
+	"github.com/ucloud-im/knative-im/shared/appdomain"
 	"github.com/ucloud-im/knative-im/shared/fn"
 	"github.com/ucloud-im/knative-im/shared/iapps"
 	"github.com/ucloud-im/knative-im/shared/kube"
@@ -36,7 +37,8 @@ type env struct {
 	JobsNamespace string `envconfig:"JOBS_NAMESPACE" default:"ucloud-jobs"`
 	Kubeconfig    string `envconfig:"KUBECONFIG"`
 	LogLevel      string `envconfig:"LOG_LEVEL" default:"info"`
-	gateway.KeyEnv
+	// FunctionTimeout: how long a function may take to begin its answer before the gateway answers 503.
+	FunctionTimeout time.Duration `envconfig:"GATEWAY_FUNCTION_TIMEOUT" default:"1m"`
 }
 
 func main() {
@@ -53,10 +55,6 @@ func run(log *slog.Logger) error {
 	if err := envconfig.Process("", &e); err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
-	key, err := gateway.LoadKey(e.KeyFile, e.Key)
-	if err != nil {
-		return err
-	}
 	rc, err := kube.ClientConfig(e.Kubeconfig)
 	if err != nil {
 		return err
@@ -69,9 +67,9 @@ func run(log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	routes := gateway.APIRoutes(e.ProviderID, iapps.Handlers(iapps.HandlerEnv{}).Names())
+	routes := appdomain.APIRoutes(e.ProviderID, iapps.Handlers(iapps.HandlerEnv{}).Names())
 	fns := map[string]*url.URL{}
-	for _, name := range append(functionsOf(routes), gateway.FnAppAuth) {
+	for _, name := range append(functionsOf(routes), appdomain.FnAppAuth) {
 		v := os.Getenv("FN_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_")))
 		if v == "" {
 			continue
@@ -85,7 +83,7 @@ func run(log *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	g := &local.Gateway{Kube: cs, Net: nc, Namespace: e.JobsNamespace, API: routes, Functions: fns, Log: log,
-		Auth: &gateway.Auth{Provider: e.ProviderID, AppsDomain: e.AppsDomain, Sessions: gateway.Sessions{Key: key}}}
+		FunctionTimeout: e.FunctionTimeout}
 	if err := g.Start(ctx); err != nil {
 		return err
 	}
@@ -107,7 +105,7 @@ func run(log *slog.Logger) error {
 	return nil
 }
 
-func functionsOf(routes []gateway.Route) []string {
+func functionsOf(routes []appdomain.Route) []string {
 	seen := map[string]bool{}
 	var out []string
 	for _, r := range routes {

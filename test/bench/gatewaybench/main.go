@@ -1,9 +1,10 @@
-// Command gatewaybench measures the local gateway as a process on loopback: requests/s and p99 latency of
-// an app's page through the gateway (KIngress -> Service -> EndpointSlice, session cookie checked) beside
-// the same upstream called directly, then 1,000 concurrent idle WebSocket connections held through it,
-// with the gateway's RSS. Loads run for a fixed time with a fixed number of workers.
+// Command gatewaybench measures the application domain's path as processes on loopback against the same
+// upstream called directly (the anchor): requests/s and latency of an app's page, and messages/s and
+// latency of a WebSocket echo, through app-auth alone (what the IM adds in a cluster, where the ingress
+// was in the path anyway) and through the local gateway + app-auth (make run's whole path); then idle
+// WebSockets held through them, with the memory each adds. Loads run for a fixed time with fixed workers.
 //
-//	gatewaybench -gateway PATH [-workers 16] [-duration 5s] [-websockets 1000]
+//	gatewaybench -gateway PATH -appauth PATH [-workers 16] [-duration 5s] [-websockets 1000]
 package main
 
 import (
@@ -30,8 +31,9 @@ import (
 	"k8s.io/client-go/rest"
 	netclient "knative.dev/networking/pkg/client/clientset/versioned"
 
-	"github.com/ucloud-im/knative-im/gateway"
 	"github.com/ucloud-im/knative-im/gateway/local"
+	"github.com/ucloud-im/knative-im/shared/appdomain"
+	"github.com/ucloud-im/knative-im/shared/appsession"
 	"github.com/ucloud-im/knative-im/shared/kube"
 	"github.com/ucloud-im/knative-im/test/bench/benchenv"
 )
@@ -40,19 +42,26 @@ const key = "the gateway benchmark's signing key, long enough"
 
 func main() {
 	gw := flag.String("gateway", ".run/bench/local-gateway", "local-gateway binary")
+	auth := flag.String("appauth", ".run/bench/app-auth", "app-auth binary")
 	workers := flag.Int("workers", 16, "concurrent clients")
 	duration := flag.Duration("duration", 5*time.Second, "length of each load")
 	sockets := flag.Int("websockets", 1000, "idle WebSocket connections to hold")
 	flag.Parse()
-	if err := run(*gw, *workers, *duration, *sockets); err != nil {
+	if err := run(*gw, *auth, *workers, *duration, *sockets); err != nil {
 		fmt.Fprintln(os.Stderr, "gatewaybench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(gwBin string, workers int, duration time.Duration, sockets int) error {
+// path is one way to the app: an address and the Host and cookie to send.
+type path struct {
+	name, addr, host string
+	cookie           *http.Cookie
+}
+
+func run(gwBin, authBin string, workers int, duration time.Duration, sockets int) error {
 	ctx := context.Background()
-	b, err := benchenv.Start(ctx, true)
+	b, err := benchenv.Start(ctx, false)
 	if err != nil {
 		return err
 	}
@@ -67,72 +76,103 @@ func run(gwBin string, workers int, duration time.Duration, sockets int) error {
 	if err != nil {
 		return err
 	}
-	up, upURL, err := upstream()
+	up, upAddr, err := upstream()
 	if err != nil {
 		return err
 	}
 	defer up.Close()
-	host, err := exposeApp(ctx, cs, nc, upURL)
+	host, err := exposeApp(ctx, cs, nc, upAddr)
 	if err != nil {
 		return err
 	}
-	p, err := benchenv.Run(gwBin, append(b.Vars(), "JOBS_NAMESPACE=bench", "UCLOUD_GATEWAY_KEY="+key))
+	vars := append(b.Vars(), "JOBS_NAMESPACE=bench", "UCLOUD_GATEWAY_KEY="+key)
+	auth, err := benchenv.Run(authBin, append(vars, "APP_UPSTREAMS=local"))
 	if err != nil {
 		return err
 	}
-	defer p.Stop()
-	cookie := gateway.Sessions{Key: []byte(key)}.Cookie(host)
-	through := func(r *http.Request) {
-		r.URL.Host = strings.TrimPrefix(p.URL, "http://")
-		r.Host = host
-		r.AddCookie(cookie)
+	defer auth.Stop()
+	gw, err := benchenv.Run(gwBin, append(vars, "FN_APP_AUTH="+auth.URL))
+	if err != nil {
+		return err
 	}
-	direct := func(r *http.Request) { r.URL.Host = upURL }
-	// Wait for the gateway to see the KIngress.
+	defer gw.Stop()
+	cookie := appsession.Sessions{Key: []byte(key)}.Cookie(host)
+	paths := []path{
+		{"direct to the upstream", upAddr, host, nil},
+		{"through app-auth", strings.TrimPrefix(auth.URL, "http://"), host, cookie},
+		{"through gateway + app-auth", strings.TrimPrefix(gw.URL, "http://"), host, cookie},
+	}
+	// Wait until app-auth and the gateway know the app.
 	for began := time.Now(); ; time.Sleep(100 * time.Millisecond) {
-		if n, _, _ := load(ctx, 1, 50*time.Millisecond, through); n > 0 {
+		if n, _, _ := load(ctx, 1, 50*time.Millisecond, paths[2]); n > 0 {
 			break
 		}
 		if time.Since(began) > 20*time.Second {
 			return fmt.Errorf("the gateway never served %s", host)
 		}
 	}
-	fmt.Printf("== HTTP, %d workers, %s each (keep-alive, loopback)\n", workers, duration)
-	n, lat, failed := load(ctx, workers, duration, direct)
-	dn, dp50, dp99 := stats(duration, n, lat, failed)
-	n, lat, failed = load(ctx, workers, duration, through)
-	gn, gp50, gp99 := stats(duration, n, lat, failed)
-	fmt.Printf("direct to the upstream:   %8.0f req/s  p50 %6.2f ms  p99 %6.2f ms\n", dn, dp50, dp99)
-	fmt.Printf("through the local gateway: %7.0f req/s  p50 %6.2f ms  p99 %6.2f ms\n", gn, gp50, gp99)
-	fmt.Printf("ratio gateway/direct: throughput %.2f, p99 %.1fx\n", gn/dn, gp99/dp99)
 
-	before := rss(p.PID)
-	conns, err := holdWebSockets(strings.TrimPrefix(p.URL, "http://"), host, cookie, sockets)
-	defer func() {
-		for _, c := range conns {
-			c.Close()
+	fmt.Printf("== HTTP GET, %d workers, %s each (keep-alive, loopback)\n", workers, duration)
+	var base [3]float64
+	for i, p := range paths {
+		n, lat, failed := load(ctx, workers, duration, p)
+		perSec, p50, p99 := stats(duration, n, lat, failed)
+		if i == 0 {
+			base = [3]float64{perSec, p50, p99}
 		}
-	}()
-	if err != nil {
-		return fmt.Errorf("after %d WebSockets: %w", len(conns), err)
+		fmt.Printf("%-28s %8.0f req/s  p50 %6.2f ms  p99 %6.2f ms  ratio: throughput %.2fx, p99 %.1fx\n", p.name, perSec, p50, p99, perSec/base[0], p99/base[2])
 	}
-	time.Sleep(2 * time.Second)
-	held := rss(p.PID)
-	// Every connection still works after being idle.
-	echoed := 0
-	for _, c := range conns {
-		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-		if _, err := c.Write([]byte("ping")); err != nil {
-			continue
+	fmt.Printf("== WebSocket echo, %d connections, %s each (16-byte messages, one in flight per connection)\n", workers, duration)
+	for i, p := range paths {
+		n, lat, err := echo(p, workers, duration)
+		if err != nil {
+			return fmt.Errorf("%s: %w", p.name, err)
 		}
-		buf := make([]byte, 4)
-		if _, err := io.ReadFull(c, buf); err == nil && string(buf) == "ping" {
-			echoed++
+		perSec, p50, p99 := stats(duration, n, lat, 0)
+		if i == 0 {
+			base = [3]float64{perSec, p50, p99}
 		}
+		fmt.Printf("%-28s %8.0f msg/s  p50 %6.2f ms  p99 %6.2f ms  ratio: throughput %.2fx, p99 %.1fx\n", p.name, perSec, p50, p99, perSec/base[0], p99/base[2])
 	}
-	fmt.Printf("== %d idle WebSocket connections through the gateway: all opened, %d echoed after idling\n", len(conns), echoed)
-	fmt.Printf("gateway RSS: %.1f MB before, %.1f MB holding them (%.1f KB per connection)\n",
-		float64(before)/1024, float64(held)/1024, float64(held-before)/float64(len(conns)))
+
+	// Once, through both processes: a second batch would reuse memory the first left in each process.
+	// app-auth's share is what an open WebSocket adds in a cluster.
+	fmt.Printf("== %d idle WebSockets held\n", sockets)
+	for _, c := range []struct {
+		p     path
+		procs []*benchenv.Process
+		names []string
+	}{
+		{paths[2], []*benchenv.Process{auth, gw}, []string{"app-auth", "gateway"}},
+	} {
+		before := make([]int64, len(c.procs))
+		for i, p := range c.procs {
+			before[i] = rss(p.PID)
+		}
+		conns, err := holdWebSockets(c.p, sockets)
+		if err != nil {
+			closeAll(conns)
+			return fmt.Errorf("%s, after %d WebSockets: %w", c.p.name, len(conns), err)
+		}
+		time.Sleep(2 * time.Second)
+		var parts []string
+		for i, p := range c.procs {
+			held := rss(p.PID)
+			parts = append(parts, fmt.Sprintf("%s %.1f -> %.1f MB (%.1f KB each)", c.names[i], float64(before[i])/1024, float64(held)/1024, float64(held-before[i])/float64(len(conns))))
+		}
+		echoed := 0
+		for _, conn := range conns {
+			_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+			buf := make([]byte, 4)
+			if _, err := conn.Write([]byte("ping")); err == nil {
+				if _, err := io.ReadFull(conn, buf); err == nil && string(buf) == "ping" {
+					echoed++
+				}
+			}
+		}
+		closeAll(conns)
+		fmt.Printf("%-28s %d open, %d echoed after idling; RSS %s\n", c.p.name, len(conns), echoed, strings.Join(parts, ", "))
+	}
 	return nil
 }
 
@@ -161,7 +201,7 @@ func upstream() (*http.Server, string, error) {
 	return srv, ln.Addr().String(), nil
 }
 
-// exposeApp makes a job-like pod (the owner), routes it with the gateway's own objects, and points its
+// exposeApp makes a job-like pod (the owner), routes it with job-create's own objects, and points its
 // Service at the upstream.
 func exposeApp(ctx context.Context, cs kubernetes.Interface, nc netclient.Interface, upAddr string) (string, error) {
 	ns := "bench"
@@ -175,19 +215,19 @@ func exposeApp(ctx context.Context, cs kubernetes.Interface, nc netclient.Interf
 	if err != nil {
 		return "", err
 	}
-	apps := &gateway.Apps{Kube: cs, Net: nc, Settings: gateway.Settings{Provider: "k8s", AppsDomain: "apps.localhost", Namespace: ns,
-		AuthService: gateway.AuthServiceName, AuthHost: "app-auth.ucloud-im.svc.cluster.local"}}
+	apps := &appdomain.Apps{Kube: cs, Net: nc, Settings: appdomain.Settings{Provider: "k8s", AppsDomain: "apps.localhost", Namespace: ns,
+		AuthService: appdomain.AuthServiceName, AuthHost: "app-auth.ucloud-im.svc.cluster.local"}}
 	if err := apps.Expose(ctx, pod, "1", 0, 8888); err != nil {
 		return "", err
 	}
 	_, portStr, _ := net.SplitHostPort(upAddr)
 	port, _ := strconv.Atoi(portStr)
-	err = local.PointAtLocal(ctx, cs, ns, gateway.AppName("1", 0), "upstream", port)
-	return gateway.AppHost("", "1", 0, "apps.localhost"), err
+	err = local.PointAtLocal(ctx, cs, ns, appdomain.AppName("1", 0), "upstream", port)
+	return appdomain.AppHost("", "1", 0, "apps.localhost"), err
 }
 
 // load sends GETs from workers for d; it answers the successful requests, their latencies and the failures.
-func load(ctx context.Context, workers int, d time.Duration, prepare func(*http.Request)) (int, []time.Duration, int64) {
+func load(ctx context.Context, workers int, d time.Duration, p path) (int, []time.Duration, int64) {
 	tr := &http.Transport{MaxIdleConnsPerHost: workers, MaxConnsPerHost: workers}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
@@ -202,8 +242,11 @@ func load(ctx context.Context, workers int, d time.Duration, prepare func(*http.
 			defer wg.Done()
 			var mine []time.Duration
 			for time.Now().Before(end) {
-				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://placeholder/lab", nil)
-				prepare(req)
+				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.addr+"/lab", nil)
+				req.Host = p.host
+				if p.cookie != nil {
+					req.AddCookie(p.cookie)
+				}
 				t := time.Now()
 				resp, err := client.Do(req)
 				if err != nil {
@@ -216,7 +259,7 @@ func load(ctx context.Context, workers int, d time.Duration, prepare func(*http.
 				resp.Body.Close()
 				if resp.StatusCode != 200 {
 					if failed.Add(1) == 1 {
-						fmt.Fprintln(os.Stderr, "  first failure: status", resp.Status, resp.Header.Get("Server"), resp.Request.URL, resp.Request.Host)
+						fmt.Fprintln(os.Stderr, "  first failure: status", resp.Status)
 					}
 					continue
 				}
@@ -231,6 +274,43 @@ func load(ctx context.Context, workers int, d time.Duration, prepare func(*http.
 	return len(lat), lat, failed.Load()
 }
 
+// echo opens one WebSocket per worker and sends 16-byte messages, each after the previous one's echo.
+func echo(p path, workers int, d time.Duration) (int, []time.Duration, error) {
+	conns, err := holdWebSockets(p, workers)
+	defer closeAll(conns)
+	if err != nil {
+		return 0, nil, err
+	}
+	var mu sync.Mutex
+	var lat []time.Duration
+	end := time.Now().Add(d)
+	var wg sync.WaitGroup
+	for _, c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			msg, buf := []byte("0123456789abcdef"), make([]byte, 16)
+			var mine []time.Duration
+			_ = c.SetDeadline(end.Add(10 * time.Second))
+			for time.Now().Before(end) {
+				t := time.Now()
+				if _, err := c.Write(msg); err != nil {
+					break
+				}
+				if _, err := io.ReadFull(c, buf); err != nil {
+					break
+				}
+				mine = append(mine, time.Since(t))
+			}
+			mu.Lock()
+			lat = append(lat, mine...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return len(lat), lat, nil
+}
+
 func stats(d time.Duration, n int, lat []time.Duration, failed int64) (perSec, p50, p99 float64) {
 	if n == 0 {
 		return 0, 0, 0
@@ -243,33 +323,48 @@ func stats(d time.Duration, n int, lat []time.Duration, failed int64) (perSec, p
 	return float64(n) / d.Seconds(), ms(0.5), ms(0.99)
 }
 
-func holdWebSockets(addr, host string, cookie *http.Cookie, n int) ([]net.Conn, error) {
+// holdWebSockets opens n WebSockets from the app's own origin (app-auth refuses any other).
+func holdWebSockets(p path, n int) ([]net.Conn, error) {
 	conns := make([]net.Conn, 0, n)
 	for i := range n {
-		c, err := net.Dial("tcp", addr)
+		c, err := net.Dial("tcp", p.addr)
 		if err != nil {
 			return conns, err
 		}
-		req, _ := http.NewRequest(http.MethodGet, "http://"+host+"/api/kernels/"+fmt.Sprint(i)+"/channels", nil)
+		req, _ := http.NewRequest(http.MethodGet, "http://"+p.host+"/api/kernels/"+fmt.Sprint(i)+"/channels", nil)
 		req.Header.Set("Connection", "Upgrade")
 		req.Header.Set("Upgrade", "websocket")
 		req.Header.Set("Sec-WebSocket-Version", "13")
 		req.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
-		req.AddCookie(cookie)
+		req.Header.Set("Origin", "http://"+p.host)
+		if p.cookie != nil {
+			req.AddCookie(p.cookie)
+		}
 		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
 		if err := req.Write(c); err != nil {
 			c.Close()
 			return conns, err
 		}
-		resp, err := http.ReadResponse(bufio.NewReader(c), req)
+		br := bufio.NewReader(c)
+		resp, err := http.ReadResponse(br, req)
 		if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
 			c.Close()
 			return conns, fmt.Errorf("upgrade %d: %v %v", i, resp, err)
+		}
+		if br.Buffered() > 0 {
+			c.Close()
+			return conns, fmt.Errorf("upgrade %d: bytes after the handshake", i)
 		}
 		_ = c.SetDeadline(time.Time{})
 		conns = append(conns, c)
 	}
 	return conns, nil
+}
+
+func closeAll(conns []net.Conn) {
+	for _, c := range conns {
+		c.Close()
+	}
 }
 
 // rss is the process's resident set in KiB.

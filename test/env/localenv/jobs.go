@@ -2,20 +2,37 @@ package localenv
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 )
 
-// PrepareJobsNamespace creates the jobs namespace (if missing) and, in it, the bound claim job pods mount
-// users' files from: what an operator provides in a real cluster. It waits until pods can be created there
-// and the claim is bound. It returns the name of the backing PersistentVolume, which outlives the namespace.
+// PodSecurityLabels are the Pod Security admission labels deploy/namespace.yaml puts on the jobs
+// namespace: the apiserver refuses there any pod that baseline forbids.
+var PodSecurityLabels = map[string]string{
+	"pod-security.kubernetes.io/enforce":         "baseline",
+	"pod-security.kubernetes.io/enforce-version": "latest",
+	"pod-security.kubernetes.io/audit":           "restricted",
+	"pod-security.kubernetes.io/audit-version":   "latest",
+}
+
+// PrepareJobsNamespace creates the jobs namespace (if missing) with deploy/'s Pod Security labels (added
+// to an existing one) and, in it, the bound claim job pods mount users' files from: what an operator
+// provides in a real cluster. It waits until pods can be created there and the claim is bound. It returns
+// the name of the backing PersistentVolume, which outlives the namespace.
 func PrepareJobsNamespace(ctx context.Context, cs kubernetes.Interface, ns, claim string) (string, error) {
-	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+	_, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: PodSecurityLabels}}, metav1.CreateOptions{})
+	if apierrors.IsAlreadyExists(err) {
+		patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"labels": PodSecurityLabels}})
+		_, err = cs.CoreV1().Namespaces().Patch(ctx, ns, types.MergePatchType, patch, metav1.PatchOptions{})
+	}
+	if err != nil {
 		return "", fmt.Errorf("create namespace %s: %w", ns, err)
 	}
 	pvName := ns + "-" + claim

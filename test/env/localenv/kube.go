@@ -102,6 +102,9 @@ func startKube(ctx context.Context, env *Env, o Options) error {
 		"--service-account-key-file=" + saPub, "--service-account-signing-key-file=" + saKey,
 		"--service-cluster-ip-range=10.96.0.0/16",
 		"--authorization-mode=Node,RBAC", "--token-auth-file=" + tokens, "--allow-privileged=true",
+		// PodSecurity is on by default; named so that no later flag change drops it unnoticed: the jobs
+		// namespace relies on it to refuse privileged pods, as a real cluster's apiserver does.
+		"--enable-admission-plugins=PodSecurity",
 	}, logs, o.Detach, nil)
 	if err != nil {
 		return err
@@ -118,8 +121,15 @@ func startKube(ctx context.Context, env *Env, o Options) error {
 		return err
 	}
 
-	// The controller manager and scheduler wait for the apiserver themselves; starting them now overlaps
-	// their own several seconds of start-up with the apiserver's.
+	if err := api.waitFor(ctx, httpOK(apiURL+"/readyz", token)); err != nil {
+		return err
+	}
+	env.APIServer = apiURL
+	o.Logf("kube-apiserver ready on %s in %d ms", apiURL, time.Since(t).Milliseconds())
+
+	// The controller manager and scheduler start once the apiserver is ready: started earlier (to overlap
+	// their start-up with the apiserver's), the controller manager exits on a loaded machine when it
+	// cannot read the request-header CA configmap in time ("connection refused"), failing the run.
 	kubeconfigFlags := []string{"--kubeconfig=" + env.Kubeconfig, "--authentication-kubeconfig=" + env.Kubeconfig,
 		"--authorization-kubeconfig=" + env.Kubeconfig, "--bind-address=127.0.0.1", "--leader-elect=false"}
 	kcm, err := launch("kube-controller-manager", filepath.Join(o.BinDir, "kube-controller-manager"), append([]string{
@@ -145,12 +155,6 @@ func startKube(ctx context.Context, env *Env, o Options) error {
 		return err
 	}
 	env.add(sched)
-
-	if err := api.waitFor(ctx, httpOK(apiURL+"/readyz", token)); err != nil {
-		return err
-	}
-	env.APIServer = apiURL
-	o.Logf("kube-apiserver ready on %s in %d ms", apiURL, time.Since(t).Milliseconds())
 
 	t = time.Now()
 

@@ -34,6 +34,7 @@ func run(args []string) error {
 	dir := fs.String("dir", ".run/core", "folder holding the key, the refresh token and the URL")
 	addr := fs.String("addr", "127.0.0.1:0", "address to listen on (loopback)")
 	ttl := fs.Duration("ttl", time.Hour, "lifetime of the printed token")
+	provider := fs.String("provider", "k8s", "the provider id Core knows the IM as")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -52,7 +53,7 @@ func run(args []string) error {
 	case "serve":
 		refresh, _ := os.ReadFile(filepath.Join(*dir, fakecore.RefreshTokenFile))
 		logger := log.New(os.Stdout, "fakecore ", log.LstdFlags|log.Lmicroseconds)
-		core, err := fakecore.New(fakecore.Options{Key: key, RefreshToken: string(trim(refresh)), Addr: *addr, Log: logger.Printf})
+		core, err := fakecore.New(fakecore.Options{Key: key, RefreshToken: string(trim(refresh)), Addr: *addr, ProviderID: *provider, Log: logger.Printf})
 		if err != nil {
 			return err
 		}

@@ -1,4 +1,4 @@
-package gateway_test
+package appauth_test
 
 import (
 	"context"
@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ucloud-im/knative-im/gateway"
+	"github.com/ucloud-im/knative-im/shared/appsession"
 	"github.com/ucloud-im/knative-im/shared/fn"
 	"github.com/ucloud-im/knative-im/shared/store"
 	"github.com/ucloud-im/knative-im/shared/store/storetest"
@@ -18,7 +18,7 @@ import (
 // keeps the rest; a token used again after its row went is still refused (it has expired).
 func TestRetentionRemovesOnlyLongExpiredTokens(t *testing.T) {
 	db := storetest.New(t, env.Database(t))
-	ledger := gateway.PostgresLedger{Pool: db.Open(t, store.FnAppAuth).Pool}
+	ledger := appsession.PostgresLedger{Pool: db.Open(t, store.FnAppAuth).Pool}
 	owner := db.OwnerPool(t)
 	ctx := context.Background()
 	now := time.Now()

@@ -1,4 +1,4 @@
-package gateway
+package appsession
 
 import (
 	"net/http"
@@ -6,12 +6,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ucloud-im/knative-im/shared/appdomain"
 )
 
 func TestTokens(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	s := Sessions{Key: []byte("0123456789abcdef0123456789abcdef"), Now: func() time.Time { return now }}
-	good, err := s.IssueToken("App-7-0.apps.example.org:443")
+	good, err := s.IssueToken("app-7-0.apps.example.org")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +57,7 @@ func TestCookies(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	s := Sessions{Key: []byte("0123456789abcdef0123456789abcdef"), Now: func() time.Time { return now }}
 	c := s.Cookie("app-7-0.apps.example.org")
-	if c.MaxAge != 2592000 || !c.HttpOnly || !c.Secure || c.SameSite != http.SameSiteLaxMode || c.Domain != "" || c.Path != "/" {
+	if c.Name != "__Host-ucloud-im-session" || c.MaxAge != 2592000 || !c.HttpOnly || !c.Secure || c.SameSite != http.SameSiteLaxMode || c.Domain != "" || c.Path != "/" {
 		t.Fatalf("cookie attributes %+v", c)
 	}
 	for _, tc := range []struct {
@@ -64,7 +66,8 @@ func TestCookies(t *testing.T) {
 		want               bool
 	}{
 		{"own host", "app-7-0.apps.example.org", c.Name + "=" + c.Value, now, true},
-		{"own host with port, upper case", "APP-7-0.apps.example.org:8443", c.Name + "=" + c.Value, now, true},
+		{"own host with port, upper case, trailing dot", "APP-7-0.apps.example.org.:8443", c.Name + "=" + c.Value, now, true},
+		{"the value under the legacy name", "app-7-0.apps.example.org", LegacyCookieName + "=" + c.Value, now, false},
 		{"among the app's own cookies", "app-7-0.apps.example.org", "_xsrf=1; " + c.Name + "=" + c.Value + "; theme=dark", now, true},
 		{"29 days later", "app-7-0.apps.example.org", c.Name + "=" + c.Value, now.Add(29 * 24 * time.Hour), true},
 		{"31 days later", "app-7-0.apps.example.org", c.Name + "=" + c.Value, now.Add(31 * 24 * time.Hour), false},
@@ -80,7 +83,11 @@ func TestCookies(t *testing.T) {
 				r.Header.Set("Cookie", tc.cookie)
 			}
 			at := tc.at
-			if got := (Sessions{Key: s.Key, Now: func() time.Time { return at }}).Authorized(r); got != tc.want {
+			host, ok := appdomain.CanonicalHost(tc.host)
+			if !ok {
+				t.Fatalf("host %q", tc.host)
+			}
+			if got := (Sessions{Key: s.Key, Now: func() time.Time { return at }}).Authorized(host, r); got != tc.want {
 				t.Fatalf("authorized = %v, want %v", got, tc.want)
 			}
 		})
@@ -93,5 +100,29 @@ func TestLoadKeyRefusesShortKeys(t *testing.T) {
 	}
 	if k, err := LoadKey("", strings.Repeat("k", 32)); err != nil || len(k) != 32 {
 		t.Fatalf("32-byte key: %v", err)
+	}
+}
+
+// StripCookies: the application behind app-auth gets every cookie but the IM's, as they were sent.
+func TestStripCookies(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		in   []string
+		want []string
+	}{
+		{"only the session", []string{CookieName + "=1.abc"}, nil},
+		{"among the app's", []string{"_xsrf=2|x; " + CookieName + "=1.abc; theme=dark"}, []string{"_xsrf=2|x; theme=dark"}},
+		{"legacy name too", []string{LegacyCookieName + "=1.abc;a=b"}, []string{"a=b"}},
+		{"two Cookie headers", []string{"a=b", CookieName + "=1.x; c=d"}, []string{"a=b; c=d"}},
+		{"a name that only contains ours", []string{"x" + CookieName + "=1"}, []string{"x" + CookieName + "=1"}},
+		{"none", nil, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := http.Header{"Cookie": tc.in}
+			StripCookies(h)
+			if got := h.Values("Cookie"); strings.Join(got, "|") != strings.Join(tc.want, "|") || len(got) != len(tc.want) {
+				t.Fatalf("got %q, want %q", got, tc.want)
+			}
+		})
 	}
 }

@@ -1,4 +1,4 @@
-package gateway
+package appdomain
 
 import (
 	"strconv"
@@ -8,6 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"knative.dev/networking/pkg/apis/networking"
 	netv1alpha1 "knative.dev/networking/pkg/apis/networking/v1alpha1"
+	netheader "knative.dev/networking/pkg/http/header"
 
 	"github.com/ucloud-im/knative-im/shared/kube"
 )
@@ -41,7 +42,8 @@ type Settings struct {
 	Namespace string
 	// AuthService is the ExternalName Service in the jobs namespace that leads to the app-auth function,
 	// and AuthHost that function's cluster host, which the ingress rewrites the Host to (the way Knative's
-	// own DomainMapping reaches a Knative Service in another namespace).
+	// own DomainMapping reaches a Knative Service in another namespace). Every request to an app host goes
+	// there first.
 	AuthService string
 	AuthHost    string
 }
@@ -80,21 +82,30 @@ func AppService(pod *corev1.Pod, jobID string, rank, webPort int) *corev1.Servic
 	}
 }
 
-// AppIngress routes app-<job>-<rank>.<domain> to the rank's Service, and its authorize-app path to the
-// app-auth function. It is owned by the rank's pod, so it goes when the job does.
+// OriginalHostHeader carries an app host to app-auth past the ingress's Host rewrite. It is Knative's own
+// (K-Original-Host, as DomainMapping uses it): Knative's queue-proxy in front of app-auth turns it back into
+// the request's Host, so app-auth sees the host the browser asked for. The local gateway does the same.
+const OriginalHostHeader = netheader.OriginalHostKey
+
+// AppIngress routes every path of app-<job>-<rank>.<domain> to the app-auth function (through the
+// ExternalName Service AuthService in the jobs namespace, rewriting the Host to app-auth's as Knative's
+// DomainMapping does, the original host in OriginalHostHeader). app-auth decides on each request and
+// forwards what it allows to the rank's Service: nothing reaches the application without passing it, on
+// any ingress. It is owned by the rank's pod, so it goes when the job does.
 func AppIngress(pod *corev1.Pod, jobID string, rank int, s Settings) *netv1alpha1.Ingress {
-	name := AppName(jobID, rank)
+	host := AppHost(s.Prefix, jobID, rank, s.AppsDomain)
+	toAuth := split(s.Namespace, s.AuthService)
+	toAuth[0].AppendHeaders = map[string]string{OriginalHostHeader: host}
 	return &netv1alpha1.Ingress{
 		TypeMeta: metav1.TypeMeta{APIVersion: netv1alpha1.SchemeGroupVersion.String(), Kind: "Ingress"},
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: s.Namespace, Labels: labels(jobID, rank),
+		ObjectMeta: metav1.ObjectMeta{Name: AppName(jobID, rank), Namespace: s.Namespace, Labels: labels(jobID, rank),
 			Annotations:     map[string]string{networking.IngressClassAnnotationKey: s.class()},
 			OwnerReferences: ownedBy(pod)},
 		Spec: netv1alpha1.IngressSpec{Rules: []netv1alpha1.IngressRule{{
-			Hosts:      []string{AppHost(s.Prefix, jobID, rank, s.AppsDomain)},
+			Hosts:      []string{host},
 			Visibility: netv1alpha1.IngressVisibilityExternalIP,
 			HTTP: &netv1alpha1.HTTPIngressRuleValue{Paths: []netv1alpha1.HTTPIngressPath{
-				{Path: AuthorizePath(s.Provider), RewriteHost: s.AuthHost, Splits: split(s.Namespace, s.AuthService)},
-				{Splits: split(s.Namespace, name)},
+				{RewriteHost: s.AuthHost, Splits: toAuth},
 			}},
 		}}},
 	}

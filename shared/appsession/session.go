@@ -1,8 +1,6 @@
-// Package gateway is the wildcard application domain: the Knative Ingress (KIngress) objects that route
-// app-<job>-<rank>.<apps domain> to a job's web port and the provider's API host to the functions, the
-// one-time tokens and cookies that keep a job's address private to the user who opened it, and the
-// authorize-app function that exchanges the one for the other.
-package gateway
+// Package appsession signs what keeps a job's address private to the user who opened it: one-time tokens
+// (issued by job-control, spent once at authorize-app) and the host-bound session cookie.
+package appsession
 
 import (
 	"crypto/hmac"
@@ -11,7 +9,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"strconv"
@@ -19,8 +16,14 @@ import (
 	"time"
 )
 
-// CookieName is the session cookie. It is host-only, so one name serves every job's host.
-const CookieName = "ucloud-im-session"
+// CookieName is the session cookie. The __Host- prefix makes browsers accept it only host-only, with
+// Path=/ and Secure, so no sibling job's page can set or overwrite it with a Domain cookie on the parent
+// domain. One name serves every job's host.
+const CookieName = "__Host-ucloud-im-session"
+
+// LegacyCookieName is the cookie's name before the __Host- prefix; app-auth still strips it before a
+// request reaches an application, so no app ever sees an IM cookie.
+const LegacyCookieName = "ucloud-im-session"
 
 // Lifetimes: a token only has to survive the browser following Core's redirect; the cookie lasts as long
 // as the original meant it to (30 days; it computed decades).
@@ -55,6 +58,12 @@ type Token struct {
 // MinKeyBytes is the shortest key accepted: an HMAC-SHA256 key shorter than its output weakens it.
 const MinKeyBytes = 32
 
+// KeyEnv is the signing key, needed by whoever issues tokens (job-control) or checks them.
+type KeyEnv struct {
+	KeyFile string `envconfig:"UCLOUD_GATEWAY_KEY_FILE"`
+	Key     string `envconfig:"UCLOUD_GATEWAY_KEY"`
+}
+
 // LoadKey reads the signing key from a file or takes it inline (the file wins).
 func LoadKey(file, inline string) ([]byte, error) {
 	key := []byte(inline)
@@ -88,13 +97,13 @@ func (s Sessions) mac(purpose string, fields ...string) string {
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
-// IssueToken makes a one-time token for host.
+// IssueToken makes a one-time token for host, which must be canonical (appdomain.AppHost makes it so).
 func (s Sessions) IssueToken(host string) (string, error) {
 	nonce := make([]byte, 18)
 	if _, err := rand.Read(nonce); err != nil {
 		return "", fmt.Errorf("token nonce: %w", err)
 	}
-	h := base64.RawURLEncoding.EncodeToString([]byte(canonicalHost(host)))
+	h := base64.RawURLEncoding.EncodeToString([]byte(host))
 	exp := strconv.FormatInt(s.now().Add(TokenLifetime).Unix(), 10)
 	n := base64.RawURLEncoding.EncodeToString(nonce)
 	return strings.Join([]string{h, exp, n, s.mac("token", h, exp, n)}, "."), nil
@@ -118,20 +127,21 @@ func (s Sessions) ParseToken(tok string) (Token, error) {
 	return t, nil
 }
 
-// Cookie is the session cookie for host: HttpOnly (scripts cannot read it), Secure (never sent in the
-// clear), SameSite=Lax (sent when the user follows a link from UCloud, which Strict would not be on the
-// first request, but not with cross-site sub-requests) and host-only (no Domain: other jobs never see it).
+// Cookie is the session cookie for a canonical host: HttpOnly (scripts cannot read it), Secure and Path=/
+// with no Domain (what the __Host- prefix demands: sent only to this host, over TLS), SameSite=Lax (sent
+// when the user follows a link from UCloud, which Strict would not be on the first request). Lax does not
+// separate sibling jobs (they are the same site): app-auth's Origin check does.
 func (s Sessions) Cookie(host string) *http.Cookie {
 	exp := strconv.FormatInt(s.now().Add(CookieLifetime).Unix(), 10)
 	return &http.Cookie{
-		Name: CookieName, Value: exp + "." + s.mac("cookie", canonicalHost(host), exp), Path: "/",
+		Name: CookieName, Value: exp + "." + s.mac("cookie", host, exp), Path: "/",
 		MaxAge: int(CookieLifetime / time.Second), HttpOnly: true, Secure: true, SameSite: http.SameSiteLaxMode,
 	}
 }
 
-// Authorized says whether r carries a valid session cookie for the host it was sent to.
-func (s Sessions) Authorized(r *http.Request) bool {
-	host := canonicalHost(r.Host)
+// Authorized says whether r carries a valid, unexpired session cookie for host (canonical: the caller
+// canonicalises the request's host once, appdomain.CanonicalHost).
+func (s Sessions) Authorized(host string, r *http.Request) bool {
 	for _, c := range r.CookiesNamed(CookieName) {
 		exp, mac, ok := strings.Cut(c.Value, ".")
 		if !ok {
@@ -148,11 +158,27 @@ func (s Sessions) Authorized(r *http.Request) bool {
 	return false
 }
 
-// canonicalHost is the host without port, in lower case: the form tokens and cookies are bound to.
-func canonicalHost(hostport string) string {
-	h := hostport
-	if host, _, err := net.SplitHostPort(hostport); err == nil {
-		h = host
+// StripCookies removes the IM's session cookies (current and legacy name) from h's Cookie headers and
+// keeps every other cookie as sent, so the application behind app-auth never sees the IM's cookie.
+func StripCookies(h http.Header) {
+	vals := h.Values("Cookie")
+	if len(vals) == 0 {
+		return
 	}
-	return strings.ToLower(strings.TrimSuffix(h, "."))
+	var kept []string
+	for _, v := range vals {
+		for _, part := range strings.Split(v, ";") {
+			name, _, _ := strings.Cut(part, "=")
+			name = strings.TrimSpace(name)
+			if name == CookieName || name == LegacyCookieName || strings.TrimSpace(part) == "" {
+				continue
+			}
+			kept = append(kept, strings.TrimSpace(part))
+		}
+	}
+	if len(kept) == 0 {
+		h.Del("Cookie")
+		return
+	}
+	h.Set("Cookie", strings.Join(kept, "; "))
 }

@@ -1,9 +1,7 @@
-package gateway
-
-import (
-	"strconv"
-	"strings"
-)
+// Package appdomain names and builds the wildcard application domain's objects: the hosts
+// app-<job>-<rank>.<apps domain>, the per-rank Service and KIngress job-create makes, the provider API
+// host's path table and its KIngress.
+package appdomain
 
 // Function names: the Knative Service (and, locally, the process) serving each route.
 const (
@@ -48,11 +46,3 @@ func APIRoutes(provider string, apps []string) []Route {
 
 // AuthorizePath is where a job's host exchanges a one-time token for the session cookie.
 func AuthorizePath(provider string) string { return "/ucloud/" + provider + "/authorize-app" }
-
-// AppHost is the host of one rank's web interface: app-<jobId>-<rank>.<domain>.
-func AppHost(prefix, jobID string, rank int, domain string) string {
-	if prefix == "" {
-		prefix = "app-"
-	}
-	return prefix + jobID + "-" + strconv.Itoa(rank) + "." + strings.TrimPrefix(domain, ".")
-}

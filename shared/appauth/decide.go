@@ -1,0 +1,167 @@
+// Package appauth is the app-auth function: every request to a job's host (app-<job>-<rank>.<apps domain>)
+// reaches it first, from the job's KIngress. It makes the one authorization decision, on the raw request,
+// and then either answers itself (the authorize-app path: one-time token -> session cookie; any refusal,
+// in UCloud's error shape) or forwards the request, HTTP or WebSocket, to the job's per-rank Service. The
+// local gateway of make run sends app hosts to the same function, so the same code decides everywhere.
+package appauth
+
+import (
+	"net/http"
+	"net/url"
+	"path"
+	"strings"
+
+	"golang.org/x/net/http/httpguts"
+
+	"github.com/ucloud-im/knative-im/shared/appdomain"
+	"github.com/ucloud-im/knative-im/shared/appsession"
+)
+
+// DefaultMaxCookieBytes bounds the Cookie header of a request to an app host. A sibling job can set cookies
+// on the parent domain that every app host then receives; above this the request is refused with 431
+// before reaching the application (nginx's and many apps' limit for one header line is 8 KiB).
+const DefaultMaxCookieBytes = 8 << 10
+
+// Decider is the authorization decision for app hosts.
+type Decider struct {
+	Provider   string
+	AppsDomain string
+	// Prefix of app hosts' first label; "" is "app-".
+	Prefix   string
+	Sessions appsession.Sessions
+	// MaxCookieBytes: 0 is DefaultMaxCookieBytes.
+	MaxCookieBytes int
+}
+
+// Decision is what to do with one request.
+type Decision struct {
+	// Status, when not 0, refuses the request with this HTTP status, Code and Why (UCloud's error shape).
+	Status    int
+	Code, Why string
+	// Authorize: the request is for the authorize-app path, answered by app-auth itself.
+	Authorize bool
+	// Host is the request's canonical host, and JobID and Rank the web interface it names.
+	Host  string
+	JobID string
+	Rank  int
+}
+
+func refuse(status int, code, why string) Decision {
+	return Decision{Status: status, Code: code, Why: why}
+}
+
+// Decide looks at the request as it came off the wire: the request target as sent (RequestURI, never the
+// decoded path), the Host canonicalised once, the Cookie header's size, the session cookie for exactly
+// that host, and for state-changing methods and protocol upgrades the Origin. Only the exact bytes of the
+// authorize path are the authorize path; a target that would become it after decoding or path cleaning
+// is refused, cookie or not, so no component behind this one can read it differently.
+func (d *Decider) Decide(r *http.Request) Decision {
+	// Origin-form only: an absolute-form target (GET http://host/... HTTP/1.1) is for proxies, and with it
+	// Go takes the host from the target, not the Host header; "*" is OPTIONS for the server itself.
+	if !strings.HasPrefix(r.RequestURI, "/") {
+		return refuse(http.StatusBadRequest, "BAD_REQUEST_TARGET", "The request target must be a path.")
+	}
+	if _, twice := r.Header[appdomain.OriginalHostHeader]; twice {
+		// The hop in front (Knative's queue-proxy, or the local gateway) turns this header into the Host and
+		// removes it; one still here was sent past it and names a second host.
+		return refuse(http.StatusBadRequest, "BAD_HOST", "The request names more than one host.")
+	}
+	host, ok := appdomain.CanonicalHost(r.Host)
+	if !ok {
+		return refuse(http.StatusBadRequest, "BAD_HOST", "The request has no valid host.")
+	}
+	jobID, rank, ok := appdomain.ParseAppHost(host, d.Prefix, d.AppsDomain)
+	if !ok {
+		return refuse(http.StatusNotFound, "NOT_AN_APP", "Nothing is served at "+host+".")
+	}
+	max := d.MaxCookieBytes
+	if max <= 0 {
+		max = DefaultMaxCookieBytes
+	}
+	n := 0
+	for _, c := range r.Header.Values("Cookie") {
+		n += len(c) + 2
+	}
+	if n > max {
+		return refuse(http.StatusRequestHeaderFieldsTooLarge, "COOKIES_TOO_LARGE",
+			"Your browser sent too many cookies for this address: clear the cookies of this site and open the application again from UCloud.")
+	}
+	rawPath, _, _ := strings.Cut(r.RequestURI, "?")
+	authorize := appdomain.AuthorizePath(d.Provider)
+	if rawPath == authorize {
+		return Decision{Authorize: true, Host: host, JobID: jobID, Rank: rank}
+	}
+	if looksLike(rawPath, authorize) {
+		return refuse(http.StatusBadRequest, "BAD_PATH", "This address is not valid.")
+	}
+	if !d.Sessions.Authorized(host, r) {
+		return refuse(http.StatusUnauthorized, "NO_SESSION", "Open this application from UCloud to use it.")
+	}
+	if (!safeMethod(r.Method) || isUpgrade(r)) && !sameOrigin(r, host) {
+		return refuse(http.StatusForbidden, "CROSS_ORIGIN", "This request did not come from the application's own pages.")
+	}
+	return Decision{Host: host, JobID: jobID, Rank: rank}
+}
+
+// looksLike: rawPath becomes target (or a path under it) once percent-decoded, up to three times, with
+// repeated slashes and dot segments removed, ignoring case.
+func looksLike(rawPath, target string) bool {
+	p := rawPath
+	for range 3 {
+		dec, err := url.PathUnescape(p)
+		if err != nil || dec == p {
+			break
+		}
+		p = dec
+	}
+	p = strings.ToLower(path.Clean("/" + p))
+	target = strings.ToLower(target)
+	return p == target || strings.HasPrefix(p, target+"/")
+}
+
+func safeMethod(m string) bool {
+	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
+}
+
+// isUpgrade is any protocol switch (WebSocket or another): what httputil.ReverseProxy would tunnel.
+func isUpgrade(r *http.Request) bool {
+	return r.Header.Get("Upgrade") != "" || httpguts.HeaderValuesContainsToken(r.Header["Connection"], "upgrade")
+}
+
+// sameOrigin: the one Origin header is this host's own origin (https, or http on a .localhost domain,
+// which browsers treat as secure; port as in the Host header), or, without Origin, the browser says
+// Sec-Fetch-Site: same-origin. A sibling job's page (same site, other origin) fails both.
+func sameOrigin(r *http.Request, host string) bool {
+	origins := r.Header.Values("Origin")
+	if len(origins) == 0 {
+		return r.Header.Get("Sec-Fetch-Site") == "same-origin"
+	}
+	if len(origins) != 1 {
+		return false
+	}
+	u, err := url.Parse(origins[0])
+	if err != nil || u.Path != "" || u.RawQuery != "" || u.User != nil || u.Opaque != "" {
+		return false
+	}
+	switch {
+	case u.Scheme == "https":
+	case u.Scheme == "http" && strings.HasSuffix(host, ".localhost"):
+	default:
+		return false
+	}
+	oh, ok := appdomain.CanonicalHost(u.Host)
+	return ok && oh == host && port(u.Host, u.Scheme) == port(r.Host, u.Scheme)
+}
+
+// port is the explicit port of hostport, "" when absent or the scheme's default.
+func port(hostport, scheme string) string {
+	i := strings.LastIndexByte(hostport, ':')
+	if i < 0 {
+		return ""
+	}
+	p := hostport[i+1:]
+	if (scheme == "https" && p == "443") || (scheme == "http" && p == "80") {
+		return ""
+	}
+	return p
+}

@@ -1,0 +1,100 @@
+package monitor
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
+
+	"github.com/ucloud-im/knative-im/shared/kube"
+)
+
+// JobDirectory tells which jobs Core knows (the Core client's KnownJobs).
+type JobDirectory interface {
+	KnownJobs(ctx context.Context, ids []string) (map[string]bool, error)
+}
+
+// Orphans removes the objects of jobs the provider runs but Core does not know. Core gives up on a
+// provider call after 5 s; on a create it then deletes the job it had made, while the provider may still
+// be making the pods. Nobody would ever stop those pods (Core will never call terminate for a job it
+// deleted), so the monitor asks Core about every job it sees and removes what Core does not list.
+type Orphans struct {
+	Core      JobDirectory
+	Kube      kubernetes.Interface
+	Namespace string
+	// Grace is how old a job's first pod must be before it can be an orphan: Core confirms a job only once
+	// the provider has answered its create, so a young job may not be listed yet (default 2 min).
+	Grace time.Duration
+	Log   *slog.Logger
+	Now   func() time.Time
+}
+
+// Sweep looks at the given pods (the monitor's informer cache) and removes every job of theirs that is older
+// than Grace and unknown to Core. It returns the jobs it removed. When Core cannot be asked it removes
+// nothing.
+func (o *Orphans) Sweep(ctx context.Context, pods []*corev1.Pod) ([]string, error) {
+	grace := o.Grace
+	if grace == 0 {
+		grace = 2 * time.Minute
+	}
+	now := time.Now
+	if o.Now != nil {
+		now = o.Now
+	}
+	oldest := map[string]time.Time{}
+	for _, p := range pods {
+		id := p.Labels[kube.LabelJobID]
+		if id == "" || p.DeletionTimestamp != nil {
+			continue
+		}
+		if t, ok := oldest[id]; !ok || p.CreationTimestamp.Time.Before(t) {
+			oldest[id] = p.CreationTimestamp.Time
+		}
+	}
+	var candidates []string
+	for id, created := range oldest {
+		if now().Sub(created) >= grace {
+			candidates = append(candidates, id)
+		}
+	}
+	if len(candidates) == 0 {
+		return nil, nil
+	}
+	slices.Sort(candidates)
+	known, err := o.Core.KnownJobs(ctx, candidates)
+	if err != nil {
+		return nil, fmt.Errorf("ask Core which jobs it knows: %w", err)
+	}
+	var removed []string
+	for _, id := range candidates {
+		if known[id] {
+			continue
+		}
+		if err := o.remove(ctx, id); err != nil {
+			return removed, err
+		}
+		if o.Log != nil {
+			o.Log.Warn("removed a job Core does not know (it gave up on the create, or deleted the job)", "job_id", id)
+		}
+		removed = append(removed, id)
+	}
+	return removed, nil
+}
+
+// remove deletes the job's pods; its headless Service, NetworkPolicy and app routes are owned by its pods
+// and go with them.
+func (o *Orphans) remove(ctx context.Context, jobID string) error {
+	err := o.Kube.CoreV1().Pods(o.Namespace).DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](1)},
+		metav1.ListOptions{LabelSelector: kube.LabelJobID + "=" + jobID})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("remove orphaned job %s: %w", jobID, err)
+	}
+	return nil
+}

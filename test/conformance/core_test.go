@@ -1,0 +1,270 @@
+package conformance_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/ucloud-im/knative-im/shared/jobs"
+	"github.com/ucloud-im/knative-im/shared/kube"
+	"github.com/ucloud-im/knative-im/test/conformance"
+	"github.com/ucloud-im/knative-im/test/envtest"
+)
+
+// fixtureJob is the id of the job in every jobs fixture; its allocation is 4 h and extend asks for 1 h.
+const fixtureJob = "4187263"
+
+func (r *rig) pods(jobID string) int {
+	r.t.Helper()
+	pods, err := env.Clientset.CoreV1().Pods(r.ns).List(context.Background(), metav1.ListOptions{LabelSelector: kube.LabelJobID + "=" + jobID})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return len(pods.Items)
+}
+
+type sessions struct {
+	Responses []struct {
+		Type             string `json:"type"`
+		JobID            string `json:"jobId"`
+		Rank             int    `json:"rank"`
+		RedirectClientTo string `json:"redirectClientTo"`
+	} `json:"responses"`
+}
+
+// Every request core2 sends, byte for byte, is decoded by the IM (no 400 for its shape) and answered in
+// the shape core2 decodes; the answers' effects are what the user asked for.
+func TestEveryCoreRequestDecodesAndEveryAnswerFits(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	covered := map[string]bool{}
+	do := func(name string) answer {
+		t.Helper()
+		covered[name] = true
+		return r.send(r.fixture(name))
+	}
+
+	a := do("jobs.create")
+	r.fits(a)
+	var created struct{ Responses []json.RawMessage }
+	if err := json.Unmarshal(a.body, &created); err != nil || len(created.Responses) != 1 {
+		t.Fatalf("create answered %s: one response per item expected", a.body)
+	}
+	if !r.core.KnowsJob(fixtureJob) || r.pods(fixtureJob) != 1 {
+		t.Fatalf("after create: Core knows the job %v, pods %d", r.core.KnowsJob(fixtureJob), r.pods(fixtureJob))
+	}
+
+	a = do("jobs.interactiveSession.WEB")
+	r.fits(a)
+	var s sessions
+	if err := json.Unmarshal(a.body, &s); err != nil || len(s.Responses) != 1 || s.Responses[0].Type != "web" || s.Responses[0].JobID != fixtureJob ||
+		!strings.HasPrefix(s.Responses[0].RedirectClientTo, "https://app-"+fixtureJob+"-0.apps.example.org/") {
+		t.Fatalf("web session: %s", a.body)
+	}
+	for _, name := range []string{"jobs.interactiveSession.SHELL", "jobs.interactiveSession.VNC"} {
+		// Decoded either way: a session is opened (2xx in core2's shape) or refused for what it is.
+		if a := do(name); a.status/100 == 2 {
+			r.fits(a)
+		} else {
+			r.refused(a, a.status, "SESSION_NOT_SUPPORTED")
+		}
+	}
+
+	r.fits(do("jobs.extend"))
+	pod, err := env.Clientset.CoreV1().Pods(r.ns).Get(ctx, kube.PodName(fixtureJob, 0), metav1.GetOptions{})
+	if err != nil || pod.Annotations[jobs.AnnotationTimeAllocation] != fmt.Sprint((5*time.Hour).Milliseconds()) {
+		t.Fatalf("after extending 4 h by 1 h: %v %v", err, pod.Annotations)
+	}
+
+	r.fits(do("jobs.retrieveProducts"))
+
+	r.fits(do("jobs.terminate"))
+	envtest.Eventually(t, 30*time.Second, func() error {
+		if n := r.pods(fixtureJob); n != 0 {
+			return fmt.Errorf("%d pods left after terminate", n)
+		}
+		return nil
+	})
+
+	a = do("iapps.syncthing.retrieve")
+	r.fits(a)
+	r.fits(do("iapps.syncthing.update"))
+	a = do("iapps.syncthing.retrieve")
+	r.fits(a)
+	var got struct {
+		ETag   string
+		Config struct {
+			Folders []struct{ UCloudPath string }
+			Devices []struct{ DeviceID string }
+		}
+	}
+	if err := json.Unmarshal(a.body, &got); err != nil || len(got.Config.Folders) != 2 || got.Config.Folders[1].UCloudPath != "/51234/Home/thesis" || len(got.Config.Devices) != 1 {
+		t.Fatalf("retrieve after update: %s", a.body)
+	}
+	r.fits(do("iapps.syncthing.restart"))
+	r.fits(do("iapps.syncthing.reset"))
+
+	for _, c := range r.ref.CoreToProvider {
+		if !covered[c.Name] && !pending[c.Name] {
+			t.Errorf("fixture %s is not sent by this test", c.Name)
+		}
+	}
+}
+
+// pending are the calls core2 makes that the IM does not serve yet (issue 15, item 6). Whoever serves
+// one removes it here, mounts its handler in newRig if it is new, and adds it to the test above.
+var pending = map[string]bool{
+	"jobs.suspend": true, "jobs.unsuspend": true, "jobs.requestDynamicParameters": true, "jobs.openTerminalInFolder": true,
+	"jobs.onUpdatedLabels": true, "jobs.attachResource": true, "jobs.detachResource": true,
+	"drives.retrieveProducts": true, "ingresses.retrieveProducts": true, "publicIps.retrieveProducts": true,
+	"licenses.retrieveProducts": true, "privateNetworks.retrieveProducts": true,
+	"integration.retrieveManifest": true, "integration.init": true, "provider.branding.retrieveInfo": true,
+}
+
+// The pending list stays true: a call in it that the IM now answers must leave it (and be checked above).
+func TestPendingCallsAreStillUnserved(t *testing.T) {
+	r := newRig(t)
+	for _, c := range r.ref.CoreToProvider {
+		if !pending[c.Name] {
+			continue
+		}
+		_, body := r.fixture(c.Name)
+		if a := r.send(c, body); a.status != http.StatusNotFound {
+			t.Errorf("%s %s is answered now (%d %s): take it off the pending list and check its answer in TestEveryCoreRequestDecodesAndEveryAnswerFits", c.Method, c.Path, a.status, a.body)
+		} else {
+			t.Logf("not served yet: %s %s (core2 type %s -> %s)", c.Method, c.Path, c.RequestType, c.ResponseType)
+		}
+	}
+}
+
+// A call whose one item fails is an HTTP error with UCloud's error body, never a 2xx (core2 reads any 2xx
+// bulk answer as done), and it changes nothing.
+func TestAFailedItemIsAnErrorStatusWithUCloudsErrorBody(t *testing.T) {
+	r := newRig(t)
+	create, body := r.fixture("jobs.create")
+
+	a := r.send(create, edit(t, body, func(m map[string]any) {
+		item(m, 0)["specification"].(map[string]any)["product"].(map[string]any)["id"] = "u1-standard-64"
+	}))
+	r.refused(a, http.StatusBadRequest, "UNKNOWN_PRODUCT")
+	a = r.send(create, edit(t, body, func(m map[string]any) {
+		item(m, 0)["specification"].(map[string]any)["application"].(map[string]any)["version"] = "0.0.1"
+	}))
+	r.refused(a, http.StatusBadRequest, "UNKNOWN_APPLICATION")
+	if r.core.KnowsJob(fixtureJob) || r.pods(fixtureJob) != 0 {
+		t.Fatalf("refused creates left: Core knows the job %v, %d pods", r.core.KnowsJob(fixtureJob), r.pods(fixtureJob))
+	}
+
+	// The job was never created here, so the provider cannot extend it.
+	r.refused(r.send(r.fixture("jobs.extend")), http.StatusNotFound, "JOB_NOT_FOUND")
+
+	session, body := r.fixture("jobs.interactiveSession.WEB")
+	r.refused(r.send(session, edit(t, body, func(m map[string]any) { item(m, 0)["rank"] = 3 })), http.StatusBadRequest, "BAD_RANK")
+
+	update, body := r.fixture("iapps.syncthing.update")
+	r.refused(r.send(update, edit(t, body, func(m map[string]any) { m["expectedETag"] = "stale" })), http.StatusBadRequest, "ETAG_MISMATCH")
+	r.refused(r.send(update, edit(t, body, func(m map[string]any) {
+		m["config"].(map[string]any)["devices"].([]any)[0].(map[string]any)["deviceId"] = "NOT-A-DEVICE"
+	})), http.StatusBadRequest, "")
+	retrieve, body := r.fixture("iapps.syncthing.retrieve")
+	a = r.send(retrieve, body)
+	r.fits(a)
+	if !strings.Contains(string(a.body), `"devices":[]`) {
+		t.Fatalf("refused updates changed the configuration: %s", a.body)
+	}
+}
+
+// core2 answers 502 to the user when interactiveSession has fewer sessions than items, and maps them by
+// position; so the IM answers one per item, in order.
+func TestInteractiveSessionAnswersOneSessionPerItem(t *testing.T) {
+	r := newRig(t)
+	c, body := r.fixture("jobs.interactiveSession.WEB")
+	body = edit(t, body, func(m map[string]any) {
+		first := item(m, 0)
+		first["job"].(map[string]any)["specification"].(map[string]any)["replicas"] = 3
+		items := []any{}
+		for _, rank := range []int{2, 0, 1} {
+			it := map[string]any{}
+			for k, v := range first {
+				it[k] = v
+			}
+			it["rank"] = rank
+			items = append(items, it)
+		}
+		m["items"] = items
+	})
+	a := r.send(c, body)
+	r.fits(a)
+	var s sessions
+	if err := json.Unmarshal(a.body, &s); err != nil || len(s.Responses) != 3 {
+		t.Fatalf("3 items answered with %s", a.body)
+	}
+	for i, rank := range []int{2, 0, 1} {
+		got := s.Responses[i]
+		if got.Rank != rank || got.JobID != fixtureJob || !strings.HasPrefix(got.RedirectClientTo, "https://app-"+fixtureJob+"-"+itoa(rank)+".apps.example.org/") {
+			t.Errorf("session %d (rank %d): %+v", i, rank, got)
+		}
+	}
+}
+
+// core2 marshals every absent util.Option as null (omitempty does nothing to a struct): a job without a
+// time allocation, a personal job (no project), a job whose application or product Core could not
+// resolve. The IM must take them all; an unlimited job runs without an allocation.
+func TestCreateWithEveryOptionAbsentAsCore2SendsIt(t *testing.T) {
+	r := newRig(t)
+	c, body := r.fixture("jobs.create")
+	var doc any
+	if err := json.Unmarshal(body, &doc); err != nil {
+		t.Fatal(err)
+	}
+	n := nullOptions(r.ref, doc, r.ref.Types[c.RequestType])
+	if n < 10 {
+		t.Fatalf("only %d options set to null", n)
+	}
+	raw, _ := json.Marshal(doc)
+	r.fits(r.send(c, raw))
+	pod, err := env.Clientset.CoreV1().Pods(r.ns).Get(context.Background(), kube.PodName(fixtureJob, 0), metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := pod.Annotations[jobs.AnnotationTimeAllocation]; ok {
+		t.Errorf("a job without a time allocation got one: %s ms", v)
+	}
+}
+
+// nullOptions sets every util.Option field in v to null, as core2 sends an absent one, and counts them.
+func nullOptions(ref *conformance.Reference, v any, s *conformance.Shape) int {
+	if s == nil {
+		return 0
+	}
+	if s.Ref != "" {
+		s = ref.Defs[s.Ref]
+	}
+	n := 0
+	switch v := v.(type) {
+	case map[string]any:
+		for k, e := range v {
+			if f, ok := s.Fields[k]; ok {
+				if strings.HasPrefix(f.GoType, "util.Option[") {
+					v[k] = nil
+					n++
+					continue
+				}
+				n += nullOptions(ref, e, &f.Shape)
+			} else if s.Kind == "map" {
+				n += nullOptions(ref, e, s.Values)
+			}
+		}
+	case []any:
+		for _, e := range v {
+			n += nullOptions(ref, e, s.Items)
+		}
+	}
+	return n
+}
