@@ -2,13 +2,19 @@ package envtest
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	authv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 
 	"github.com/ucloud-im/knative-im/shared/eventauth"
 )
@@ -91,4 +97,43 @@ func (e *Env) EventVerifier(t testing.TB, p eventauth.Policy, o eventauth.Option
 		t.Fatal(err)
 	}
 	return v
+}
+
+// ServiceAccountIssuer is the issuer named in the test apiserver's OIDC discovery document (what real
+// service-account tokens carry in iss).
+func (e *Env) ServiceAccountIssuer(t testing.TB) string {
+	t.Helper()
+	client, err := rest.HTTPClientFor(e.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := client.Get(strings.TrimSuffix(e.Config.Host, "/") + eventauth.DiscoveryPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var doc struct {
+		Issuer string `json:"issuer"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil || doc.Issuer == "" {
+		t.Fatalf("discovery document: %v %+v", err, doc)
+	}
+	return doc.Issuer
+}
+
+// ForgedToken is a token with the given claims signed RS256 by a key of its own, not the cluster's: what
+// someone without the cluster's signing key can make.
+func ForgedToken(t testing.TB, claims jwt.MapClaims) string {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := jwt.NewWithClaims(jwt.SigningMethodRS256, claims)
+	tok.Header["kid"] = "forged"
+	s, err := tok.SignedString(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }

@@ -1,0 +1,90 @@
+package eventauth_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"k8s.io/client-go/rest"
+
+	"github.com/ucloud-im/knative-im/shared/eventauth"
+	"github.com/ucloud-im/knative-im/test/envtest"
+)
+
+var env *envtest.Env
+
+func TestMain(m *testing.M) { envtest.Main(m, &env) }
+
+const jobStateType = "com.github.ucloud-im.job.state.changed"
+
+// A receiver runs as a ServiceAccount with no Role at all (status-report has none): the default
+// system:service-account-issuer-discovery binding lets it read the issuer's discovery document and keys,
+// so it can verify senders with nothing but its own token and the cluster's CA.
+func TestAServiceAccountWithoutRolesVerifiesSenders(t *testing.T) {
+	ns := env.Namespace(t)
+	receiver := env.ServiceAccountSender(t, ns, "receiver", "unused")
+	monitor := env.ServiceAccountSender(t, ns, "ucloud-im-monitor", envtest.EventAudience)
+	cfg := &rest.Config{Host: env.Config.Host, TLSClientConfig: rest.TLSClientConfig{CAData: env.Config.CAData, CAFile: env.Config.CAFile},
+		BearerToken: env.ServiceAccountToken(t, ns, receiver.Name, nil, 10*time.Minute)}
+	v, err := eventauth.NewFromCluster(context.Background(), cfg, monitor.Policy(jobStateType), eventauth.Options{})
+	if err != nil {
+		t.Fatalf("discovery as a ServiceAccount without roles: %v", err)
+	}
+	sender, err := v.Sender(context.Background(), "Bearer "+monitor.Token(t))
+	if err != nil || sender != monitor.Subject {
+		t.Fatalf("the monitor's token: %q %v (the keys could not be fetched?)", sender, err)
+	}
+	if !v.Allowed(sender, jobStateType) || !v.Allowed(sender, "") || v.Allowed(sender, "com.github.ucloud-im.iapp.update") {
+		t.Fatal("the allow-list is not per event type")
+	}
+	// Without credentials the documents are not served (the binding is for ServiceAccounts), and the
+	// receiver does not start rather than accept events it cannot check.
+	anon := &rest.Config{Host: env.Config.Host, TLSClientConfig: cfg.TLSClientConfig}
+	if _, err := eventauth.NewFromCluster(context.Background(), anon, monitor.Policy(jobStateType), eventauth.Options{}); err == nil {
+		t.Fatal("discovery without credentials succeeded")
+	}
+}
+
+// Tokens the cluster really issues, refused for what they are (the forged ones are in shared/status).
+func TestRealTokensOfTheWrongKindAreRefused(t *testing.T) {
+	ns := env.Namespace(t)
+	monitor := env.ServiceAccountSender(t, ns, "ucloud-im-monitor", envtest.EventAudience)
+	v := env.EventVerifier(t, monitor.Policy(jobStateType), eventauth.Options{})
+	ctx := context.Background()
+	tests := []struct {
+		name, authorization string
+		want                error
+	}{
+		{"another audience", "Bearer " + env.ServiceAccountToken(t, ns, monitor.Name, []string{"eventing.knative.dev/broker/ucloud-im/default"}, 10*time.Minute), eventauth.ErrUnauthenticated},
+		{"the apiserver's audience", "Bearer " + env.ServiceAccountToken(t, ns, monitor.Name, nil, 10*time.Minute), eventauth.ErrUnauthenticated},
+		{"lower-case scheme", "bearer " + monitor.Token(t), nil},
+		{"no scheme", monitor.Token(t), eventauth.ErrUnauthenticated},
+	}
+	for _, tc := range tests {
+		_, err := v.Sender(ctx, tc.authorization)
+		if !errors.Is(err, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
+		}
+	}
+	other := env.ServiceAccountToken(t, ns, "default", []string{envtest.EventAudience}, 10*time.Minute)
+	sender, err := v.Sender(ctx, "Bearer "+other)
+	if err != nil || v.Allowed(sender, jobStateType) || v.Allowed(sender, "") {
+		t.Fatalf("another ServiceAccount's valid token: sender %q, err %v, allowed %v", sender, err, v.Allowed(sender, jobStateType))
+	}
+}
+
+func TestPolicyMustNameAnAudienceAndSenders(t *testing.T) {
+	for name, p := range map[string]eventauth.Policy{
+		"no audience":    {Senders: map[string][]string{jobStateType: {"x"}}},
+		"no senders":     {Audience: "a"},
+		"empty sender":   {Audience: "a", Senders: map[string][]string{jobStateType: {""}}},
+		"type, nobody":   {Audience: "a", Senders: map[string][]string{jobStateType: nil}},
+		"nameless type":  {Audience: "a", Senders: map[string][]string{"": {"x"}}},
+		"blank audience": {Audience: " ", Senders: map[string][]string{jobStateType: {"x"}}},
+	} {
+		if _, err := eventauth.New("https://issuer", nil, p, eventauth.Options{}); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
