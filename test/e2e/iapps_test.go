@@ -14,6 +14,8 @@ import (
 
 	"github.com/ucloud-im/knative-im/shared/iapps"
 	"github.com/ucloud-im/knative-im/shared/ucloud"
+	"github.com/ucloud-im/knative-im/test/env/localenv"
+	"github.com/ucloud-im/knative-im/test/envtest"
 	"github.com/ucloud-im/knative-im/test/fakecore"
 )
 
@@ -39,6 +41,17 @@ func newStack(t *testing.T) *stack {
 		"UCLOUD_PROVIDER_ID": "k8s", "UCLOUD_CORE_URL": core.URL(),
 		"UCLOUD_CORE_PUBLIC_KEY_FILE": dir + "/" + fakecore.PublicKeyFile, "UCLOUD_REFRESH_TOKEN_FILE": dir + "/" + fakecore.RefreshTokenFile,
 	}}
+}
+
+// withEvents gives the stack the monitor's identity, a ServiceAccount in a namespace of its own, and the
+// variables status-report (its sender policy) and the monitor (its tokens) need; it returns the identity.
+func (s *stack) withEvents(t testing.TB) envtest.EventSender {
+	sender := env.MonitorSender(t)
+	for _, kv := range localenv.EventVars(sender.Namespace) {
+		k, v, _ := strings.Cut(kv, "=")
+		s.vars[k] = v
+	}
+	return sender
 }
 
 func (s *stack) call(t testing.TB, p *fnProc, op iapps.Op, body any) (int, []byte) {

@@ -17,14 +17,15 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/ucloud-im/knative-im/shared/eventauth"
+	"github.com/ucloud-im/knative-im/test/env/localenv"
 )
 
 // EventAudience is the audience status-report's tokens are issued for in the tests and in make run (in a
 // cluster: the job-state Trigger's subscriber.audience, the same string).
-const EventAudience = "serving.knative.dev/service/ucloud-im/status-report"
+const EventAudience = localenv.EventAudience
 
 // MonitorServiceAccount is the monitor's ServiceAccount name.
-const MonitorServiceAccount = "ucloud-im-monitor"
+const MonitorServiceAccount = localenv.MonitorServiceAccount
 
 // EventSender is a sender of events with a real identity on the test apiserver: a ServiceAccount whose
 // tokens the apiserver issues through its TokenRequest API.
