@@ -3,6 +3,7 @@ package eventauth_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -25,8 +26,9 @@ func TestAServiceAccountWithoutRolesVerifiesSenders(t *testing.T) {
 	ns := env.Namespace(t)
 	receiver := env.ServiceAccountSender(t, ns, "receiver", "unused")
 	monitor := env.ServiceAccountSender(t, ns, "ucloud-im-monitor", envtest.EventAudience)
-	cfg := &rest.Config{Host: env.Config.Host, TLSClientConfig: rest.TLSClientConfig{CAData: env.Config.CAData, CAFile: env.Config.CAFile},
-		BearerToken: env.ServiceAccountToken(t, ns, receiver.Name, nil, 10*time.Minute)}
+	// The test apiserver's kubeconfig, without its admin credentials: only the receiver's own token.
+	cfg := rest.AnonymousClientConfig(env.Config)
+	cfg.BearerToken = env.ServiceAccountToken(t, ns, receiver.Name, nil, 10*time.Minute)
 	v, err := eventauth.NewFromCluster(context.Background(), cfg, monitor.Policy(jobStateType), eventauth.Options{})
 	if err != nil {
 		t.Fatalf("discovery as a ServiceAccount without roles: %v", err)
@@ -40,9 +42,9 @@ func TestAServiceAccountWithoutRolesVerifiesSenders(t *testing.T) {
 	}
 	// Without credentials the documents are not served (the binding is for ServiceAccounts), and the
 	// receiver does not start rather than accept events it cannot check.
-	anon := &rest.Config{Host: env.Config.Host, TLSClientConfig: cfg.TLSClientConfig}
-	if _, err := eventauth.NewFromCluster(context.Background(), anon, monitor.Policy(jobStateType), eventauth.Options{}); err == nil {
-		t.Fatal("discovery without credentials succeeded")
+	anon := rest.AnonymousClientConfig(env.Config)
+	if _, err := eventauth.NewFromCluster(context.Background(), anon, monitor.Policy(jobStateType), eventauth.Options{}); err == nil || !strings.Contains(err.Error(), "403 Forbidden") {
+		t.Fatalf("discovery without credentials: %v, want 403", err)
 	}
 }
 
