@@ -83,11 +83,13 @@ func (testSenders) Sender(_ context.Context, authorization string) (string, erro
 	return "", errors.New("no valid token")
 }
 
-func (testSenders) Allowed(sender, typ string) bool { return sender == "monitor" && typ != "iapp.update" }
+func (testSenders) Allowed(sender, typ string) bool {
+	return sender == "monitor" && typ != "iapp.update"
+}
 
 var asMonitor = map[string]string{"Authorization": "Bearer monitor"}
 
-// withHeaders is h plus the monitor's token.
+// withMonitor is h plus the monitor's token.
 func withMonitor(h map[string]string) map[string]string {
 	out := map[string]string{}
 	for k, v := range h {
