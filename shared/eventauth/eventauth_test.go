@@ -3,10 +3,13 @@ package eventauth_test
 import (
 	"context"
 	"errors"
+	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"k8s.io/client-go/rest"
 
 	"github.com/ucloud-im/knative-im/shared/eventauth"
@@ -88,5 +91,46 @@ func TestPolicyMustNameAnAudienceAndSenders(t *testing.T) {
 		if _, err := eventauth.New("https://issuer", nil, p, eventauth.Options{}); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
+	}
+}
+
+// countingTransport counts the requests for the signing keys.
+type countingTransport struct {
+	next http.RoundTripper
+	jwks *atomic.Int32
+}
+
+func (c countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.URL.Path == eventauth.JWKSPath {
+		c.jwks.Add(1)
+	}
+	return c.next.RoundTrip(r)
+}
+
+// A flood of forged tokens (right issuer, audience and subject; another key) does not become a flood of
+// requests to the apiserver for its keys, and the monitor's real tokens still verify meanwhile.
+func TestForgedTokensDoNotMakeTheReceiverHammerTheAPIServer(t *testing.T) {
+	ns := env.Namespace(t)
+	monitor := env.ServiceAccountSender(t, ns, "ucloud-im-monitor", envtest.EventAudience)
+	var fetches atomic.Int32
+	cfg := rest.CopyConfig(env.Config)
+	cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper { return countingTransport{next: rt, jwks: &fetches} }
+	v, err := eventauth.NewFromCluster(context.Background(), cfg, monitor.Policy(jobStateType), eventauth.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	issuer := env.ServiceAccountIssuer(t)
+	for range 50 {
+		forged := envtest.ForgedToken(t, jwt.MapClaims{"iss": issuer, "aud": envtest.EventAudience, "sub": monitor.Subject,
+			"exp": time.Now().Add(time.Hour).Unix(), "iat": time.Now().Unix()})
+		if _, err := v.Sender(context.Background(), "Bearer "+forged); !errors.Is(err, eventauth.ErrUnauthenticated) {
+			t.Fatalf("forged token: %v", err)
+		}
+		if sender, err := v.Sender(context.Background(), "Bearer "+monitor.Token(t)); err != nil || sender != monitor.Subject {
+			t.Fatalf("the monitor's token among forged ones: %q %v", sender, err)
+		}
+	}
+	if n := fetches.Load(); n > 2 {
+		t.Fatalf("50 forged tokens made %d requests for the keys, want at most 2 (start-up, one refresh)", n)
 	}
 }

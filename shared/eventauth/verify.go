@@ -86,8 +86,8 @@ func New(issuer string, keys oidc.KeySet, p Policy, o Options) (*Verifier, error
 
 // NewFromCluster verifies tokens of the cluster cfg points at: it reads the issuer from the apiserver's
 // discovery document and the signing keys from its JWKS endpoint, with cfg's CA and credentials (in a
-// pod, the function's own ServiceAccount token). The keys are fetched on first use and again when a token
-// names a key not seen yet (the cluster rotated its keys). ctx bounds the discovery request only.
+// pod, the function's own ServiceAccount token), and fails if it cannot. The keys are read again when a
+// token names a key not seen yet (the cluster rotated its keys), at most every 10 seconds.
 func NewFromCluster(ctx context.Context, cfg *rest.Config, p Policy, o Options) (*Verifier, error) {
 	client, err := rest.HTTPClientFor(cfg)
 	if err != nil {
@@ -98,9 +98,12 @@ func NewFromCluster(ctx context.Context, cfg *rest.Config, p Policy, o Options) 
 	if err != nil {
 		return nil, err
 	}
-	// The keys are fetched from the apiserver itself, not from the discovery document's jwks_uri, which
+	// The keys are read from the apiserver itself, not from the discovery document's jwks_uri, which
 	// names the issuer's public address (often not reachable from inside, and never from make run).
-	keys := oidc.NewRemoteKeySet(oidc.ClientContext(context.Background(), client), base+JWKSPath)
+	keys, err := newClusterKeys(ctx, client, base+JWKSPath)
+	if err != nil {
+		return nil, err
+	}
 	return New(issuer, keys, p, o)
 }
 
