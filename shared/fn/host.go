@@ -1,7 +1,7 @@
 // Package fn hosts one function the way a Knative container is expected to run: it listens on $PORT,
 // answers /healthz and /readyz, logs JSON, limits request bodies, checks Core's token on Core's calls,
-// receives CloudEvents on the same port, answers every error in UCloud's shape, and drains in-flight
-// requests on SIGTERM.
+// receives CloudEvents on the same port from the senders its EventAuth allows, answers every error in
+// UCloud's shape, and drains in-flight requests on SIGTERM.
 package fn
 
 import (
