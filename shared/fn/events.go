@@ -39,9 +39,12 @@ func (s *Server) dispatchEvents(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		sender, err := s.eventSender(r)
-		if err != nil {
-			WriteError(w, r, err)
+		sender, refused := s.eventSender(r)
+		if refused != nil {
+			if refused.Status == http.StatusUnauthorized {
+				w.Header().Set("WWW-Authenticate", "Bearer") // RFC 6750: the credential this path takes
+			}
+			WriteError(w, r, refused)
 			return
 		}
 		msg := cehttp.NewMessageFromHttpRequest(r)
@@ -85,7 +88,7 @@ func (s *Server) dispatchEvents(next http.Handler) http.Handler {
 
 // eventSender authenticates the sender of an event request from its headers alone: 401 without a valid
 // token, 403 for a sender allowed no event (or, in binary mode, not this type).
-func (s *Server) eventSender(r *http.Request) (string, error) {
+func (s *Server) eventSender(r *http.Request) (string, *Error) {
 	if s.EventAuth == nil {
 		return "", Errorf(http.StatusUnauthorized, "UNAUTHENTICATED", "This function accepts no events: it has no event sender policy.")
 	}

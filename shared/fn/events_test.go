@@ -68,6 +68,9 @@ func TestEventSendersAreCheckedBeforeTheBodyIsRead(t *testing.T) {
 			if rec.Code != tc.status || json.Unmarshal(rec.Body.Bytes(), &e) != nil || e.StatusCode != tc.status || e.Why == "" {
 				t.Fatalf("%d %s, want %d with UCloud's error body", rec.Code, rec.Body, tc.status)
 			}
+			if got := rec.Header().Get("WWW-Authenticate"); (tc.status == 401) != (got == "Bearer") {
+				t.Fatalf("WWW-Authenticate %q on a %d", got, tc.status)
+			}
 			if handled != 0 {
 				t.Fatal("the event reached the handler")
 			}
