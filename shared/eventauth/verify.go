@@ -32,9 +32,6 @@ const (
 // another key, issued by another issuer, for another audience, or expired.
 var ErrUnauthenticated = errors.New("event sender not authenticated")
 
-// ErrForbidden is a valid token of a sender the policy does not allow.
-var ErrForbidden = errors.New("event sender not allowed")
-
 // Policy is what a receiver accepts.
 type Policy struct {
 	// Audience is the audience every token must be issued for (the receiver's own).
