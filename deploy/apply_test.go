@@ -13,6 +13,8 @@ import (
 	"knative.dev/pkg/apis"
 
 	eventingv1 "knative.dev/eventing/pkg/apis/eventing/v1"
+	eventingv1alpha1 "knative.dev/eventing/pkg/apis/eventing/v1alpha1"
+	"knative.dev/eventing/pkg/apis/feature"
 	sourcesv1 "knative.dev/eventing/pkg/apis/sources/v1"
 	netv1alpha1 "knative.dev/networking/pkg/apis/networking/v1alpha1"
 	servingv1 "knative.dev/serving/pkg/apis/serving/v1"
@@ -35,6 +37,8 @@ func knativeType(u *unstructured.Unstructured) validatable {
 		return &eventingv1.Trigger{}
 	case "sources.knative.dev/SinkBinding":
 		return &sourcesv1.SinkBinding{}
+	case "eventing.knative.dev/EventPolicy":
+		return &eventingv1alpha1.EventPolicy{}
 	case "networking.internal.knative.dev/Ingress":
 		return &netv1alpha1.Ingress{}
 	}
@@ -56,10 +60,10 @@ func resource(u *unstructured.Unstructured) schema.GroupVersionResource {
 
 // apply validates every Knative object with Knative's own SetDefaults and Validate, then applies everything
 // (server-side apply, dry run and then for real: the RBAC tests need the objects) to the test apiserver with
-// Knative's CRDs.
+// Knative's CRDs. Eventing validates with sender identity (authentication-oidc) on, as the README requires.
 func apply(t *testing.T) []*unstructured.Unstructured {
 	t.Helper()
-	ctx := context.Background()
+	ctx := feature.ToContext(context.Background(), feature.Flags{feature.OIDCAuthentication: feature.Enabled})
 	objs := render(t)
 	// Namespaces first, then the rest in the order kustomize gives.
 	for _, first := range []bool{true, false} {

@@ -73,7 +73,8 @@ func TestRenderHasEverything(t *testing.T) {
 	want := []string{"Namespace//ucloud-im", "Namespace//ucloud-jobs", "ConfigMap/ucloud-im/ucloud-im",
 		"Secret/ucloud-im/ucloud-im-core", "Secret/ucloud-im/ucloud-im-database", "Secret/ucloud-im/ucloud-im-gateway",
 		"StatefulSet/ucloud-im/ucloud-im-postgres", "Service/ucloud-jobs/ucloud-im-auth", "Ingress/ucloud-im/ucloud-im-api",
-		"Broker/ucloud-im/default", "SinkBinding/ucloud-im/monitor-sink", "Trigger/ucloud-im/job-state-to-status-report"}
+		"Broker/ucloud-im/default", "SinkBinding/ucloud-im/monitor-sink", "Trigger/ucloud-im/job-state-to-status-report",
+		"EventPolicy/ucloud-im/broker-from-monitor", "EventPolicy/ucloud-im/status-report-from-job-state-trigger"}
 	for _, f := range fns {
 		want = append(want, "Service/ucloud-im/"+f.Name(), "ServiceAccount/ucloud-im/ucloud-im-"+f.Name())
 	}

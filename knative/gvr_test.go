@@ -15,5 +15,8 @@ func meta(u *unstructured.Unstructured) (schema.GroupVersionResource, bool) {
 	if strings.HasSuffix(kind, "s") {
 		return gv.WithResource(kind + "es"), err == nil
 	}
+	if strings.HasSuffix(kind, "y") {
+		return gv.WithResource(strings.TrimSuffix(kind, "y") + "ies"), err == nil
+	}
 	return gv.WithResource(kind + "s"), err == nil
 }

@@ -17,6 +17,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	eventingv1 "knative.dev/eventing/pkg/apis/eventing/v1"
+	eventingv1alpha1 "knative.dev/eventing/pkg/apis/eventing/v1alpha1"
+	"knative.dev/eventing/pkg/apis/feature"
 	sourcesv1 "knative.dev/eventing/pkg/apis/sources/v1"
 	netv1alpha1 "knative.dev/networking/pkg/apis/networking/v1alpha1"
 	"knative.dev/pkg/apis"
@@ -69,9 +71,10 @@ func objects(t *testing.T) []*unstructured.Unstructured {
 }
 
 // Every manifest passes Knative's own defaulting and validation, and the real apiserver accepts it
-// (server-side dry run, with the Knative CRDs installed).
+// (server-side dry run, with the Knative CRDs installed). Eventing validates with the feature the
+// manifests need: sender identity (authentication-oidc), without which EventPolicies are refused.
 func TestManifestsAreValidKnative(t *testing.T) {
-	ctx := context.Background()
+	ctx := feature.ToContext(context.Background(), feature.Flags{feature.OIDCAuthentication: feature.Enabled})
 	objs := objects(t)
 	if len(objs) == 0 {
 		t.Fatal("no manifests")
@@ -91,6 +94,8 @@ func TestManifestsAreValidKnative(t *testing.T) {
 				typed = &eventingv1.Broker{}
 			case "SinkBinding":
 				typed = &sourcesv1.SinkBinding{}
+			case "EventPolicy":
+				typed = &eventingv1alpha1.EventPolicy{}
 			case "Ingress":
 				typed = &netv1alpha1.Ingress{}
 			default:

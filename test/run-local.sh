@@ -77,8 +77,16 @@ export JOBS_NAMESPACE=ucloud-jobs
 # app-auth reaches a job's Service through its EndpointSlices, on this machine only (KWOK's pods run nothing).
 export APP_UPSTREAMS=local
 export FAKECORE_DIR="$run/core"
+# Events carry a real ServiceAccount token, as in a cluster: the monitor asks the apiserver's TokenRequest
+# API for one of ucloud-im/ucloud-im-monitor with status-report's audience; status-report checks it against
+# the apiserver's issuer and accepts that ServiceAccount only (in a cluster: the job-state Trigger's).
+export EVENT_AUDIENCE=serving.knative.dev/service/ucloud-im/status-report
+export EVENT_SENDERS=system:serviceaccount:ucloud-im:ucloud-im-monitor
+export EVENT_TOKEN_SERVICE_ACCOUNT=ucloud-im/ucloud-im-monitor
+export EVENT_TOKEN_AUDIENCE=serving.knative.dev/service/ucloud-im/status-report
 ENV
 "$run/bin/localenv" jobs-namespace -dir "$run/cluster" -ns ucloud-jobs
+"$run/bin/localenv" service-account -dir "$run/cluster" -ns ucloud-im -name ucloud-im-monitor
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 # start NAME CHECK-PATH DESCRIPTION: runs $run/bin/NAME on a free port (left in $port), waits for it to answer.
@@ -111,8 +119,8 @@ for f in config-retrieve config-update config-reset config-restart job-create jo
     job-create) what="POST /ucloud/k8s/jobs" ;;
     job-control) what="POST /ucloud/k8s/jobs/{terminate,extend,interactiveSession}, GET .../retrieveProducts" ;;
     app-auth) what="every app host: authorize-app, the decision, the proxy to the job's Service" ;;
-    status-report) what="CloudEvents com.github.ucloud-im.job.state.changed at POST /" ;;
-    monitor) what="watches pods in ucloud-jobs; K_SINK = status-report, standing in for Broker + Trigger" ;;
+    status-report) what="CloudEvents com.github.ucloud-im.job.state.changed at POST /, from ucloud-im-monitor's token only" ;;
+    monitor) what="watches pods in ucloud-jobs; K_SINK = status-report, standing in for Broker + Trigger; sends with ucloud-im-monitor's token" ;;
   esac
   if [ "$f" = monitor ]; then echo "export K_SINK=\"\$FN_STATUS_REPORT\"" >>"$run/env"; fi
   start "$f" /readyz "$what"

@@ -1,6 +1,5 @@
 // Command config-reset is the scale-to-zero function serving Core's
-// POST /ucloud/{provider}/iapps/{app}/reset for every integrated application, and the CloudEvent
-// com.github.ucloud-im.iapp.reset.
+// POST /ucloud/{provider}/iapps/{app}/reset for every integrated application.
 package main
 
 import "github.com/ucloud-im/knative-im/shared/iapps"

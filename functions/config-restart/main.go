@@ -1,6 +1,5 @@
 // Command config-restart is the scale-to-zero function serving Core's
-// POST /ucloud/{provider}/iapps/{app}/restart for every integrated application, and the CloudEvent
-// com.github.ucloud-im.iapp.restart.
+// POST /ucloud/{provider}/iapps/{app}/restart for every integrated application.
 package main
 
 import "github.com/ucloud-im/knative-im/shared/iapps"

@@ -57,6 +57,7 @@ type Gateway struct {
 	api       *http.ServeMux
 	proxies   map[string]*httputil.ReverseProxy
 	buffers   *appauth.BufferPool
+	timeout   time.Duration
 }
 
 // Start fills the gateway's cache from the apiserver and keeps it current until ctx ends.
@@ -81,13 +82,13 @@ func (g *Gateway) Start(ctx context.Context) error {
 			return fmt.Errorf("local gateway: %v cache did not sync", typ)
 		}
 	}
-	timeout := g.FunctionTimeout
-	if timeout <= 0 {
-		timeout = DefaultFunctionTimeout
+	g.timeout = g.FunctionTimeout
+	if g.timeout <= 0 {
+		g.timeout = DefaultFunctionTimeout
 	}
 	// One proxy per function, built once; connections are reused (a page load is many requests).
 	transport := &http.Transport{Proxy: nil, DialContext: (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
-		MaxIdleConns: 4096, MaxIdleConnsPerHost: 512, IdleConnTimeout: 90 * time.Second, ResponseHeaderTimeout: timeout}
+		MaxIdleConns: 4096, MaxIdleConnsPerHost: 512, IdleConnTimeout: 90 * time.Second, ResponseHeaderTimeout: g.timeout}
 	g.proxies = map[string]*httputil.ReverseProxy{}
 	g.buffers = &appauth.BufferPool{}
 	for name, target := range g.Functions {
@@ -141,6 +142,11 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// Knative's queue-proxy in front of the function turns K-Original-Host back into the Host: its code.
 	netheader.RewriteHostOut(r)
+	if r.Header.Get("Upgrade") != "" {
+		// A WebSocket: joined as a raw TCP tunnel, as app-auth does, not held through the reverse proxy.
+		appauth.Tunnel(w, appauth.UpgradeRequest(r, g.Functions[fnName].Host), g.timeout, g.fail(fnName))
+		return
+	}
 	p.ServeHTTP(w, r)
 }
 
@@ -189,15 +195,20 @@ func (g *Gateway) proxy(name string, target *url.URL, transport http.RoundTrippe
 			pr.SetXForwarded()
 			pr.Out.Host = pr.In.Host
 		},
-		Transport:  transport,
-		BufferPool: g.buffers,
-		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			if errors.Is(err, context.Canceled) {
-				return
-			}
-			g.Log.Warn("function failed", "function", name, "path", r.URL.Path, "error", err.Error())
-			fn.WriteError(w, r, fn.Errorf(http.StatusServiceUnavailable, "UNAVAILABLE", "The provider's %s is not available. Please try again later.", name))
-		},
+		Transport:    transport,
+		BufferPool:   g.buffers,
+		ErrorHandler: g.fail(name),
+	}
+}
+
+// fail answers for a function that is down or silent: 503, as an ingress whose backend is unavailable.
+func (g *Gateway) fail(name string) func(http.ResponseWriter, *http.Request, error) {
+	return func(w http.ResponseWriter, r *http.Request, err error) {
+		if errors.Is(err, context.Canceled) {
+			return
+		}
+		g.Log.Warn("function failed", "function", name, "path", r.URL.Path, "error", err.Error())
+		fn.WriteError(w, r, fn.Errorf(http.StatusServiceUnavailable, "UNAVAILABLE", "The provider's %s is not available. Please try again later.", name))
 	}
 }
 

@@ -22,6 +22,9 @@ import (
 // before reaching the application (nginx's and many apps' limit for one header line is 8 KiB).
 const DefaultMaxCookieBytes = 8 << 10
 
+// codeNotAnApp refuses a host that names no job rank (probes use such hosts).
+const codeNotAnApp = "NOT_AN_APP"
+
 // Decider is the authorization decision for app hosts.
 type Decider struct {
 	Provider   string
@@ -72,7 +75,7 @@ func (d *Decider) Decide(r *http.Request) Decision {
 	}
 	jobID, rank, ok := appdomain.ParseAppHost(host, d.Prefix, d.AppsDomain)
 	if !ok {
-		return refuse(http.StatusNotFound, "NOT_AN_APP", "Nothing is served at "+host+".")
+		return refuse(http.StatusNotFound, codeNotAnApp, "Nothing is served at "+host+".")
 	}
 	max := d.MaxCookieBytes
 	if max <= 0 {

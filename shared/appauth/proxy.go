@@ -63,7 +63,7 @@ func NewHandler(d Decider, ledger appsession.TokenLedger, targets Targets, log *
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	d := h.Decide(r)
-	if d.Code == "NOT_AN_APP" && h.Ready != nil {
+	if d.Code == codeNotAnApp && h.Ready != nil {
 		switch r.RequestURI {
 		case "/healthz":
 			fn.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})

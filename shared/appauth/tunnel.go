@@ -18,11 +18,16 @@ import (
 var hopHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
 	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
 
-// tunnel forwards a protocol switch (a WebSocket) to addr itself rather than through httputil.ReverseProxy:
-// after the application's 101 the two TCP connections are joined with io.Copy, which on Linux moves the
-// bytes with splice(2) in the kernel, and nothing of the HTTP machinery (buffers, the server's goroutine)
-// stays behind for the connection's life. An open WebSocket costs two small goroutines.
+// tunnel forwards a protocol switch (a WebSocket) to the application, with the IM's cookie stripped.
 func (h *Handler) tunnel(w http.ResponseWriter, r *http.Request, addr string) {
+	out := UpgradeRequest(r, addr)
+	appsession.StripCookies(out.Header)
+	Tunnel(w, out, time.Minute, h.appFailed)
+}
+
+// UpgradeRequest is the outbound copy of a protocol-switch request r for addr: the same target and Host,
+// hop-by-hop headers dropped but the upgrade itself, X-Forwarded headers set.
+func UpgradeRequest(r *http.Request, addr string) *http.Request {
 	out := r.Clone(r.Context())
 	out.URL.Scheme, out.URL.Host = "http", addr
 	out.RequestURI = ""
@@ -37,28 +42,35 @@ func (h *Handler) tunnel(w http.ResponseWriter, r *http.Request, addr string) {
 	out.Header.Set("Connection", "Upgrade")
 	out.Header.Set("Upgrade", r.Header.Get("Upgrade"))
 	forwarded(out, r)
-	appsession.StripCookies(out.Header)
+	return out
+}
 
-	back, err := (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext(r.Context(), "tcp", addr)
+// Tunnel sends the protocol-switch request out to out.URL.Host itself rather than through
+// httputil.ReverseProxy: after the upstream's 101 the two TCP connections are joined with io.Copy, which on
+// Linux moves the bytes with splice(2) in the kernel, and nothing of the HTTP machinery (buffers, the
+// server's goroutine) stays behind for the connection's life: an open WebSocket costs two small goroutines.
+// An upstream that declines (no 101) has its answer passed on; one that cannot be reached or does not answer
+// within handshake goes to fail.
+func Tunnel(w http.ResponseWriter, out *http.Request, handshake time.Duration, fail func(http.ResponseWriter, *http.Request, error)) {
+	back, err := (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext(out.Context(), "tcp", out.URL.Host)
 	if err != nil {
-		h.appFailed(w, r, err)
+		fail(w, out, err)
 		return
 	}
-	_ = back.SetDeadline(time.Now().Add(60 * time.Second)) // the handshake; the tunnel itself has none
+	_ = back.SetDeadline(time.Now().Add(handshake)) // the tunnel itself has no deadline
 	br := bufio.NewReader(back)
 	if err := out.Write(back); err != nil {
 		back.Close()
-		h.appFailed(w, r, err)
+		fail(w, out, err)
 		return
 	}
 	resp, err := http.ReadResponse(br, out)
 	if err != nil {
 		back.Close()
-		h.appFailed(w, r, err)
+		fail(w, out, err)
 		return
 	}
 	if resp.StatusCode != http.StatusSwitchingProtocols {
-		// The application declined: its answer goes to the browser as it is.
 		defer back.Close()
 		defer resp.Body.Close()
 		for k, v := range resp.Header {
@@ -71,12 +83,12 @@ func (h *Handler) tunnel(w http.ResponseWriter, r *http.Request, addr string) {
 	client, cbuf, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		back.Close()
-		h.appFailed(w, r, err)
+		fail(w, out, err)
 		return
 	}
 	_ = back.SetDeadline(time.Time{})
 	_ = client.SetDeadline(time.Time{})
-	// The 101 as the application sent it, then whatever either side sent early, then the raw tunnel.
+	// The 101 as the upstream sent it, then whatever either side sent early, then the raw tunnel.
 	if err := resp.Write(client); err != nil || flushEarly(back, br, client, cbuf.Reader) != nil {
 		client.Close()
 		back.Close()

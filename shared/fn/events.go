@@ -15,17 +15,36 @@ import (
 // anything else asks the sender (the Knative Broker) to retry.
 type EventHandler func(ctx context.Context, e event.Event) (*event.Event, error)
 
+// EventAuth says who sent an event and whether they may send it (shared/eventauth implements it with
+// Knative's sender identity: a ServiceAccount token for this receiver's audience).
+type EventAuth interface {
+	// Sender verifies the request's Authorization header and returns the sender's identity; an error
+	// means the request is not authenticated.
+	Sender(ctx context.Context, authorization string) (string, error)
+	// Allowed says whether sender may send events of type typ; typ "" asks whether it may send any.
+	Allowed(sender, typ string) bool
+}
+
 // EventPath is where CloudEvents are received: the root of the function's URL, where a Trigger's
 // subscriber delivers by default. Core's paths never take events, so an event cannot slip past the Core
 // token check by arriving on a public route.
 const EventPath = "/"
 
 // dispatchEvents sends CloudEvents POSTed to EventPath, in binary or structured mode, to s.Events and
-// everything else to next.
+// everything else to next. The sender is authenticated and checked against the allow-list before the body
+// is read; without s.EventAuth no event is accepted at all.
 func (s *Server) dispatchEvents(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if s.Events == nil || r.Method != http.MethodPost || r.URL.Path != EventPath {
 			next.ServeHTTP(w, r)
+			return
+		}
+		sender, refused := s.eventSender(r)
+		if refused != nil {
+			if refused.Status == http.StatusUnauthorized {
+				w.Header().Set("WWW-Authenticate", "Bearer") // RFC 6750: the credential this path takes
+			}
+			WriteError(w, r, refused)
 			return
 		}
 		msg := cehttp.NewMessageFromHttpRequest(r)
@@ -47,7 +66,11 @@ func (s *Server) dispatchEvents(next http.Handler) http.Handler {
 			WriteError(w, r, Wrap(err, http.StatusBadRequest, "INVALID_EVENT", "The CloudEvent is invalid: "+err.Error()))
 			return
 		}
-		Log(r.Context()).Debug("event received", "event_id", ev.ID(), "event_type", ev.Type(), "event_source", ev.Source())
+		if !s.EventAuth.Allowed(sender, ev.Type()) {
+			WriteError(w, r, forbiddenSender(sender, ev.Type()))
+			return
+		}
+		Log(r.Context()).Debug("event received", "event_id", ev.ID(), "event_type", ev.Type(), "event_source", ev.Source(), "sender", sender)
 		reply, err := s.Events(r.Context(), *ev)
 		if err != nil {
 			WriteError(w, r, err)
@@ -61,6 +84,32 @@ func (s *Server) dispatchEvents(next http.Handler) http.Handler {
 			Log(r.Context()).Error("writing the reply event failed", "err", err)
 		}
 	})
+}
+
+// eventSender authenticates the sender of an event request from its headers alone: 401 without a valid
+// token, 403 for a sender allowed no event (or, in binary mode, not this type).
+func (s *Server) eventSender(r *http.Request) (string, *Error) {
+	if s.EventAuth == nil {
+		return "", Errorf(http.StatusUnauthorized, "UNAUTHENTICATED", "This function accepts no events: it has no event sender policy.")
+	}
+	sender, err := s.EventAuth.Sender(r.Context(), r.Header.Get("Authorization"))
+	if err != nil {
+		return "", Wrap(err, http.StatusUnauthorized, "UNAUTHENTICATED", "The event's sender is not authenticated: send a ServiceAccount token for this function's audience.")
+	}
+	if !s.EventAuth.Allowed(sender, "") {
+		return "", forbiddenSender(sender, "")
+	}
+	if typ := r.Header.Get("Ce-Type"); typ != "" && !s.EventAuth.Allowed(sender, typ) {
+		return "", forbiddenSender(sender, typ)
+	}
+	return sender, nil
+}
+
+func forbiddenSender(sender, typ string) *Error {
+	if typ == "" {
+		return Errorf(http.StatusForbidden, "FORBIDDEN", "%s may not send events to this function.", sender)
+	}
+	return Errorf(http.StatusForbidden, "FORBIDDEN", "%s may not send events of type %q to this function.", sender, typ)
 }
 
 // DecodeErrorOf turns a failure to read an event or body into 413 (too large) or 400.

@@ -1,7 +1,7 @@
 // Package fn hosts one function the way a Knative container is expected to run: it listens on $PORT,
 // answers /healthz and /readyz, logs JSON, limits request bodies, checks Core's token on Core's calls,
-// receives CloudEvents on the same port, answers every error in UCloud's shape, and drains in-flight
-// requests on SIGTERM.
+// receives CloudEvents on the same port from the senders its EventAuth allows, answers every error in
+// UCloud's shape, and drains in-flight requests on SIGTERM.
 package fn
 
 import (
@@ -29,15 +29,17 @@ type Check struct {
 }
 
 // Server is one function. Routes serve Core's calls (each must carry a valid Core token when Auth is set);
-// Events, when set, receives CloudEvents POSTed to "/" (where a Knative Trigger delivers them).
+// Events, when set, receives CloudEvents POSTed to "/" (where a Knative Trigger delivers them) from the
+// senders EventAuth allows (none when it is nil).
 type Server struct {
-	Name   string
-	Config Config
-	Logger *slog.Logger
-	Routes http.Handler
-	Events EventHandler
-	Auth   *coreauth.Verifier
-	Checks []Check
+	Name      string
+	Config    Config
+	Logger    *slog.Logger
+	Routes    http.Handler
+	Events    EventHandler
+	EventAuth EventAuth
+	Auth      *coreauth.Verifier
+	Checks    []Check
 	// Background work of the function (a drainer, a cache listener, the monitor's leader loop): each runs
 	// with a context that ends when shutdown begins, and Run waits for it (within the shutdown timeout)
 	// after the in-flight requests, so it can finish cleanly (release a lease, say).

@@ -43,7 +43,7 @@ func testServer(t *testing.T, logs io.Writer, ready *error, got *[]event.Event) 
 		return req, errors.New("database password is hunter2")
 	}))
 	s := &fn.Server{
-		Name: "test", Routes: routes,
+		Name: "test", Routes: routes, EventAuth: testSenders{},
 		Logger: fn.NewLogger(logs, "test-fn", "debug"),
 		Config: fn.Config{MaxBodyBytes: 1024},
 		Checks: []fn.Check{{Name: "database", Func: func(context.Context) error { return *ready }}},
@@ -66,6 +66,39 @@ func testServer(t *testing.T, logs io.Writer, ready *error, got *[]event.Event) 
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
 	return srv
+}
+
+// testSenders is the host's sender check reduced to its decisions (shared/eventauth verifies real tokens
+// against the apiserver): token "monitor" is the monitor, "job" a job pod; the monitor may send every type
+// but "iapp.update", the job pod nothing.
+type testSenders struct{}
+
+func (testSenders) Sender(_ context.Context, authorization string) (string, error) {
+	switch authorization {
+	case "Bearer monitor":
+		return "monitor", nil
+	case "Bearer job":
+		return "job", nil
+	}
+	return "", errors.New("no valid token")
+}
+
+func (testSenders) Allowed(sender, typ string) bool {
+	return sender == "monitor" && typ != "iapp.update"
+}
+
+var asMonitor = map[string]string{"Authorization": "Bearer monitor"}
+
+// withMonitor is h plus the monitor's token.
+func withMonitor(h map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range h {
+		out[k] = v
+	}
+	for k, v := range asMonitor {
+		out[k] = v
+	}
+	return out
 }
 
 func post(t *testing.T, url, contentType string, body io.Reader, header map[string]string) (*http.Response, []byte) {
@@ -104,7 +137,7 @@ func TestBadInputGetsAClearErrorBody(t *testing.T) {
 		{"unknown route", "/ucloud/k8s/nothing", `{}`, false, 404, ""},
 		{"panic", "/ucloud/k8s/panic", `{}`, false, 500, "Internal error"},
 		{"internal error hides its cause", "/ucloud/k8s/fail", `{"items":[]}`, false, 500, "Internal error"},
-		{"plain POST to the event path", "/", `{}`, false, 415, "Only CloudEvents"},
+		{"plain POST to the event path", "/", `{}`, false, 401, "not authenticated"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -193,7 +226,7 @@ func TestCloudEventsInBinaryAndStructuredMode(t *testing.T) {
 	var got []event.Event
 	srv := testServer(t, io.Discard, &ready, &got)
 	binary := map[string]string{"Ce-Specversion": "1.0", "Ce-Id": "ev-1", "Ce-Source": "/test", "Ce-Type": "job.state.changed", "Ce-Jobid": "4242"}
-	resp, raw := post(t, srv.URL+"/", "application/json", strings.NewReader(`{"state":"RUNNING"}`), binary)
+	resp, raw := post(t, srv.URL+"/", "application/json", strings.NewReader(`{"state":"RUNNING"}`), withMonitor(binary))
 	if resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("binary event: %d %s", resp.StatusCode, raw)
 	}
@@ -204,7 +237,7 @@ func TestCloudEventsInBinaryAndStructuredMode(t *testing.T) {
 	ev.SetExtension("jobid", "4243")
 	_ = ev.SetData(cloudevents.ApplicationJSON, map[string]string{"state": "SUCCESS"})
 	structured, _ := json.Marshal(ev)
-	resp, raw = post(t, srv.URL+"/", "application/cloudevents+json", bytes.NewReader(structured), nil)
+	resp, raw = post(t, srv.URL+"/", "application/cloudevents+json", bytes.NewReader(structured), asMonitor)
 	if resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("structured event: %d %s", resp.StatusCode, raw)
 	}
@@ -219,18 +252,22 @@ func TestCloudEventsInBinaryAndStructuredMode(t *testing.T) {
 	}
 	// An event can be answered with a reply event, in binary mode.
 	ask := map[string]string{"Ce-Specversion": "1.0", "Ce-Id": "q1", "Ce-Source": "/test", "Ce-Type": "ask"}
-	resp, raw = post(t, srv.URL+"/", "application/json", strings.NewReader(`{}`), ask)
+	resp, raw = post(t, srv.URL+"/", "application/json", strings.NewReader(`{}`), withMonitor(ask))
 	if resp.StatusCode != 200 || resp.Header.Get("Ce-Type") != "answer" || resp.Header.Get("Ce-Id") != "reply-q1" || !strings.Contains(string(raw), "42") {
 		t.Fatalf("reply event: %d %v %s", resp.StatusCode, resp.Header, raw)
 	}
 	// An invalid event (no id) and a rejected one get error bodies, not acknowledgements.
 	bad := map[string]string{"Ce-Specversion": "1.0", "Ce-Source": "/test", "Ce-Type": "x"}
-	if resp, raw := post(t, srv.URL+"/", "application/json", strings.NewReader(`{}`), bad); resp.StatusCode != 400 {
+	if resp, raw := post(t, srv.URL+"/", "application/json", strings.NewReader(`{}`), withMonitor(bad)); resp.StatusCode != 400 {
 		t.Fatalf("event without id: %d %s", resp.StatusCode, raw)
 	}
 	reject := map[string]string{"Ce-Specversion": "1.0", "Ce-Id": "3", "Ce-Source": "/test", "Ce-Type": "reject"}
-	if resp, raw := post(t, srv.URL+"/", "application/json", strings.NewReader(`{}`), reject); resp.StatusCode != 400 || !strings.Contains(string(raw), "Rejected") {
+	if resp, raw := post(t, srv.URL+"/", "application/json", strings.NewReader(`{}`), withMonitor(reject)); resp.StatusCode != 400 || !strings.Contains(string(raw), "Rejected") {
 		t.Fatalf("rejected event: %d %s", resp.StatusCode, raw)
+	}
+	// A plain POST from the monitor is still no CloudEvent.
+	if resp, raw := post(t, srv.URL+"/", "application/json", strings.NewReader(`{}`), asMonitor); resp.StatusCode != 415 || !strings.Contains(string(raw), "Only CloudEvents") {
+		t.Fatalf("plain POST: %d %s", resp.StatusCode, raw)
 	}
 }
 

@@ -44,7 +44,8 @@ func Handlers(env HandlerEnv) *Registry {
 		Terminal{Image: env.TerminalImage, IdleTimeout: env.TerminalIdle, Isolation: env.Env})
 }
 
-// Main runs one configuration function serving op, over HTTP from Core and as CloudEvents.
+// Main runs one configuration function serving op over HTTP, to Core only (Core never sends CloudEvents,
+// so these functions take none).
 func Main(name string, op Op) {
 	fn.Main(name, func(ctx context.Context, cfg fn.Config, log *slog.Logger) (*fn.Server, error) {
 		return Build(ctx, op, log)
@@ -93,7 +94,6 @@ func Build(ctx context.Context, op Op, log *slog.Logger) (*fn.Server, error) {
 	}
 	return &fn.Server{
 		Routes:     svc.Routes(op),
-		Events:     svc.Events(op),
 		Auth:       coreauth.NewVerifier(key, 30*time.Second),
 		Checks:     checks,
 		Background: background,

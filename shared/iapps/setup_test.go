@@ -58,7 +58,7 @@ func newRig(t *testing.T) *rig {
 		t.Fatal(err)
 	}
 	all := []iapps.Op{iapps.OpRetrieve, iapps.OpUpdate, iapps.OpReset, iapps.OpRestart}
-	host := &fn.Server{Name: "iapps-test", Routes: svc.Routes(all...), Events: svc.Events(all...),
+	host := &fn.Server{Name: "iapps-test", Routes: svc.Routes(all...),
 		Auth: coreauth.NewVerifier(key, 0), Config: fn.Config{MaxBodyBytes: 1 << 20}, Logger: fn.NewLogger(io.Discard, "iapps-test", "info")}
 	srv := httptest.NewServer(host.Handler())
 	t.Cleanup(srv.Close)

@@ -2,16 +2,20 @@ package monitor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"syscall"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 
+	"github.com/ucloud-im/knative-im/shared/eventauth"
 	"github.com/ucloud-im/knative-im/shared/fn"
 	"github.com/ucloud-im/knative-im/shared/iapps"
 	"github.com/ucloud-im/knative-im/shared/kube"
@@ -27,7 +31,28 @@ type Env struct {
 	Identity      string        `envconfig:"POD_NAME"`
 	Resync        time.Duration `envconfig:"MONITOR_RESYNC" default:"10s"`
 	Lease         string        `envconfig:"MONITOR_LEASE" default:"ucloud-im-monitor"`
+	// The token sent with every event. In a cluster a file Knative keeps fresh (the SinkBinding's OIDC
+	// token, /oidc/token); in make run, tokens asked of the TokenRequest API for a ServiceAccount
+	// ("namespace/name") and audience (status-report's, which is the sink there).
+	TokenFile           string `envconfig:"EVENT_TOKEN_FILE"`
+	TokenServiceAccount string `envconfig:"EVENT_TOKEN_SERVICE_ACCOUNT"`
+	TokenAudience       string `envconfig:"EVENT_TOKEN_AUDIENCE"`
 	store.RetentionEnv
+}
+
+// tokenSource is where the monitor's event tokens come from: exactly one of the two ways.
+func (e Env) tokenSource(cs kubernetes.Interface) (eventauth.TokenSource, error) {
+	switch {
+	case e.TokenFile != "" && e.TokenServiceAccount == "":
+		return eventauth.NewFileToken(e.TokenFile)
+	case e.TokenFile == "" && e.TokenServiceAccount != "":
+		ns, name, ok := strings.Cut(e.TokenServiceAccount, "/")
+		if !ok || ns == "" || name == "" || e.TokenAudience == "" {
+			return nil, fmt.Errorf("configuration: EVENT_TOKEN_SERVICE_ACCOUNT=%q must be namespace/name, with EVENT_TOKEN_AUDIENCE set", e.TokenServiceAccount)
+		}
+		return &eventauth.RequestedToken{Kube: cs, Namespace: ns, ServiceAccount: name, Audience: e.TokenAudience}, nil
+	}
+	return nil, errors.New("configuration: set EVENT_TOKEN_FILE (in a cluster, /oidc/token from the SinkBinding) or EVENT_TOKEN_SERVICE_ACCOUNT and EVENT_TOKEN_AUDIENCE (make run), not both: every event must carry the monitor's token")
 }
 
 // Main runs the monitor: one active copy at a time, chosen through a Kubernetes Lease in the jobs
@@ -50,7 +75,11 @@ func Main(name string) {
 		if err != nil {
 			return nil, err
 		}
-		sink, err := NewEventSink(env.Sink)
+		tokens, err := env.tokenSource(cs)
+		if err != nil {
+			return nil, err
+		}
+		sink, err := NewEventSink(env.Sink, tokens)
 		if err != nil {
 			return nil, err
 		}

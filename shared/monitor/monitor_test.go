@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/ucloud-im/knative-im/shared/eventauth"
 	"github.com/ucloud-im/knative-im/shared/fn"
 	"github.com/ucloud-im/knative-im/shared/iapps"
 	"github.com/ucloud-im/knative-im/shared/jobs"
@@ -41,6 +42,8 @@ type rig struct {
 	core   *fakecore.Core
 	sink   string
 	rep    *status.Reporter
+	// monitor is the identity the monitor sends with, the only one status-report accepts.
+	monitor envtest.EventSender
 }
 
 func newRig(t *testing.T) *rig {
@@ -55,17 +58,19 @@ func newRig(t *testing.T) *rig {
 	logs := fn.NewLogger(io.Discard, "test", "info")
 	rep := status.NewReporter(sdb.Open(t, store.FnStatusReport).Pool, client, logs)
 	go rep.Run(ctx)
-	srv := httptest.NewServer((&fn.Server{Events: rep.Handle, Config: fn.Config{MaxBodyBytes: 1 << 20}, Logger: logs}).Handler())
+	sender := env.MonitorSender(t)
+	auth := env.EventVerifier(t, sender.Policy(status.EventType), eventauth.Options{})
+	srv := httptest.NewServer((&fn.Server{Events: rep.Handle, EventAuth: auth, Config: fn.Config{MaxBodyBytes: 1 << 20}, Logger: logs}).Handler())
 	t.Cleanup(srv.Close)
 	ns := env.Namespace(t)
 	env.FilesystemClaim(t, ns, iapps.FilesystemVolume)
-	return &rig{t: t, ns: ns, db: db, update: sdb.Open(t, store.FnConfigUpdate), owner: sdb.OwnerPool(t), core: core, sink: srv.URL, rep: rep}
+	return &rig{t: t, ns: ns, db: db, update: sdb.Open(t, store.FnConfigUpdate), owner: sdb.OwnerPool(t), core: core, sink: srv.URL, rep: rep, monitor: sender}
 }
 
 // start runs a monitor until the returned stop is called.
 func (r *rig) start() (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
-	sink, err := monitor.NewEventSink(r.sink)
+	sink, err := monitor.NewEventSink(r.sink, r.monitor.Tokens)
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -247,7 +252,7 @@ func (c *crashingSink) Send(ctx context.Context, jobID string, seq int64, u uclo
 // would drop it as a duplicate of RUNNING, and Core would never hear the job ended.
 func TestChangeWhileDownAfterUnrecordedSendIsReported(t *testing.T) {
 	r := newRig(t)
-	sink, err := monitor.NewEventSink(r.sink)
+	sink, err := monitor.NewEventSink(r.sink, r.monitor.Tokens)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -42,7 +42,7 @@ func TestRetentionRemovesOnlyFinalStatesOfJobsWithoutPods(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	sink, err := monitor.NewEventSink(r.sink)
+	sink, err := monitor.NewEventSink(r.sink, r.monitor.Tokens)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,28 +2,54 @@ package monitor
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
+	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 
+	"github.com/ucloud-im/knative-im/shared/eventauth"
 	"github.com/ucloud-im/knative-im/shared/status"
 	"github.com/ucloud-im/knative-im/shared/ucloud"
 )
 
 // EventSink sends job state changes as CloudEvents to K_SINK (the Broker in a cluster, status-report in
-// make run), retrying with backoff until accepted or ctx ends.
+// make run), each with the monitor's token as `Authorization: Bearer`, retrying with backoff until
+// accepted or ctx ends.
 type EventSink struct {
 	client cloudevents.Client
 }
 
-// NewEventSink targets url.
-func NewEventSink(url string) (*EventSink, error) {
-	c, err := cloudevents.NewClientHTTP(cloudevents.WithTarget(url))
+// NewEventSink targets url, authenticating every request (retries too) with a token from tokens.
+func NewEventSink(url string, tokens eventauth.TokenSource) (*EventSink, error) {
+	if tokens == nil {
+		return nil, errors.New("K_SINK: no event token source")
+	}
+	c, err := cloudevents.NewClientHTTP(cloudevents.WithTarget(url), cehttp.WithRoundTripperDecorator(func(next http.RoundTripper) http.RoundTripper {
+		return &bearer{tokens: tokens, next: next}
+	}))
 	if err != nil {
 		return nil, fmt.Errorf("K_SINK %s: %w", url, err)
 	}
 	return &EventSink{client: c}, nil
+}
+
+// bearer adds the current token to each request, so a rotated token is used from the next attempt on.
+type bearer struct {
+	tokens eventauth.TokenSource
+	next   http.RoundTripper
+}
+
+func (b *bearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	token, err := b.tokens.Token(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+token)
+	return b.next.RoundTrip(r)
 }
 
 // Send implements Sender. The event id is the job id and sequence number, so a resend is recognisably

@@ -4,7 +4,9 @@ import (
 	"context"
 	"log/slog"
 
+	"github.com/ucloud-im/knative-im/shared/eventauth"
 	"github.com/ucloud-im/knative-im/shared/fn"
+	"github.com/ucloud-im/knative-im/shared/kube"
 	"github.com/ucloud-im/knative-im/shared/store"
 	"github.com/ucloud-im/knative-im/shared/ucloud"
 )
@@ -14,7 +16,21 @@ type Env struct {
 	DatabaseURL      string `envconfig:"DATABASE_URL" required:"true"`
 	CoreURL          string `envconfig:"UCLOUD_CORE_URL" required:"true"`
 	RefreshTokenFile string `envconfig:"UCLOUD_REFRESH_TOKEN_FILE" required:"true"`
+	// EventAudience is the audience the senders' tokens are issued for: in a cluster the job-state
+	// Trigger's subscriber.audience; in make run what the monitor asks the TokenRequest API for.
+	EventAudience string `envconfig:"EVENT_AUDIENCE" required:"true"`
+	// EventSenders are the token subjects allowed to send job state events: in a cluster the job-state
+	// Trigger's OIDC identity (the Broker delivers), in make run the monitor's ServiceAccount.
+	EventSenders []string `envconfig:"EVENT_SENDERS" required:"true"`
+	// Kubeconfig reaches the apiserver whose service-account issuer signs the tokens (in-cluster config
+	// without it).
+	Kubeconfig string `envconfig:"KUBECONFIG"`
 	store.RetentionEnv
+}
+
+// EventPolicy is who may send what to status-report: job state events, from the configured senders only.
+func (e Env) EventPolicy() eventauth.Policy {
+	return eventauth.Policy{Audience: e.EventAudience, Senders: map[string][]string{EventType: e.EventSenders}}
 }
 
 // Main runs the status-report function: CloudEvents in, Core updates out, a background drain for what
@@ -36,9 +52,18 @@ func Main(name string) {
 		if err != nil {
 			return nil, err
 		}
+		kcfg, err := kube.ClientConfig(env.Kubeconfig)
+		if err != nil {
+			return nil, err
+		}
+		senders, err := eventauth.NewFromCluster(ctx, kcfg, env.EventPolicy(), eventauth.Options{})
+		if err != nil {
+			return nil, err
+		}
+		log.Info("accepting job state events", "audience", env.EventAudience, "senders", env.EventSenders)
 		r := NewReporter(db.Pool, core, log)
 		r.Wake() // drain what an earlier instance left
-		return &fn.Server{Events: r.Handle, Checks: []fn.Check{{Name: "database", Func: db.Ping}}, Background: []func(context.Context){r.Run, store.Retention{
+		return &fn.Server{Events: r.Handle, EventAuth: senders, Checks: []fn.Check{{Name: "database", Func: db.Ping}}, Background: []func(context.Context){r.Run, store.Retention{
 			Table: "outbox", Keep: env.Retention, Sweep: r.Sweep, Log: log}.Run}}, nil
 	})
 }

@@ -27,7 +27,7 @@ func TestRetentionRemovesOnlyOldDeliveredRows(t *testing.T) {
 		seq   int
 		state ucloud.JobState
 	}{{"10", 1, ucloud.StateRunning}, {"10", 2, ucloud.StateSuccess}, {"11", 1, ucloud.StateRunning}} {
-		if code := send(t, url, fmt.Sprintf("ev-%s-%d", ev.job, ev.seq), ev.job, ev.seq, ev.state); code != http.StatusAccepted {
+		if code := r.send(url, fmt.Sprintf("ev-%s-%d", ev.job, ev.seq), ev.job, ev.seq, ev.state); code != http.StatusAccepted {
 			t.Fatalf("event %s/%d: %d", ev.job, ev.seq, code)
 		}
 	}

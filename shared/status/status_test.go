@@ -15,6 +15,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/ucloud-im/knative-im/shared/eventauth"
 	"github.com/ucloud-im/knative-im/shared/fn"
 	"github.com/ucloud-im/knative-im/shared/status"
 	"github.com/ucloud-im/knative-im/shared/store"
@@ -26,7 +27,7 @@ import (
 
 var env *envtest.Env
 
-func TestMain(m *testing.M) { envtest.MainPostgres(m, &env) }
+func TestMain(m *testing.M) { envtest.Main(m, &env) }
 
 type rig struct {
 	t    *testing.T
@@ -35,6 +36,8 @@ type rig struct {
 	url  string
 	// owner is the schema owner's pool, for what the test itself does to rows.
 	owner *pgxpool.Pool
+	// monitor is the one sender status-report accepts job state events from.
+	monitor envtest.EventSender
 }
 
 // newReporter is one status-report instance on the rig's database.
@@ -45,7 +48,8 @@ func (r *rig) newReporter() (*status.Reporter, string) {
 	}
 	rep := status.NewReporter(r.db.Pool, client, fn.NewLogger(io.Discard, "status-report", "info"))
 	rep.MaxBackoff = 200 * time.Millisecond
-	host := &fn.Server{Events: rep.Handle, Config: fn.Config{MaxBodyBytes: 1 << 20}, Logger: fn.NewLogger(io.Discard, "status-report", "info")}
+	auth := env.EventVerifier(r.t, r.monitor.Policy(status.EventType), eventauth.Options{})
+	host := &fn.Server{Events: rep.Handle, EventAuth: auth, Config: fn.Config{MaxBodyBytes: 1 << 20}, Logger: fn.NewLogger(io.Discard, "status-report", "info")}
 	srv := httptest.NewServer(host.Handler())
 	r.t.Cleanup(srv.Close)
 	return rep, srv.URL
@@ -55,16 +59,18 @@ func newRig(t *testing.T) *rig {
 	core := fakecore.Start(t)
 	// status-report's own role: it reads, writes and deletes the outbox and nothing else.
 	sdb := storetest.New(t, env.Database(t))
-	return &rig{t: t, core: core, db: sdb.Open(t, store.FnStatusReport), owner: sdb.OwnerPool(t)}
+	return &rig{t: t, core: core, db: sdb.Open(t, store.FnStatusReport), owner: sdb.OwnerPool(t), monitor: env.MonitorSender(t)}
 }
 
-// send posts a job state event in binary mode and returns the status.
-func send(t *testing.T, url, id, jobID string, seq int, state ucloud.JobState) int {
+// send posts a job state event in binary mode, as the monitor, and returns the status.
+func (r *rig) send(url, id, jobID string, seq int, state ucloud.JobState) int {
+	t := r.t
 	t.Helper()
 	msg := "Your job is " + string(state)
 	raw, _ := json.Marshal(ucloud.JobUpdate{State: &state, Status: &msg, Timestamp: time.Now().UnixMilli()})
 	req, _ := http.NewRequest(http.MethodPost, url+"/", bytes.NewReader(raw))
 	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+r.monitor.Token(t))
 	for k, v := range map[string]string{"Ce-Specversion": "1.0", "Ce-Id": id, "Ce-Source": status.EventSource,
 		"Ce-Type": status.EventType, "Ce-Jobid": jobID, "Ce-Seq": strconv.Itoa(seq), "Ce-Time": time.Now().UTC().Format(time.RFC3339Nano)} {
 		req.Header.Set(k, v)
@@ -94,13 +100,13 @@ func TestEventsReachCoreOnceInOrderWithTimestamps(t *testing.T) {
 	defer cancel()
 	go rep.Run(ctx)
 	for i, s := range []ucloud.JobState{ucloud.StateInQueue, ucloud.StateRunning, ucloud.StateSuccess} {
-		if code := send(t, url, fmt.Sprintf("ev-%d", i), "4242", i+1, s); code != http.StatusAccepted {
+		if code := r.send(url, fmt.Sprintf("ev-%d", i), "4242", i+1, s); code != http.StatusAccepted {
 			t.Fatalf("event %d: %d", i, code)
 		}
 	}
 	// The Broker redelivers: same event id, and another id for an already stored (job, seq).
-	send(t, url, "ev-2", "4242", 3, ucloud.StateSuccess)
-	send(t, url, "ev-other", "4242", 3, ucloud.StateSuccess)
+	r.send(url, "ev-2", "4242", 3, ucloud.StateSuccess)
+	r.send(url, "ev-other", "4242", 3, ucloud.StateSuccess)
 	envtest.Eventually(t, 10*time.Second, func() error {
 		if n, _ := rep.Pending(ctx); n != 0 {
 			return fmt.Errorf("%d pending", n)
@@ -121,12 +127,12 @@ func TestBadEventsAreRefused(t *testing.T) {
 	r := newRig(t)
 	_, url := r.newReporter()
 	for name, code := range map[string]int{
-		"no seq":      sendRaw(t, url, map[string]string{"Ce-Jobid": "1"}, `{"state":"RUNNING","timestamp":1}`),
-		"bad state":   sendRaw(t, url, map[string]string{"Ce-Jobid": "1", "Ce-Seq": "1"}, `{"state":"DONE","timestamp":1}`),
-		"not JSON":    sendRaw(t, url, map[string]string{"Ce-Jobid": "1", "Ce-Seq": "1"}, `{"state":`),
-		"no job id":   sendRaw(t, url, map[string]string{"Ce-Seq": "1"}, `{"state":"RUNNING","timestamp":1}`),
-		"zero seq":    sendRaw(t, url, map[string]string{"Ce-Jobid": "1", "Ce-Seq": "0"}, `{"state":"RUNNING","timestamp":1}`),
-		"wrong types": sendRaw(t, url, map[string]string{"Ce-Jobid": "1", "Ce-Seq": "1"}, `{"state":1}`),
+		"no seq":      r.sendRaw(url, map[string]string{"Ce-Jobid": "1"}, `{"state":"RUNNING","timestamp":1}`),
+		"bad state":   r.sendRaw(url, map[string]string{"Ce-Jobid": "1", "Ce-Seq": "1"}, `{"state":"DONE","timestamp":1}`),
+		"not JSON":    r.sendRaw(url, map[string]string{"Ce-Jobid": "1", "Ce-Seq": "1"}, `{"state":`),
+		"no job id":   r.sendRaw(url, map[string]string{"Ce-Seq": "1"}, `{"state":"RUNNING","timestamp":1}`),
+		"zero seq":    r.sendRaw(url, map[string]string{"Ce-Jobid": "1", "Ce-Seq": "0"}, `{"state":"RUNNING","timestamp":1}`),
+		"wrong types": r.sendRaw(url, map[string]string{"Ce-Jobid": "1", "Ce-Seq": "1"}, `{"state":1}`),
 	} {
 		if code != http.StatusBadRequest {
 			t.Errorf("%s: %d, want 400", name, code)
@@ -138,9 +144,11 @@ func TestBadEventsAreRefused(t *testing.T) {
 	}
 }
 
-func sendRaw(t *testing.T, url string, ext map[string]string, body string) int {
+func (r *rig) sendRaw(url string, ext map[string]string, body string) int {
+	t := r.t
 	req, _ := http.NewRequest(http.MethodPost, url+"/", bytes.NewReader([]byte(body)))
 	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+r.monitor.Token(t))
 	req.Header.Set("Ce-Specversion", "1.0")
 	req.Header.Set("Ce-Id", "x")
 	req.Header.Set("Ce-Source", status.EventSource)
@@ -168,7 +176,7 @@ func TestCoreOutageLosesNothing(t *testing.T) {
 	order := []ucloud.JobState{ucloud.StateInQueue, ucloud.StateRunning, ucloud.StateFailure}
 	for job := range 20 {
 		for i, s := range order {
-			if code := send(t, url, fmt.Sprintf("j%d-%d", job, i), fmt.Sprint(job), i+1, s); code != http.StatusAccepted {
+			if code := r.send(url, fmt.Sprintf("j%d-%d", job, i), fmt.Sprint(job), i+1, s); code != http.StatusAccepted {
 				t.Fatalf("event accepted with Core down: %d", code)
 			}
 		}
@@ -198,7 +206,7 @@ func TestTwoDrainersDeliverEachRowOnce(t *testing.T) {
 	b, _ := r.newReporter()
 	for job := range 150 {
 		for i, s := range []ucloud.JobState{ucloud.StateInQueue, ucloud.StateRunning} {
-			send(t, url, fmt.Sprintf("j%d-%d", job, i), fmt.Sprint(job), i+1, s)
+			r.send(url, fmt.Sprintf("j%d-%d", job, i), fmt.Sprint(job), i+1, s)
 		}
 	}
 	ctx := context.Background()
@@ -228,8 +236,8 @@ func TestTwoDrainersDeliverEachRowOnce(t *testing.T) {
 func TestRefusedUpdateDoesNotBlockTheRest(t *testing.T) {
 	r := newRig(t)
 	rep, url := r.newReporter()
-	send(t, url, "a", "1", 1, ucloud.StateRunning)
-	send(t, url, "b", "2", 1, ucloud.StateRunning)
+	r.send(url, "a", "1", 1, ucloud.StateRunning)
+	r.send(url, "b", "2", 1, ucloud.StateRunning)
 	r.core.Fail("/api/jobs/control/update", http.StatusBadRequest, 2) // the batch, then job 1 alone
 	if _, err := rep.Drain(context.Background()); err != nil {
 		t.Fatal(err)

@@ -16,6 +16,8 @@ import (
 	"github.com/ucloud-im/knative-im/shared/store"
 	"github.com/ucloud-im/knative-im/shared/store/storetest"
 	"github.com/ucloud-im/knative-im/shared/ucloud"
+	"github.com/ucloud-im/knative-im/test/env/localenv"
+	"github.com/ucloud-im/knative-im/test/envtest"
 	"github.com/ucloud-im/knative-im/test/fakecore"
 )
 
@@ -47,6 +49,17 @@ func newStack(t *testing.T) *stack {
 		vars[databaseURLOf+r.Function] = db.URL(r.Function)
 	}
 	return &stack{core: core, vars: vars}
+}
+
+// withEvents gives the stack the monitor's identity, a ServiceAccount in a namespace of its own, and the
+// variables status-report (its sender policy) and the monitor (its tokens) need; it returns the identity.
+func (s *stack) withEvents(t testing.TB) envtest.EventSender {
+	sender := env.MonitorSender(t)
+	for _, kv := range localenv.EventVars(sender.Namespace) {
+		k, v, _ := strings.Cut(kv, "=")
+		s.vars[k] = v
+	}
+	return sender
 }
 
 func (s *stack) call(t testing.TB, p *fnProc, op iapps.Op, body any) (int, []byte) {
@@ -171,41 +184,43 @@ func TestRetrieveOnAnotherInstanceSeesUpdates(t *testing.T) {
 		tries, delays[tries/2], delays[tries*99/100], delays[tries-1])
 }
 
-// The same operations arrive as CloudEvents: an update event changes the config, a retrieve event is
-// answered with a reply event carrying it.
-func TestOperationsAsCloudEvents(t *testing.T) {
+// Core never sends CloudEvents, so the configuration functions take none. A job pod that sends one the
+// way the removed iapp Triggers did (no token, the victim as principal, the attacker's device) to each
+// configuration function is refused like any call without Core's token: nothing read, stored, registered.
+func TestIntegratedAppEventsFromAJobPodAreRefused(t *testing.T) {
 	s := newStack(t)
-	a := startFunction(t, "config-update", s.vars)
-	b := startFunction(t, "config-retrieve", s.vars)
-	send := func(p *fnProc, op iapps.Op, id string, body any) (*http.Response, []byte) {
-		raw, _ := json.Marshal(body)
+	victim := ucloud.ResourceOwner{CreatedBy: "victim#1"}
+	attack := iapps.UpdateRequest{ProductID: "syncthing", Principal: victim, Config: config("attacker")}
+	var retrieve *fnProc
+	for _, op := range []iapps.Op{iapps.OpRetrieve, iapps.OpUpdate, iapps.OpReset, iapps.OpRestart} {
+		p := startFunction(t, "config-"+string(op), s.vars)
+		if op == iapps.OpRetrieve {
+			retrieve = p
+		}
+		raw, _ := json.Marshal(attack)
 		req, _ := http.NewRequest(http.MethodPost, p.URL+"/", bytes.NewReader(raw))
 		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Ce-Specversion", "1.0")
-		req.Header.Set("Ce-Id", id)
-		req.Header.Set("Ce-Source", "/test")
-		req.Header.Set("Ce-Type", iapps.EventTypePrefix+string(op))
-		req.Header.Set("Ce-Iapp", "syncthing")
+		for k, v := range map[string]string{"Ce-Specversion": "1.0", "Ce-Id": "evil-" + string(op), "Ce-Source": "/job",
+			"Ce-Type": "com.github.ucloud-im.iapp." + string(op), "Ce-Iapp": "syncthing"} {
+			req.Header.Set(k, v)
+		}
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer resp.Body.Close()
-		out, _ := io.ReadAll(resp.Body)
-		return resp, out
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		var e ucloud.Error
+		if resp.StatusCode != http.StatusUnauthorized || json.Unmarshal(body, &e) != nil || e.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("iapp %s event from a job pod: %d %s, want 401 in UCloud's error shape", op, resp.StatusCode, body)
+		}
 	}
-	resp, body := send(a, iapps.OpUpdate, "e1", iapps.UpdateRequest{ProductID: "syncthing", Principal: owner, Config: config("from-event")})
-	if resp.StatusCode != http.StatusAccepted {
-		t.Fatalf("update event: %d %s", resp.StatusCode, body)
+	code, body := s.call(t, retrieve, iapps.OpRetrieve, iapps.RetrieveRequest{ProductID: "syncthing", Principal: victim})
+	if code != 200 || strings.Contains(string(body), "attacker") {
+		t.Fatalf("the victim's configuration after the forged events: %d %s", code, body)
 	}
-	resp, body = send(b, iapps.OpRetrieve, "e2", iapps.RetrieveRequest{ProductID: "syncthing", Principal: owner})
-	if resp.StatusCode != 200 || resp.Header.Get("Ce-Type") != iapps.EventTypePrefix+"retrieved" || !strings.Contains(string(body), "from-event") {
-		t.Fatalf("retrieve event reply: %d %v %s", resp.StatusCode, resp.Header, body)
-	}
-	// An operation this function does not serve is refused, not retried.
-	resp, _ = send(b, iapps.OpUpdate, "e3", iapps.UpdateRequest{Principal: owner, Config: config("x")})
-	if resp.StatusCode != 400 {
-		t.Fatalf("update event sent to config-retrieve: %d", resp.StatusCode)
+	if got := s.core.Registered(); len(got) != 0 {
+		t.Fatalf("the forged events registered %d jobs with Core", len(got))
 	}
 }
 

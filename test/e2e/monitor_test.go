@@ -19,8 +19,10 @@ import (
 	"github.com/ucloud-im/knative-im/test/envtest"
 )
 
-// monitorVars adds what the monitor needs: a status-report process as its sink.
+// monitorVars adds what the monitor needs: a status-report process as its sink, which accepts the
+// monitor's ServiceAccount only, and that ServiceAccount's tokens for the monitor (as make run does).
 func monitorVars(t *testing.T, s *stack) map[string]string {
+	s.withEvents(t)
 	sr := startFunction(t, "status-report", s.vars)
 	vars := map[string]string{"K_SINK": sr.URL, "MONITOR_RESYNC": "1s"}
 	for k, v := range s.vars {

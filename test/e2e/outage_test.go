@@ -21,6 +21,7 @@ func TestCoreDownSixtySecondsLosesNothing(t *testing.T) {
 		t.Skip("takes a minute")
 	}
 	s := newStack(t)
+	monitor := s.withEvents(t)
 	sr := startFunction(t, "status-report", s.vars)
 	s.core.FailFor("/api/jobs/control/update", http.StatusServiceUnavailable, 60*time.Second)
 	order := []ucloud.JobState{ucloud.StateInQueue, ucloud.StateRunning, ucloud.StateSuccess}
@@ -31,6 +32,7 @@ func TestCoreDownSixtySecondsLosesNothing(t *testing.T) {
 			raw, _ := json.Marshal(ucloud.JobUpdate{State: &st, Status: &msg, Timestamp: time.Now().UnixMilli()})
 			req, _ := http.NewRequest(http.MethodPost, sr.URL+"/", bytes.NewReader(raw))
 			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+monitor.Token(t))
 			for k, v := range map[string]string{"Ce-Specversion": "1.0", "Ce-Id": fmt.Sprintf("%d-%d", job, seq+1), "Ce-Source": status.EventSource,
 				"Ce-Type": status.EventType, "Ce-Jobid": strconv.Itoa(job), "Ce-Seq": strconv.Itoa(seq + 1)} {
 				req.Header.Set(k, v)

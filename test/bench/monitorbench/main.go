@@ -60,8 +60,12 @@ func run(bin string, n int) error {
 	if _, err := localenv.PrepareJobsNamespace(ctx, cs, ns, "ucloud-filesystem"); err != nil {
 		return err
 	}
+	// The monitor sends with its ServiceAccount's tokens and status-report checks them, as in make run.
+	if err := localenv.EnsureServiceAccount(ctx, cs, localenv.IMNamespace, localenv.MonitorServiceAccount); err != nil {
+		return err
+	}
 	core := b.Core
-	vars := append(b.Vars(), "JOBS_NAMESPACE="+ns, "MONITOR_RESYNC=30s")
+	vars := append(append(b.Vars(), "JOBS_NAMESPACE="+ns, "MONITOR_RESYNC=30s"), localenv.EventVars(localenv.IMNamespace)...)
 	sr, err := benchenv.Run(filepath.Join(bin, "status-report"), append(slices.Clip(vars), b.DatabaseVar("status-report")))
 	if err != nil {
 		return err

@@ -32,7 +32,7 @@ var crdFiles = map[string][]string{
 	"knative.dev/networking": {"config/ingress.yaml"},
 	"knative.dev/eventing": {
 		"config/core/resources/broker.yaml", "config/core/resources/trigger.yaml",
-		"config/core/resources/sinkbindings.yaml",
+		"config/core/resources/sinkbindings.yaml", "config/core/resources/eventpolicy.yaml",
 	},
 }
 

@@ -5,6 +5,7 @@
 //	localenv down [-dir .run/env]           stop what 'up -detach' started, and only that
 //	localenv status [-dir .run/env]         say what runs
 //	localenv jobs-namespace [-dir .run/env] -ns NS   create the jobs namespace and its filesystem claim
+//	localenv service-account [-dir .run/env] -ns NS -name NAME   create a ServiceAccount (and its namespace)
 package main
 
 import (
@@ -39,7 +40,8 @@ func run(args []string) error {
 	detach := fset.Bool("detach", false, "leave the environment running after this command returns")
 	noKube := fset.Bool("no-kube", false, "start PostgreSQL only")
 	noPG := fset.Bool("no-postgres", false, "start Kubernetes only")
-	ns := fset.String("ns", "ucloud-jobs", "jobs namespace (jobs-namespace)")
+	ns := fset.String("ns", "ucloud-jobs", "jobs namespace (jobs-namespace), the ServiceAccount's namespace (service-account)")
+	name := fset.String("name", "", "ServiceAccount name (service-account)")
 	if err := fset.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -65,6 +67,18 @@ func run(args []string) error {
 		defer cancel()
 		_, err = localenv.PrepareJobsNamespace(ctx, cs, *ns, iapps.FilesystemVolume)
 		return err
+	case "service-account":
+		env, err := localenv.Load(abs)
+		if err != nil {
+			return err
+		}
+		cs, err := env.Clientset()
+		if err != nil {
+			return err
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		return localenv.EnsureServiceAccount(ctx, cs, *ns, *name)
 	case "status":
 		env, err := localenv.Load(abs)
 		if errors.Is(err, fs.ErrNotExist) {
