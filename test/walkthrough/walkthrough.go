@@ -27,6 +27,7 @@ import (
 	"github.com/ucloud-im/knative-im/shared/kube"
 	"github.com/ucloud-im/knative-im/shared/ucloud"
 	"github.com/ucloud-im/knative-im/test/env/localenv"
+	"github.com/ucloud-im/knative-im/test/fakecore"
 )
 
 // Config is what the walkthrough needs of the stack (make run's .run/env).
@@ -91,7 +92,28 @@ func (w *walker) core(ctx context.Context, method, path string, body any) (int, 
 	defer resp.Body.Close()
 	out, _ := io.ReadAll(resp.Body)
 	w.say("%s %s -> %d %s", method, path, resp.StatusCode, clip(out))
+	if method == http.MethodPost && path == "/jobs" && resp.StatusCode/100 == 2 {
+		// Core confirms a job once the provider accepted it; the monitor removes jobs Core does not know.
+		if err := w.confirm(ctx, body); err != nil {
+			return 0, nil, err
+		}
+	}
 	return resp.StatusCode, out, nil
+}
+
+// confirm tells the fake Core it now knows the jobs of an accepted create, as core2 does.
+func (w *walker) confirm(ctx context.Context, body any) error {
+	raw, _ := json.Marshal(body)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, w.CoreURL+fakecore.InspectPrefix+"jobs", bytes.NewReader(raw))
+	resp, err := w.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("confirm the jobs with the fake Core: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("confirm the jobs with the fake Core: %s", resp.Status)
+	}
+	return nil
 }
 
 func clip(b []byte) string {
