@@ -51,6 +51,7 @@ func Run(ctx context.Context, c Config) error {
 		name string
 		fn   func(context.Context) error
 	}{
+		{"products: job-control registered the catalogue's and the integrated apps' products with Core", w.products},
 		{"job: create a 2-rank job, see its pods run, have KWOK complete it, see Core told", w.job},
 		{"syncthing: set a configuration, read it back, a stale ETag, restart", w.syncthing},
 		{"interactive session: open it, authorize, reach the app through the gateway", w.session},
@@ -148,6 +149,32 @@ func eventually(ctx context.Context, d time.Duration, f func() error) error {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// products waits until Core holds the provider's products, which job-control registers when it starts.
+func (w *walker) products(ctx context.Context) error {
+	return eventually(ctx, 30*time.Second, func() error {
+		resp, err := w.http.Get(w.CoreURL + fakecore.InspectPrefix + "products")
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		var got []ucloud.ProductV2
+		if err := json.NewDecoder(resp.Body).Decode(&got); err != nil {
+			return err
+		}
+		names := map[string]bool{}
+		for _, p := range got {
+			names[p.Category.Name+"/"+p.Name] = true
+		}
+		for _, want := range []string{"u1-standard/u1-standard-1", "syncthing/syncthing", "terminal/terminal"} {
+			if !names[want] {
+				return fmt.Errorf("Core has no product %s yet (has %d)", want, len(got))
+			}
+		}
+		w.say("Core holds %d products of this provider, among them syncthing/syncthing and terminal/terminal", len(got))
+		return nil
+	})
 }
 
 func (w *walker) job(ctx context.Context) error {
