@@ -6,7 +6,13 @@
 # every component to $RUN_DIR/logs/<component>.log (pids in $RUN_DIR/pids/<component>), and stops everything on Ctrl-C (or SIGTERM).
 #
 # RUN_DIR (default .run) lets a test run a second stack beside a developer's.
+#
+# Against a real UCloud/Core (a provider's development instance) instead of the fake one: give all of
+# UCLOUD_CORE_URL, UCLOUD_CORE_PUBLIC_KEY_FILE and UCLOUD_REFRESH_TOKEN_FILE (and UCLOUD_PROVIDER_ID when the
+# provider is not "k8s"); no fake Core starts, and that Core must reach IM_URL (see the README).
 set -euo pipefail
+given_core_url=${UCLOUD_CORE_URL:-} given_core_key=${UCLOUD_CORE_PUBLIC_KEY_FILE:-} given_refresh=${UCLOUD_REFRESH_TOKEN_FILE:-}
+provider=${UCLOUD_PROVIDER_ID:-k8s}
 cd "$(dirname "$0")/.."
 export GOTOOLCHAIN=${GOTOOLCHAIN:-local}
 run=${RUN_DIR:-.run}
@@ -52,14 +58,29 @@ DATABASE_LOGINS_DIR="$run/db" "$run/bin/migrate" -generate >"$run/logs/migrate.l
 status "migrate" "schema and roles in $(ms "$t") ms (logins: $run/db/)"
 
 t=$(date +%s%N)
-rm -f "$run/core/url"
-"$run/bin/fakecore" serve -dir "$run/core" >"$run/logs/fakecore.log" 2>&1 &
-pids+=($!) names+=(fakecore)
-echo $! >"$run/pids/fakecore"
-for _ in $(seq 100); do [ -s "$run/core/url" ] && break; sleep 0.05; done
-[ -s "$run/core/url" ] || { echo "fake Core did not start:"; cat "$run/logs/fakecore.log"; exit 1; }
-core_url=$(cat "$run/core/url")
-status "fake UCloud/Core" "$core_url ready in $(ms "$t") ms"
+# Values left in the shell by sourcing an earlier run's env name that run's fake Core: not a real one.
+case "$given_core_key" in "$run"/core/*) given_core_url="" given_core_key="" given_refresh="" ;; esac
+if [ -n "$given_core_url" ] && [ -n "$given_core_key" ] && [ -n "$given_refresh" ]; then
+  for f in "$given_core_key" "$given_refresh"; do
+    [ -s "$f" ] || { echo "$f is missing or empty"; exit 1; }
+  done
+  core_url=$given_core_url
+  core_key=$(cd "$(dirname "$given_core_key")" && pwd)/$(basename "$given_core_key")
+  core_refresh=$(cd "$(dirname "$given_refresh")" && pwd)/$(basename "$given_refresh")
+  status "UCloud/Core" "$core_url (given; no fake Core; provider $provider)"
+elif [ -n "$given_core_url$given_core_key$given_refresh" ]; then
+  echo "make run against a real Core needs all of UCLOUD_CORE_URL, UCLOUD_CORE_PUBLIC_KEY_FILE and UCLOUD_REFRESH_TOKEN_FILE"
+  exit 1
+else
+  rm -f "$run/core/url"
+  "$run/bin/fakecore" serve -dir "$run/core" -provider "$provider" >"$run/logs/fakecore.log" 2>&1 &
+  pids+=($!) names+=(fakecore)
+  echo $! >"$run/pids/fakecore"
+  for _ in $(seq 100); do [ -s "$run/core/url" ] && break; sleep 0.05; done
+  [ -s "$run/core/url" ] || { echo "fake Core did not start:"; cat "$run/logs/fakecore.log"; exit 1; }
+  core_url=$(cat "$run/core/url") core_key="$run/core/core.pub" core_refresh="$run/core/refresh-token"
+  status "fake UCloud/Core" "$core_url ready in $(ms "$t") ms"
+fi
 
 # The key that signs interactive-session tokens and cookies (a Secret in a cluster).
 [ -s "$run/gateway.key" ] || (umask 077; head -c 48 /dev/urandom | base64 >"$run/gateway.key")
@@ -67,10 +88,10 @@ cat >"$run/env" <<ENV
 export KUBECONFIG="$KUBECONFIG"
 # The schema owner's (for psql); each function gets its own role's URL from $run/db/<function>.
 export DATABASE_URL="$DATABASE_URL"
-export UCLOUD_PROVIDER_ID=k8s
+export UCLOUD_PROVIDER_ID=$provider
 export UCLOUD_CORE_URL="$core_url"
-export UCLOUD_CORE_PUBLIC_KEY_FILE="$run/core/core.pub"
-export UCLOUD_REFRESH_TOKEN_FILE="$run/core/refresh-token"
+export UCLOUD_CORE_PUBLIC_KEY_FILE="$core_key"
+export UCLOUD_REFRESH_TOKEN_FILE="$core_refresh"
 export UCLOUD_APPS_DOMAIN=apps.localhost
 export UCLOUD_GATEWAY_KEY_FILE="$run/gateway.key"
 export JOBS_NAMESPACE=ucloud-jobs
@@ -115,9 +136,9 @@ start() {
 
 for f in config-retrieve config-update config-reset config-restart job-create job-control app-auth status-report monitor; do
   case $f in
-    config-*) what="POST /ucloud/k8s/iapps/{app}/${f#config-}" ;;
-    job-create) what="POST /ucloud/k8s/jobs" ;;
-    job-control) what="POST /ucloud/k8s/jobs/{terminate,extend,interactiveSession}, GET .../retrieveProducts" ;;
+    config-*) what="POST /ucloud/$provider/iapps/{app}/${f#config-}" ;;
+    job-create) what="POST /ucloud/$provider/jobs" ;;
+    job-control) what="POST /ucloud/$provider/jobs/{terminate,extend,interactiveSession}, GET .../retrieveProducts" ;;
     app-auth) what="every app host: authorize-app, the decision, the proxy to the job's Service" ;;
     status-report) what="CloudEvents com.github.ucloud-im.job.state.changed at POST /, from ucloud-im-monitor's token only" ;;
     monitor) what="watches pods in ucloud-jobs; K_SINK = status-report, standing in for Broker + Trigger; sends with ucloud-im-monitor's token" ;;

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/ucloud-im/knative-im/shared/products"
 	"github.com/ucloud-im/knative-im/shared/ucloud"
 )
 
@@ -30,10 +31,12 @@ type Application struct {
 	WebPort int      `json:"webPort,omitempty"`
 }
 
-// Catalog is the provider's products and applications.
+// Catalog is the provider's products and applications, and how each product category is charged (a
+// category it does not list is charged in core-minutes).
 type Catalog struct {
-	Products     []Product     `json:"products"`
-	Applications []Application `json:"applications"`
+	Products     []Product           `json:"products"`
+	Categories   []products.Category `json:"categories,omitempty"`
+	Applications []Application       `json:"applications"`
 }
 
 //go:embed catalog.json
@@ -62,7 +65,19 @@ func LoadCatalog(file string) (*Catalog, error) {
 			return nil, fmt.Errorf("catalogue: application %+v needs a name, a version and an image", a)
 		}
 	}
+	if _, err := c.CoreProducts("check"); err != nil {
+		return nil, fmt.Errorf("catalogue: %w", err)
+	}
 	return &c, nil
+}
+
+// CoreProducts are the catalogue's products as Core registers them for provider.
+func (c *Catalog) CoreProducts(provider string) ([]ucloud.ProductV2, error) {
+	machines := make([]products.Machine, 0, len(c.Products))
+	for _, p := range c.Products {
+		machines = append(machines, products.Machine{ID: p.ID, Category: p.Category, CPU: p.CPU, MemoryGiB: p.MemoryGiB, GPU: p.GPU})
+	}
+	return products.Compute(provider, machines, c.Categories)
 }
 
 // Product finds a product by reference.

@@ -2,8 +2,8 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"log/slog"
-	"net/http"
 	"time"
 
 	netclient "knative.dev/networking/pkg/client/clientset/versioned"
@@ -12,8 +12,11 @@ import (
 	"github.com/ucloud-im/knative-im/shared/appsession"
 	"github.com/ucloud-im/knative-im/shared/coreauth"
 	"github.com/ucloud-im/knative-im/shared/fn"
+	"github.com/ucloud-im/knative-im/shared/iapps"
 	"github.com/ucloud-im/knative-im/shared/isolation"
 	"github.com/ucloud-im/knative-im/shared/kube"
+	"github.com/ucloud-im/knative-im/shared/products"
+	"github.com/ucloud-im/knative-im/shared/ucloud"
 )
 
 // Env is the configuration of the job functions.
@@ -29,6 +32,10 @@ type Env struct {
 	IngressClass string `envconfig:"INGRESS_CLASS" default:"kourier.ingress.networking.knative.dev"`
 	// IMNamespace is where the IM's own Knative Services run (app-auth among them).
 	IMNamespace string `envconfig:"UCLOUD_IM_NAMESPACE" default:"ucloud-im"`
+	// CoreURL and RefreshTokenFile are job-control's calls to Core: the new allocation after extend, the end
+	// of a job terminate finds without pods, and the products registered at start-up.
+	CoreURL          string `envconfig:"UCLOUD_CORE_URL"`
+	RefreshTokenFile string `envconfig:"UCLOUD_REFRESH_TOKEN_FILE"`
 	appsession.KeyEnv
 	// Isolation is read by job-create, which builds the pods and their NetworkPolicy.
 	isolation.Env
@@ -66,20 +73,39 @@ func Main(name string, control bool) {
 			Apps: &appdomain.Apps{Kube: cs, Net: nc, Settings: appdomain.Settings{
 				Provider: env.ProviderID, AppsDomain: env.AppsDomain, Class: env.IngressClass, Namespace: env.JobsNamespace,
 				AuthService: appdomain.AuthServiceName, AuthHost: appdomain.FnAppAuth + "." + env.IMNamespace + ".svc.cluster.local"}}}
-		var routes http.Handler = svc.CreateRoutes()
-		if control {
-			// Only interactive sessions need the key; job-create runs without it.
-			key, err := appsession.LoadKey(env.KeyFile, env.Key)
-			if err != nil {
-				return nil, err
-			}
-			svc.Sessions = &appsession.Sessions{Key: key}
-			routes = svc.ControlRoutes()
-		}
-		return &fn.Server{
-			Routes: routes,
+		srv := &fn.Server{
+			Routes: svc.CreateRoutes(),
 			Auth:   coreauth.NewVerifier(key, 30*time.Second),
 			Checks: []fn.Check{{Name: "kubernetes", Func: kube.NamespaceReady(cs, env.JobsNamespace)}},
-		}, nil
+		}
+		if !control {
+			return srv, nil
+		}
+		// Only job-control talks to Core and signs session tokens; job-create needs neither.
+		sessionKey, err := appsession.LoadKey(env.KeyFile, env.Key)
+		if err != nil {
+			return nil, err
+		}
+		svc.Sessions = &appsession.Sessions{Key: sessionKey}
+		if env.CoreURL == "" || env.RefreshTokenFile == "" {
+			return nil, errors.New("configuration: UCLOUD_CORE_URL and UCLOUD_REFRESH_TOKEN_FILE are required by job-control")
+		}
+		core, err := ucloud.NewClient(ucloud.ClientOptions{BaseURL: env.CoreURL, RefreshToken: ucloud.RefreshTokenFile(env.RefreshTokenFile)})
+		if err != nil {
+			return nil, err
+		}
+		svc.Core = core
+		wanted, err := catalog.CoreProducts(env.ProviderID)
+		if err != nil {
+			return nil, err
+		}
+		for _, app := range iapps.Handlers(iapps.HandlerEnv{}).Names() {
+			wanted = append(wanted, products.IntegratedApp(env.ProviderID, app))
+		}
+		keeper := &products.Keeper{Core: core, Provider: env.ProviderID, Wanted: wanted, Log: log}
+		srv.Routes = svc.ControlRoutes()
+		srv.Checks = append(srv.Checks, fn.Check{Name: "products", Func: keeper.Ready})
+		srv.Background = append(srv.Background, keeper.Run)
+		return srv, nil
 	})
 }

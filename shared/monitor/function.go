@@ -20,6 +20,7 @@ import (
 	"github.com/ucloud-im/knative-im/shared/iapps"
 	"github.com/ucloud-im/knative-im/shared/kube"
 	"github.com/ucloud-im/knative-im/shared/store"
+	"github.com/ucloud-im/knative-im/shared/ucloud"
 )
 
 // Env is the monitor's configuration.
@@ -38,6 +39,12 @@ type Env struct {
 	TokenServiceAccount string `envconfig:"EVENT_TOKEN_SERVICE_ACCOUNT"`
 	TokenAudience       string `envconfig:"EVENT_TOKEN_AUDIENCE"`
 	store.RetentionEnv
+	// Core is asked which jobs it knows, so jobs it gave up on (its 5 s timeout on a create) or deleted
+	// are removed; without UCLOUD_CORE_URL no job is ever removed for that reason.
+	CoreURL          string        `envconfig:"UCLOUD_CORE_URL"`
+	RefreshTokenFile string        `envconfig:"UCLOUD_REFRESH_TOKEN_FILE"`
+	OrphanEvery      time.Duration `envconfig:"ORPHAN_SWEEP" default:"1m"`
+	OrphanGrace      time.Duration `envconfig:"ORPHAN_GRACE" default:"2m"`
 }
 
 // tokenSource is where the monitor's event tokens come from: exactly one of the two ways.
@@ -88,6 +95,19 @@ func Main(name string) {
 			return nil, err
 		}
 		m := &Monitor{Kube: cs, Namespace: env.JobsNamespace, Pool: db.Pool, Registry: iapps.Handlers(ienv), Sink: sink, Log: log, Resync: env.Resync, Retention: env.Retention}
+		switch {
+		case env.CoreURL != "" && env.RefreshTokenFile != "":
+			core, err := ucloud.NewClient(ucloud.ClientOptions{BaseURL: env.CoreURL, RefreshToken: ucloud.RefreshTokenFile(env.RefreshTokenFile)})
+			if err != nil {
+				return nil, err
+			}
+			m.Orphans = &Orphans{Core: core, Kube: cs, Namespace: env.JobsNamespace, Grace: env.OrphanGrace, Log: log}
+			m.OrphanEvery = env.OrphanEvery
+		case env.CoreURL != "" || env.RefreshTokenFile != "":
+			return nil, errors.New("configuration: UCLOUD_CORE_URL and UCLOUD_REFRESH_TOKEN_FILE go together")
+		default:
+			log.Warn("UCLOUD_CORE_URL is not set: jobs Core does not know (a create Core gave up on) are never removed")
+		}
 		id := identity(env.Identity)
 		lock := &resourcelock.LeaseLock{
 			LeaseMeta:  metav1.ObjectMeta{Name: env.Lease, Namespace: env.JobsNamespace},

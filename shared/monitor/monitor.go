@@ -45,6 +45,9 @@ type Monitor struct {
 	// integrated-application configuration, every RetentionEvery (default 1 h), while leading.
 	Retention      time.Duration
 	RetentionEvery time.Duration
+	// Orphans, when set, removes every OrphanEvery (default 1 min), while leading, the jobs Core does not know.
+	Orphans     *Orphans
+	OrphanEvery time.Duration
 
 	pods cache.Indexer
 }
@@ -110,6 +113,9 @@ func (m *Monitor) Run(ctx context.Context) error {
 	}
 	if m.Retention > 0 {
 		go store.Retention{Table: "job_state", Keep: m.Retention, Every: m.RetentionEvery, Sweep: m.Sweep, Log: m.Log}.Run(ctx)
+	}
+	if m.Orphans != nil {
+		go m.sweepOrphans(ctx)
 	}
 	// Jobs that may have no pod to send an event: unfinished ones (their pods may have gone while we were
 	// down) and integrated applications (their pod may need recreating).

@@ -98,3 +98,30 @@ func (o *Orphans) remove(ctx context.Context, jobID string) error {
 	}
 	return nil
 }
+
+// sweepOrphans runs the sweep over the informer's pods every OrphanEvery until ctx ends.
+func (m *Monitor) sweepOrphans(ctx context.Context) {
+	every := m.OrphanEvery
+	if every <= 0 {
+		every = time.Minute
+	}
+	ticker := time.NewTicker(every)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+		objs := m.pods.List()
+		pods := make([]*corev1.Pod, 0, len(objs))
+		for _, o := range objs {
+			if p, ok := o.(*corev1.Pod); ok {
+				pods = append(pods, p)
+			}
+		}
+		if _, err := m.Orphans.Sweep(ctx, pods); err != nil && ctx.Err() == nil {
+			m.Log.Warn("looking for jobs Core does not know failed; trying again later", "err", err.Error())
+		}
+	}
+}

@@ -40,6 +40,19 @@ func (c *Core) routes() http.Handler {
 	inspect := http.NewServeMux()
 	inspect.HandleFunc("GET "+InspectPrefix+"updates", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, c.Updates()) })
 	inspect.HandleFunc("GET "+InspectPrefix+"violations", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, c.Violations()) })
+	// A client that plays Core's half of a create itself (make run's walkthrough calls the IM directly) says
+	// here that Core confirmed these jobs, as core2 does after the provider's 2xx.
+	inspect.HandleFunc("POST "+InspectPrefix+"jobs", func(w http.ResponseWriter, r *http.Request) {
+		var req ucloud.BulkRequest[ucloud.Job]
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			writeError(w, http.StatusBadRequest, "Bad request: "+err.Error())
+			return
+		}
+		for _, j := range req.Items {
+			c.PutJob(j)
+		}
+		writeJSON(w, struct{}{})
+	})
 	inspect.HandleFunc("GET "+InspectPrefix+"products", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, c.Products()) })
 	inspect.HandleFunc("GET "+InspectPrefix+"registered", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, c.Registered()) })
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -27,6 +27,7 @@ import (
 	"github.com/ucloud-im/knative-im/shared/kube"
 	"github.com/ucloud-im/knative-im/shared/ucloud"
 	"github.com/ucloud-im/knative-im/test/env/localenv"
+	"github.com/ucloud-im/knative-im/test/fakecore"
 )
 
 // Config is what the walkthrough needs of the stack (make run's .run/env).
@@ -50,6 +51,7 @@ func Run(ctx context.Context, c Config) error {
 		name string
 		fn   func(context.Context) error
 	}{
+		{"products: job-control registered the catalogue's and the integrated apps' products with Core", w.products},
 		{"job: create a 2-rank job, see its pods run, have KWOK complete it, see Core told", w.job},
 		{"syncthing: set a configuration, read it back, a stale ETag, restart", w.syncthing},
 		{"interactive session: open it, authorize, reach the app through the gateway", w.session},
@@ -91,7 +93,28 @@ func (w *walker) core(ctx context.Context, method, path string, body any) (int, 
 	defer resp.Body.Close()
 	out, _ := io.ReadAll(resp.Body)
 	w.say("%s %s -> %d %s", method, path, resp.StatusCode, clip(out))
+	if method == http.MethodPost && path == "/jobs" && resp.StatusCode/100 == 2 {
+		// Core confirms a job once the provider accepted it; the monitor removes jobs Core does not know.
+		if err := w.confirm(ctx, body); err != nil {
+			return 0, nil, err
+		}
+	}
 	return resp.StatusCode, out, nil
+}
+
+// confirm tells the fake Core it now knows the jobs of an accepted create, as core2 does.
+func (w *walker) confirm(ctx context.Context, body any) error {
+	raw, _ := json.Marshal(body)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, w.CoreURL+fakecore.InspectPrefix+"jobs", bytes.NewReader(raw))
+	resp, err := w.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("confirm the jobs with the fake Core: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("confirm the jobs with the fake Core: %s", resp.Status)
+	}
+	return nil
 }
 
 func clip(b []byte) string {
@@ -126,6 +149,32 @@ func eventually(ctx context.Context, d time.Duration, f func() error) error {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// products waits until Core holds the provider's products, which job-control registers when it starts.
+func (w *walker) products(ctx context.Context) error {
+	return eventually(ctx, 30*time.Second, func() error {
+		resp, err := w.http.Get(w.CoreURL + fakecore.InspectPrefix + "products")
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		var got []ucloud.ProductV2
+		if err := json.NewDecoder(resp.Body).Decode(&got); err != nil {
+			return err
+		}
+		names := map[string]bool{}
+		for _, p := range got {
+			names[p.Category.Name+"/"+p.Name] = true
+		}
+		for _, want := range []string{"u1-standard/u1-standard-1", "syncthing/syncthing", "terminal/terminal"} {
+			if !names[want] {
+				return fmt.Errorf("Core has no product %s yet (has %d)", want, len(got))
+			}
+		}
+		w.say("Core holds %d products of this provider, among them syncthing/syncthing and terminal/terminal", len(got))
+		return nil
+	})
 }
 
 func (w *walker) job(ctx context.Context) error {
