@@ -34,7 +34,24 @@ func APIRoutes(provider string, apps []string) []Route {
 		{"POST", base + "/jobs/extend", FnJobControl},
 		{"POST", base + "/jobs/interactiveSession", FnJobControl},
 		{"GET", base + "/jobs/retrieveProducts", FnJobControl},
+		{"POST", base + "/jobs/requestDynamicParameters", FnJobControl},
+		{"POST", base + "/jobs/suspend", FnJobControl},
+		{"POST", base + "/jobs/unsuspend", FnJobControl},
+		{"POST", base + "/jobs/onUpdatedLabels", FnJobControl},
+		{"POST", base + "/jobs/attachResource", FnJobControl},
+		{"POST", base + "/jobs/detachResource", FnJobControl},
+		{"POST", base + "/jobs/openTerminalInFolder", FnJobControl},
 		{"POST", base + "/jobs", FnJobCreate},
+		// Provider-level calls Core polls every 10 s beside jobs/retrieveProducts: job-control serves
+		// them, so the poll that keeps it warm is one function's, not six.
+		{"GET", base + "/integration/retrieveManifest", FnJobControl},
+		{"POST", base + "/integration/init", FnJobControl},
+		{"GET", base + "/provider/branding/retrieveInfo", FnJobControl},
+		{"GET", base + "/files/collections/retrieveProducts", FnJobControl},
+		{"GET", base + "/ingresses/retrieveProducts", FnJobControl},
+		{"GET", base + "/networkips/retrieveProducts", FnJobControl},
+		{"GET", base + "/licenses/retrieveProducts", FnJobControl},
+		{"GET", base + "/private-networks/retrieveProducts", FnJobControl},
 	}
 	for _, app := range apps {
 		for _, op := range []string{"retrieve", "update", "reset", "restart"} {

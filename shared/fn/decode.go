@@ -18,7 +18,7 @@ func DecodeJSON(body io.Reader, v any) error {
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return Errorf(http.StatusRequestEntityTooLarge, "BODY_TOO_LARGE", "The request body is larger than %d bytes.", tooBig.Limit)
+			return tooLarge(tooBig.Limit)
 		}
 		return Wrap(err, http.StatusBadRequest, "BAD_REQUEST", "The request body could not be read.")
 	}

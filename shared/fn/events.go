@@ -30,6 +30,11 @@ type EventAuth interface {
 // token check by arriving on a public route.
 const EventPath = "/"
 
+// EventMaxBody bounds an event's request (envelope and data): a job state event is about 0.4 KB (a
+// JobUpdate with its state, a status sentence of at most a few hundred bytes, ids and the CloudEvents
+// attributes), so 64 KiB is over a hundred times that and still refuses a flood early.
+const EventMaxBody = 64 << 10
+
 // dispatchEvents sends CloudEvents POSTed to EventPath, in binary or structured mode, to s.Events and
 // everything else to next. The sender is authenticated and checked against the allow-list before the body
 // is read; without s.EventAuth no event is accepted at all.
@@ -45,6 +50,9 @@ func (s *Server) dispatchEvents(next http.Handler) http.Handler {
 				w.Header().Set("WWW-Authenticate", "Bearer") // RFC 6750: the credential this path takes
 			}
 			WriteError(w, r, refused)
+			return
+		}
+		if !limitBodyTo(w, r, EventMaxBody) {
 			return
 		}
 		msg := cehttp.NewMessageFromHttpRequest(r)
@@ -116,7 +124,7 @@ func forbiddenSender(sender, typ string) *Error {
 func DecodeErrorOf(err error) *Error {
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
-		return Errorf(http.StatusRequestEntityTooLarge, "BODY_TOO_LARGE", "The request body is larger than %d bytes.", tooBig.Limit)
+		return tooLarge(tooBig.Limit)
 	}
 	return Wrap(err, http.StatusBadRequest, "INVALID_EVENT", "The CloudEvent could not be read: "+err.Error())
 }

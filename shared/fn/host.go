@@ -100,18 +100,20 @@ func requireCore(v *coreauth.Verifier, next http.Handler) http.Handler {
 	})
 }
 
-// limitBody answers 413 for a declared length over the limit and caps what the handler can read.
+// limitBody caps what a handler can read of a body at Config.MaxBodyBytes, the limit of a route that
+// declares none; a route declares its own with MaxBody, and the event path has EventMaxBody. The cap
+// takes hold at the first Read, so a declared Content-Length over the limit is refused (413, through
+// DecodeJSON) before any of it is read.
 func (s *Server) limitBody(next http.Handler) http.Handler {
 	max := s.Config.MaxBodyBytes
 	if max <= 0 {
 		max = 1 << 20
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.ContentLength > max {
-			WriteError(w, r, Errorf(http.StatusRequestEntityTooLarge, "BODY_TOO_LARGE", "The request body is larger than %d bytes.", max))
-			return
-		}
-		r.Body = http.MaxBytesReader(w, r.Body, max)
+		b := &bodyLimit{w: w, r: r, orig: r.Body, limit: max}
+		r = r.WithContext(context.WithValue(r.Context(), bodyLimitKey{}, b))
+		b.r = r
+		r.Body = b
 		next.ServeHTTP(w, r)
 	})
 }

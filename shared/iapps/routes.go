@@ -18,6 +18,12 @@ const (
 	OpRestart  Op = "restart"
 )
 
+// MaxBody bounds a configuration call's body. core2's are 79 bytes (retrieve, restart), 99 (reset) and
+// 347 (an update with one device and two folders). The largest valid configuration (Syncthing: 100
+// devices and 100 folders with paths of up to 1,024 bytes) is about 130 KB as core2 encodes it, so
+// 512 KiB takes it with room for escaped characters and refuses anything near the job calls' megabytes.
+const MaxBody = 512 << 10
+
 // Routes serves Core's calls for ops: POST /ucloud/{provider}/iapps/{app}/{op}.
 func (s *Service) Routes(ops ...Op) http.Handler {
 	mux := http.NewServeMux()
@@ -51,5 +57,5 @@ func (s *Service) route(op Op) http.Handler {
 	default:
 		panic("iapps: unknown operation " + op)
 	}
-	return fn.ForProvider(s.Provider, h)
+	return fn.MaxBody(MaxBody, fn.ForProvider(s.Provider, h))
 }

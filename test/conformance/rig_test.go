@@ -34,7 +34,7 @@ var env *envtest.Env
 func TestMain(m *testing.M) { envtest.Main(m, &env) }
 
 // rig is one test's IM as Core reaches it: the job functions' and the iapps' real handlers behind the
-// real host (Core token check, the functions' default body limit), a fresh namespace and database, and a
+// real host (Core token check, each route's body limit), a fresh namespace and database, and a
 // fake Core whose traffic from the IM passes a recorder.
 type rig struct {
 	t    *testing.T
@@ -92,9 +92,11 @@ func newRig(t *testing.T) *rig {
 	ia := &iapps.Service{Provider: "k8s", Registry: iapps.Handlers(iapps.HandlerEnv{}), Store: &iapps.ConfigStore{Pool: db.Pool},
 		Core: r.client, Kube: env.Clientset, Namespace: r.ns}
 
+	// As the path table splits them: create to job-create, the other job calls and the provider-level
+	// calls to job-control, the configuration calls to the config functions.
 	routes := http.NewServeMux()
 	routes.Handle("/ucloud/k8s/jobs", r.jobs.CreateRoutes())
-	routes.Handle("/ucloud/k8s/jobs/", r.jobs.ControlRoutes())
+	routes.Handle("/ucloud/k8s/", r.jobs.ControlRoutes())
 	routes.Handle("/ucloud/k8s/iapps/", ia.Routes(iapps.OpRetrieve, iapps.OpUpdate, iapps.OpReset, iapps.OpRestart))
 	key, err := coreauth.ParsePublicKey(core.PublicKeyPEM())
 	if err != nil {

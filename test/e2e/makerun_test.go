@@ -95,6 +95,11 @@ func TestMakeRunWalkthrough(t *testing.T) {
 		t.Fatalf("walkthrough: %v\n%s", err, log.String())
 	}
 	t.Log(log.String())
+	if tok, err := fakecore.TokenFromDir(env["FAKECORE_DIR"], time.Hour); err == nil {
+		checkProviderCalls(t, env["IM_URL"], env["UCLOUD_PROVIDER_ID"], tok)
+	} else {
+		t.Fatal(err)
+	}
 	if v := get(t, env["UCLOUD_CORE_URL"]+fakecore.InspectPrefix+"violations"); v != "null" && v != "[]" {
 		t.Fatalf("the fake Core saw wire violations: %s", v)
 	}
