@@ -10,7 +10,7 @@
 //
 // It also prints the monitor's RSS at N pods next to a bare informer's (a separate process: this program
 // with -bare-informer, a plain client-go informer over the same pods, whole objects), the monitor's and
-// status-report's CPU seconds, Core calls and database transactions per 1,000 transitions. It prints
+// status-report's CPU seconds and Core calls per 1,000 transitions. It prints
 // figures; it asserts no timing.
 //
 //	monitorbench -bin DIR [-pods 10000] [-rate 50] [-duration 60s]
@@ -28,7 +28,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
@@ -97,11 +96,6 @@ func run(bin string, n int, rate float64, duration time.Duration) error {
 		return err
 	}
 	defer sr.Stop()
-	db, err := pgx.Connect(ctx, b.DatabaseURL)
-	if err != nil {
-		return err
-	}
-	defer db.Close(ctx)
 
 	began := time.Now()
 	if err := createPods(ctx, cs, ns, 0, n); err != nil {
@@ -131,7 +125,7 @@ func run(bin string, n int, rate float64, duration time.Duration) error {
 
 	// Steady state: k jobs end at the rate, each replaced by a new one.
 	k := min(int(rate*duration.Seconds()), n)
-	usage := newUsage(ctx, db, core, mon.PID, sr.PID)
+	usage := newUsage(core, mon.PID, sr.PID)
 	if err := steady(ctx, cs, ns, n, k, rate); err != nil {
 		return err
 	}
@@ -150,7 +144,7 @@ func run(bin string, n int, rate float64, duration time.Duration) error {
 
 	// Burst: every running job ends at once.
 	burst := append(jobIDs(k, n-k), jobIDs(n, k)...)
-	usage = newUsage(ctx, db, core, mon.PID, sr.PID)
+	usage = newUsage(core, mon.PID, sr.PID)
 	t0 := time.Now()
 	if err := endPods(ctx, cs, ns, burst); err != nil {
 		return err
