@@ -126,9 +126,11 @@ func run(bin string, n int, rate float64, duration time.Duration) error {
 	// Steady state: k jobs end at the rate, each replaced by a new one.
 	k := min(int(rate*duration.Seconds()), n)
 	usage := newUsage(core, mon.PID, sr.PID)
+	t0 := time.Now()
 	if err := steady(ctx, cs, ns, n, k, rate); err != nil {
 		return err
 	}
+	steadyTook := time.Since(t0)
 	if err := core.waitStates(jobIDs(0, k), "SUCCESS", 15*time.Minute); err != nil {
 		return err
 	}
@@ -137,7 +139,7 @@ func run(bin string, n int, rate float64, duration time.Duration) error {
 	}
 	ended := latencies(watch, core, jobIDs(0, k), "Succeeded", "SUCCESS")
 	started := latencies(watch, core, jobIDs(n, k), "Running", "RUNNING")
-	fmt.Printf("== steady state: %d jobs running, %d ended at %.0f/s over %s, each replaced by a new job\n", n, k, rate, time.Duration(float64(k)/rate*float64(time.Second)).Round(time.Millisecond))
+	fmt.Printf("== steady state: %d jobs running, %d ended at %.0f/s (sent over %s), each replaced by a new job\n", n, k, rate, steadyTook.Round(time.Millisecond))
 	fmt.Printf("informer sees pod Succeeded -> Core has SUCCESS: %s\n", ended)
 	fmt.Printf("informer sees pod Running   -> Core has RUNNING: %s\n", started)
 	usage.print(2 * k)
@@ -145,7 +147,7 @@ func run(bin string, n int, rate float64, duration time.Duration) error {
 	// Burst: every running job ends at once.
 	burst := append(jobIDs(k, n-k), jobIDs(n, k)...)
 	usage = newUsage(core, mon.PID, sr.PID)
-	t0 := time.Now()
+	t0 = time.Now()
 	if err := endPods(ctx, cs, ns, burst); err != nil {
 		return err
 	}
