@@ -10,7 +10,8 @@
 //
 // It also prints the monitor's RSS at N pods next to a bare informer's (a separate process: this program
 // with -bare-informer, a plain client-go informer over the same pods, whole objects), the monitor's and
-// status-report's CPU seconds and Core calls per 1,000 transitions. It prints
+// status-report's CPU seconds, database round trips (counted by a loopback proxy in front of PostgreSQL
+// for each) and Core update calls per 1,000 transitions. It prints
 // figures; it asserts no timing.
 //
 //	monitorbench -bin DIR [-pods 10000] [-rate 50] [-duration 60s]
@@ -91,7 +92,26 @@ func run(bin string, n int, rate float64, duration time.Duration) error {
 	}
 	core := newCoreLog(b.Core)
 	vars := append(append(b.Vars(), "JOBS_NAMESPACE="+ns, "MONITOR_RESYNC=30s"), localenv.EventVars(localenv.IMNamespace)...)
-	sr, err := benchenv.Run(filepath.Join(bin, "status-report"), append(slices.Clip(vars), b.DatabaseVar("status-report")))
+	// Each function reaches PostgreSQL through a proxy of its own that counts its round trips.
+	srDB, err := newPGCounter(b.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer srDB.Close()
+	monDB, err := newPGCounter(b.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer monDB.Close()
+	srVar, err := srDB.route(b.DatabaseVar("status-report"))
+	if err != nil {
+		return err
+	}
+	monVar, err := monDB.route(b.DatabaseVar("monitor"))
+	if err != nil {
+		return err
+	}
+	sr, err := benchenv.Run(filepath.Join(bin, "status-report"), append(slices.Clip(vars), srVar))
 	if err != nil {
 		return err
 	}
@@ -110,7 +130,7 @@ func run(bin string, n int, rate float64, duration time.Duration) error {
 	if err != nil {
 		return err
 	}
-	mon, err := benchenv.Run(filepath.Join(bin, "monitor"), append(slices.Clip(vars), "K_SINK="+sr.URL, b.DatabaseVar("monitor")))
+	mon, err := benchenv.Run(filepath.Join(bin, "monitor"), append(slices.Clip(vars), "K_SINK="+sr.URL, monVar))
 	if err != nil {
 		return err
 	}
@@ -125,7 +145,7 @@ func run(bin string, n int, rate float64, duration time.Duration) error {
 
 	// Steady state: k jobs end at the rate, each replaced by a new one.
 	k := min(int(rate*duration.Seconds()), n)
-	usage := newUsage(core, mon.PID, sr.PID)
+	usage := newUsage(core, mon.PID, sr.PID, monDB, srDB)
 	t0 := time.Now()
 	if err := steady(ctx, cs, ns, n, k, rate); err != nil {
 		return err
@@ -146,7 +166,7 @@ func run(bin string, n int, rate float64, duration time.Duration) error {
 
 	// Burst: every running job ends at once.
 	burst := append(jobIDs(k, n-k), jobIDs(n, k)...)
-	usage = newUsage(core, mon.PID, sr.PID)
+	usage = newUsage(core, mon.PID, sr.PID, monDB, srDB)
 	t0 = time.Now()
 	if err := endPods(ctx, cs, ns, burst); err != nil {
 		return err

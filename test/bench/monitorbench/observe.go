@@ -207,23 +207,28 @@ func latencies(w *watch, c *coreLog, ids []string, phase, state string) dist {
 	return d
 }
 
-// usage is the monitor's and status-report's CPU and Core's update calls since it was made.
+// usage is the monitor's and status-report's CPU and database round trips and Core's update calls since
+// it was made.
 type usage struct {
-	core          *coreLog
-	mon, sr       int
-	monCPU, srCPU float64
-	calls         int
+	core              *coreLog
+	mon, sr           int
+	monDB, srDB       *pgCounter
+	monCPU, srCPU     float64
+	monTrips, srTrips int64
+	calls             int
 }
 
-func newUsage(core *coreLog, mon, sr int) *usage {
-	return &usage{core: core, mon: mon, sr: sr, monCPU: cpuSeconds(mon), srCPU: cpuSeconds(sr), calls: core.updateCalls()}
+func newUsage(core *coreLog, mon, sr int, monDB, srDB *pgCounter) *usage {
+	return &usage{core: core, mon: mon, sr: sr, monDB: monDB, srDB: srDB, monCPU: cpuSeconds(mon), srCPU: cpuSeconds(sr),
+		monTrips: monDB.trips.Load(), srTrips: srDB.trips.Load(), calls: core.updateCalls()}
 }
 
 func (u *usage) print(transitions int) {
 	per := 1000 / float64(transitions)
 	monCPU, srCPU := cpuSeconds(u.mon)-u.monCPU, cpuSeconds(u.sr)-u.srCPU
-	fmt.Printf("per 1,000 transitions (%d here): CPU monitor %.2f s + status-report %.2f s = %.2f s; Core update calls %.0f\n",
-		transitions, monCPU*per, srCPU*per, (monCPU+srCPU)*per, float64(u.core.updateCalls()-u.calls)*per)
+	monTrips, srTrips := u.monDB.trips.Load()-u.monTrips, u.srDB.trips.Load()-u.srTrips
+	fmt.Printf("per 1,000 transitions (%d here): CPU monitor %.2f s + status-report %.2f s = %.2f s; database round trips monitor %.0f + status-report %.0f; Core update calls %.0f\n",
+		transitions, monCPU*per, srCPU*per, (monCPU+srCPU)*per, float64(monTrips)*per, float64(srTrips)*per, float64(u.core.updateCalls()-u.calls)*per)
 }
 
 // cpuSeconds is the process's user + system CPU time.
