@@ -32,9 +32,10 @@ fi
 
 go build -ldflags "-s -w" -o "$out/hellofn" ./test/bench/hellofn
 go build -ldflags "-s -w" -o "$out/hellobare" ./test/bench/hellobare
-# One go build for the functions, the gateway and the bench programs: the links run side by side.
-go build -o "$out/" ./functions/... ./gateway/cmd/local-gateway ./test/bench/startup ./test/bench/iappsbench \
-  ./test/bench/jobsbench ./test/bench/monitorbench ./test/bench/gatewaybench
+# One go build for the functions the programs run, the gateway and the programs: the links run side by side.
+go build -o "$out/" ./functions/config-retrieve ./functions/config-update ./functions/job-create \
+  ./functions/status-report ./functions/monitor ./functions/app-auth ./gateway/cmd/local-gateway \
+  ./test/bench/startup ./test/bench/iappsbench ./test/bench/jobsbench ./test/bench/monitorbench ./test/bench/gatewaybench
 
 echo "== start-up: exec -> GET /healthz 200 ($starts starts each; binaries stripped)"
 "$out/startup" -n "$starts" "fn-host=$out/hellofn" "bare=$out/hellobare"
