@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export GOTOOLCHAIN ?= local
 ENV_DIR ?= .run/cluster
 
-.PHONY: test run env-up env-down env-status build vet fmt bench fuzz token logs demo clean
+.PHONY: test run env-up env-down env-status build vet fmt bench bench-short fuzz token logs demo clean
 
 test:
 	bash test/run-tests.sh
@@ -45,6 +45,10 @@ fmt:
 
 bench:
 	bash test/run-bench.sh
+
+# Every benchmark at small sizes, a few seconds each (make test runs it so a broken benchmark fails CI).
+bench-short:
+	BENCH_SHORT=1 bash test/run-bench.sh
 
 fuzz:
 	FUZZTIME=$${FUZZTIME:-60s} bash test/run-fuzz.sh

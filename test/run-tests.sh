@@ -36,6 +36,11 @@ go test -count=1 -timeout 30m ./...
 echo "== fuzz (seed corpora ran above)"
 FUZZTIME=$FUZZTIME bash test/run-fuzz.sh
 
+echo "== short benchmarks (make bench-short in this environment: a broken benchmark fails make test)"
+bench_t0=$(date +%s)
+BENCH_SHORT=1 BENCH_ENV_DIR="$dir" bash test/run-bench.sh
+echo "short benchmarks: $(( $(date +%s) - bench_t0 )) s of make test" >>"$UCLOUD_IM_FIGURES"
+
 echo "== figures measured by the tests"
 cat "$UCLOUD_IM_FIGURES" 2>/dev/null || true
 echo "environment: up in ${startup_ms} ms (servers ready), ${up_ms} ms including build check; logs in $dir/logs"

@@ -1,13 +1,19 @@
 // Package benchenv is what the benchmark programs share: the local environment, a fake Core with its key
 // files, and function processes started on free loopback ports.
+//
+// Each program starts an environment of its own, unless SharedEnvVar names the folder of one already
+// running (make bench's short mode: one start instead of one per program); each program then gets a fresh
+// database of its own in it and uses namespaces no other program uses.
 package benchenv
 
 import (
 	"context"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,31 +21,33 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/ucloud-im/knative-im/shared/store"
 	"github.com/ucloud-im/knative-im/test/env/localenv"
 	"github.com/ucloud-im/knative-im/test/fakecore"
 )
 
+// SharedEnvVar names the environment variable holding the folder of a running local environment
+// (localenv up -detach) for the programs to share.
+const SharedEnvVar = "BENCH_ENV_DIR"
+
 // Bench is a running benchmark environment.
 type Bench struct {
 	Env  *localenv.Env
 	Core *fakecore.Core
-	// Dir holds the environment and Core's public key and refresh token files.
+	// Dir holds Core's public key and refresh token files (and the environment, unless shared).
 	Dir string
+	// DatabaseURL is the schema owner's URL of this program's database.
+	DatabaseURL string
 
+	shared       bool
 	databaseURLs map[string]string
 }
 
-// Start brings up the environment (without PostgreSQL when noPostgres) and a fake Core.
-func Start(ctx context.Context, noPostgres bool) (*Bench, error) {
-	project, err := localenv.ProjectDir()
-	if err != nil {
-		return nil, err
-	}
-	kubeBin, err := localenv.BuildBinaries(ctx, project)
-	if err != nil {
-		return nil, err
-	}
+// Start brings up the environment (without PostgreSQL when noPostgres), or joins the shared one, and a
+// fake Core. name names the program's database in a shared environment.
+func Start(ctx context.Context, name string, noPostgres bool) (*Bench, error) {
 	dir, err := os.MkdirTemp("", "ucloud-im-bench-")
 	if err != nil {
 		return nil, err
@@ -49,9 +57,34 @@ func Start(ctx context.Context, noPostgres bool) (*Bench, error) {
 		b.Close()
 		return nil, err
 	}
-	if b.Env, err = localenv.Start(ctx, localenv.Options{Dir: filepath.Join(dir, "env"), BinDir: kubeBin, ProjectDir: project, NoPostgres: noPostgres}); err != nil {
-		b.Close()
-		return nil, err
+	if shared := os.Getenv(SharedEnvVar); shared != "" {
+		b.shared = true
+		if b.Env, err = localenv.Load(shared); err != nil {
+			b.Close()
+			return nil, fmt.Errorf("%s: %w", SharedEnvVar, err)
+		}
+	} else {
+		project, err := localenv.ProjectDir()
+		if err != nil {
+			b.Close()
+			return nil, err
+		}
+		kubeBin, err := localenv.BuildBinaries(ctx, project)
+		if err != nil {
+			b.Close()
+			return nil, err
+		}
+		if b.Env, err = localenv.Start(ctx, localenv.Options{Dir: filepath.Join(dir, "env"), BinDir: kubeBin, ProjectDir: project, NoPostgres: noPostgres}); err != nil {
+			b.Close()
+			return nil, err
+		}
+	}
+	b.DatabaseURL = b.Env.DatabaseURL
+	if b.shared && !noPostgres {
+		if b.DatabaseURL, err = freshDatabase(ctx, b.Env.DatabaseURL, "bench_"+name); err != nil {
+			b.Close()
+			return nil, err
+		}
 	}
 	if b.Core, err = fakecore.New(fakecore.Options{}); err != nil {
 		b.Close()
@@ -67,18 +100,49 @@ func Start(ctx context.Context, noPostgres bool) (*Bench, error) {
 		var logins []store.Login
 		for _, r := range store.Roles {
 			l := store.Login{Function: r.Function, User: r.DefaultLogin(), Password: "bench-" + strconv.Itoa(os.Getpid())}
-			if b.databaseURLs[r.Function], err = store.LoginURL(b.Env.DatabaseURL, l); err != nil {
+			if b.databaseURLs[r.Function], err = store.LoginURL(b.DatabaseURL, l); err != nil {
 				b.Close()
 				return nil, err
 			}
 			logins = append(logins, l)
 		}
-		if err := store.Apply(ctx, b.Env.DatabaseURL, logins); err != nil {
+		if err := store.Apply(ctx, b.DatabaseURL, logins); err != nil {
 			b.Close()
 			return nil, err
 		}
 	}
 	return b, nil
+}
+
+// freshDatabase (re)creates database name beside the one adminURL names and answers its URL.
+func freshDatabase(ctx context.Context, adminURL, name string) (string, error) {
+	u, err := url.Parse(adminURL)
+	if err != nil {
+		return "", err
+	}
+	conn, err := pgx.Connect(ctx, adminURL)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close(ctx)
+	id := pgx.Identifier{name}.Sanitize()
+	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+id+" WITH (FORCE)"); err != nil {
+		return "", err
+	}
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+id); err != nil {
+		return "", err
+	}
+	u.Path = "/" + name
+	return u.String(), nil
+}
+
+// Namespace is the name for a namespace the program makes: base, with a random suffix in a shared
+// environment, where an earlier run's namespace may still exist.
+func (b *Bench) Namespace(base string) string {
+	if !b.shared {
+		return base
+	}
+	return fmt.Sprintf("%s-%x", base, rand.Uint32())
 }
 
 // DatabaseVar is function fn's DATABASE_URL setting: its own role's login.
@@ -99,7 +163,7 @@ func (b *Bench) Close() {
 	if b.Core != nil {
 		b.Core.Close()
 	}
-	if b.Env != nil {
+	if b.Env != nil && !b.shared {
 		_ = b.Env.Stop()
 	}
 	_ = os.RemoveAll(b.Dir)
@@ -139,7 +203,8 @@ func runOnce(path string, vars []string) (*Process, error) {
 	l.Close()
 	cmd := exec.Command(path)
 	cmd.Env = append(append(os.Environ(), vars...), "PORT="+strconv.Itoa(port))
-	cmd.Stderr = os.Stderr
+	// Functions log to stdout; at LOG_LEVEL=error that is why one would not start.
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}

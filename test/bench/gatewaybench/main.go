@@ -35,6 +35,7 @@ import (
 	"github.com/ucloud-im/knative-im/shared/appdomain"
 	"github.com/ucloud-im/knative-im/shared/appsession"
 	"github.com/ucloud-im/knative-im/shared/kube"
+	"github.com/ucloud-im/knative-im/shared/store"
 	"github.com/ucloud-im/knative-im/test/bench/benchenv"
 )
 
@@ -61,7 +62,7 @@ type path struct {
 
 func run(gwBin, authBin string, workers int, duration time.Duration, sockets int) error {
 	ctx := context.Background()
-	b, err := benchenv.Start(ctx, false)
+	b, err := benchenv.Start(ctx, "gateway", false)
 	if err != nil {
 		return err
 	}
@@ -81,12 +82,14 @@ func run(gwBin, authBin string, workers int, duration time.Duration, sockets int
 		return err
 	}
 	defer up.Close()
-	host, err := exposeApp(ctx, cs, nc, upAddr)
+	ns := b.Namespace("bench")
+	host, err := exposeApp(ctx, cs, nc, ns, upAddr)
 	if err != nil {
 		return err
 	}
-	vars := append(b.Vars(), "JOBS_NAMESPACE=bench", "UCLOUD_GATEWAY_KEY="+key)
-	auth, err := benchenv.Run(authBin, append(vars, "APP_UPSTREAMS=local"))
+	vars := append(b.Vars(), "JOBS_NAMESPACE="+ns, "UCLOUD_GATEWAY_KEY="+key)
+	// app-auth records used one-time tokens as its own database role, as in make run.
+	auth, err := benchenv.Run(authBin, append(slices.Clip(vars), "APP_UPSTREAMS=local", b.DatabaseVar(store.FnAppAuth)))
 	if err != nil {
 		return err
 	}
@@ -203,8 +206,7 @@ func upstream() (*http.Server, string, error) {
 
 // exposeApp makes a job-like pod (the owner), routes it with job-create's own objects, and points its
 // Service at the upstream.
-func exposeApp(ctx context.Context, cs kubernetes.Interface, nc netclient.Interface, upAddr string) (string, error) {
-	ns := "bench"
+func exposeApp(ctx context.Context, cs kubernetes.Interface, nc netclient.Interface, ns, upAddr string) (string, error) {
 	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
 		return "", err
 	}

@@ -43,7 +43,7 @@ func main() {
 
 func run(bin, hello string, workers int, d time.Duration) error {
 	ctx := context.Background()
-	b, err := benchenv.Start(ctx, false)
+	b, err := benchenv.Start(ctx, "iapps", false)
 	if err != nil {
 		return err
 	}
@@ -98,7 +98,7 @@ func run(bin, hello string, workers int, d time.Duration) error {
 	updateRate := load(workers, d, func(w, i int) bool {
 		return post(client, updateURL, "update", token, updateBody(owners[w], i)) == 200
 	})
-	pool, err := pgxpool.New(ctx, b.Env.DatabaseURL)
+	pool, err := pgxpool.New(ctx, b.DatabaseURL)
 	if err != nil {
 		return err
 	}

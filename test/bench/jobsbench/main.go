@@ -38,7 +38,7 @@ func main() {
 
 func run(bin string, n, bulk int) error {
 	ctx := context.Background()
-	b, err := benchenv.Start(ctx, true)
+	b, err := benchenv.Start(ctx, "jobs", true)
 	if err != nil {
 		return err
 	}
@@ -47,12 +47,13 @@ func run(bin string, n, bulk int) error {
 	if err != nil {
 		return err
 	}
-	for _, ns := range []string{"bench-fn", "bench-direct"} {
+	nsFn, nsDirect := b.Namespace("bench-fn"), b.Namespace("bench-direct")
+	for _, ns := range []string{nsFn, nsDirect} {
 		if _, err := localenv.PrepareJobsNamespace(ctx, cs, ns, "ucloud-filesystem"); err != nil {
 			return err
 		}
 	}
-	fnProc, err := benchenv.Run(filepath.Join(bin, "job-create"), append(b.Vars(), "JOBS_NAMESPACE=bench-fn"))
+	fnProc, err := benchenv.Run(filepath.Join(bin, "job-create"), append(b.Vars(), "JOBS_NAMESPACE="+nsFn))
 	if err != nil {
 		return err
 	}
@@ -101,20 +102,20 @@ func run(bin string, n, bulk int) error {
 	}
 	began = time.Now()
 	for i := range n {
-		objs, err := jobs.Build(mk(i), p, app, jobs.Settings{Namespace: "bench-direct"})
+		objs, err := jobs.Build(mk(i), p, app, jobs.Settings{Namespace: nsDirect})
 		if err != nil {
 			return err
 		}
-		pod, err := direct.CoreV1().Pods("bench-direct").Create(ctx, objs.Pods[0], metav1.CreateOptions{})
+		pod, err := direct.CoreV1().Pods(nsDirect).Create(ctx, objs.Pods[0], metav1.CreateOptions{})
 		if err != nil {
 			return err
 		}
 		owner := []metav1.OwnerReference{{APIVersion: "v1", Kind: "Pod", Name: pod.Name, UID: pod.UID}}
 		objs.Service.OwnerReferences, objs.Policy.OwnerReferences = owner, owner
-		if _, err := direct.CoreV1().Services("bench-direct").Create(ctx, objs.Service, metav1.CreateOptions{}); err != nil {
+		if _, err := direct.CoreV1().Services(nsDirect).Create(ctx, objs.Service, metav1.CreateOptions{}); err != nil {
 			return err
 		}
-		if _, err := direct.NetworkingV1().NetworkPolicies("bench-direct").Create(ctx, objs.Policy, metav1.CreateOptions{}); err != nil {
+		if _, err := direct.NetworkingV1().NetworkPolicies(nsDirect).Create(ctx, objs.Policy, metav1.CreateOptions{}); err != nil {
 			return err
 		}
 	}

@@ -1,8 +1,20 @@
 // Command monitorbench runs the monitor and status-report as processes against the real apiserver with
-// many KWOK pods, ends every job, and prints the time from each pod's phase change to the fake Core
-// receiving the final state (p50/p99), the monitor's RSS, and its CPU seconds per 1,000 transitions.
+// many KWOK pods and answers two questions separately, each next to an anchor measured in the same run:
 //
-//	monitorbench -bin DIR [-pods 10000]
+//   - Steady state: N single-rank jobs are running; jobs end at a fixed rate (each replaced by a new one,
+//     so N keep running) for a duration. Latency is timed from the moment a bare informer in this process
+//     sees the pod change (the earliest anyone can know) to the fake Core receiving the job's new state:
+//     p50, p99, max, for the final states and for the replacements' RUNNING.
+//   - Burst: every running job ends at once; the time until Core has every final state, next to the time
+//     the bare informer needed to see every change, and their ratio.
+//
+// It also prints the monitor's RSS at N pods next to a bare informer's (a separate process: this program
+// with -bare-informer, a plain client-go informer over the same pods, whole objects), the monitor's and
+// status-report's CPU seconds, database round trips (counted by a loopback proxy in front of PostgreSQL
+// for each) and Core update calls per 1,000 transitions. It prints
+// figures; it asserts no timing.
+//
+//	monitorbench -bin DIR [-pods 10000] [-rate 50] [-duration 60s]
 package main
 
 import (
@@ -10,15 +22,13 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
@@ -27,22 +37,34 @@ import (
 	"github.com/ucloud-im/knative-im/shared/ucloud"
 	"github.com/ucloud-im/knative-im/test/bench/benchenv"
 	"github.com/ucloud-im/knative-im/test/env/localenv"
-	"github.com/ucloud-im/knative-im/test/fakecore"
 )
+
+// firstJob is the id of the first job; job i is firstJob+i.
+const firstJob = 800000
 
 func main() {
 	bin := flag.String("bin", ".run/bench", "folder with the built functions")
-	n := flag.Int("pods", 10000, "single-rank jobs")
+	n := flag.Int("pods", 10000, "single-rank jobs running")
+	rate := flag.Float64("rate", 50, "steady state: jobs ended (and as many started) per second")
+	duration := flag.Duration("duration", time.Minute, "steady state: how long changes arrive")
+	bare := flag.String("bare-informer", "", "internal: run only a bare pod informer over this namespace (KUBECONFIG)")
 	flag.Parse()
-	if err := run(*bin, *n); err != nil {
+	if *bare != "" {
+		if err := bareInformer(*bare); err != nil {
+			fmt.Fprintln(os.Stderr, "monitorbench -bare-informer:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if err := run(*bin, *n, *rate, *duration); err != nil {
 		fmt.Fprintln(os.Stderr, "monitorbench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(bin string, n int) error {
+func run(bin string, n int, rate float64, duration time.Duration) error {
 	ctx := context.Background()
-	b, err := benchenv.Start(ctx, false)
+	b, err := benchenv.Start(ctx, "monitor", false)
 	if err != nil {
 		return err
 	}
@@ -56,7 +78,7 @@ func run(bin string, n int) error {
 	if err != nil {
 		return err
 	}
-	const ns = "bench-monitor"
+	ns := b.Namespace("bench-monitor")
 	if _, err := localenv.PrepareJobsNamespace(ctx, cs, ns, "ucloud-filesystem"); err != nil {
 		return err
 	}
@@ -64,98 +86,178 @@ func run(bin string, n int) error {
 	if err := localenv.EnsureServiceAccount(ctx, cs, localenv.IMNamespace, localenv.MonitorServiceAccount); err != nil {
 		return err
 	}
-	core := b.Core
+	watch, err := startWatch(ctx, cs, ns)
+	if err != nil {
+		return err
+	}
+	core := newCoreLog(b.Core)
 	vars := append(append(b.Vars(), "JOBS_NAMESPACE="+ns, "MONITOR_RESYNC=30s"), localenv.EventVars(localenv.IMNamespace)...)
-	sr, err := benchenv.Run(filepath.Join(bin, "status-report"), append(slices.Clip(vars), b.DatabaseVar("status-report")))
+	// Each function reaches PostgreSQL through a proxy of its own that counts its round trips.
+	srDB, err := newPGCounter(b.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer srDB.Close()
+	monDB, err := newPGCounter(b.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer monDB.Close()
+	srVar, err := srDB.route(b.DatabaseVar("status-report"))
+	if err != nil {
+		return err
+	}
+	monVar, err := monDB.route(b.DatabaseVar("monitor"))
+	if err != nil {
+		return err
+	}
+	sr, err := benchenv.Run(filepath.Join(bin, "status-report"), append(slices.Clip(vars), srVar))
 	if err != nil {
 		return err
 	}
 	defer sr.Stop()
 
 	began := time.Now()
-	if err := createPods(ctx, cs, ns, n); err != nil {
+	if err := createPods(ctx, cs, ns, 0, n); err != nil {
 		return err
 	}
 	fmt.Printf("%d pods created in %s\n", n, time.Since(began).Round(time.Second))
-	if err := waitPhase(ctx, cs, ns, n, corev1.PodRunning, 15*time.Minute); err != nil {
+	if err := watch.waitRunning(n, 15*time.Minute); err != nil {
 		return err
 	}
-	mon, err := benchenv.Run(filepath.Join(bin, "monitor"), append(slices.Clip(vars), "K_SINK="+sr.URL, b.DatabaseVar("monitor")))
+	// The anchor for memory: a plain informer over the same pods, in a process of its own.
+	bareRSS, err := bareInformerRSS(b.Env.Kubeconfig, ns, n)
+	if err != nil {
+		return err
+	}
+	mon, err := benchenv.Run(filepath.Join(bin, "monitor"), append(slices.Clip(vars), "K_SINK="+sr.URL, monVar))
 	if err != nil {
 		return err
 	}
 	defer mon.Stop()
-	monPID := mon.PID
-	// The monitor reports every job RUNNING first; wait for that before timing the final transitions.
-	if err := waitUpdates(core, n, 15*time.Minute); err != nil {
+	// The monitor reports every job RUNNING first; wait for that before timing anything.
+	if err := core.waitStates(jobIDs(0, n), "RUNNING", 15*time.Minute); err != nil {
 		return err
 	}
-	cpu0 := cpuSeconds(monPID)
-	changed := make([]time.Time, n)
-	began = time.Now()
-	var wg sync.WaitGroup
-	for w := range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := w; i < n; i += 8 {
-				patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:"0"}}}`, localenv.ExitCodeAnnotation)
-				changed[i] = time.Now()
-				if _, err := cs.CoreV1().Pods(ns).Patch(ctx, kube.PodName(strconv.Itoa(800000+i), 0), "application/merge-patch+json", []byte(patch), metav1.PatchOptions{}); err != nil {
-					fmt.Fprintln(os.Stderr, err)
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if err := waitUpdates(core, 2*n, 15*time.Minute); err != nil {
+	time.Sleep(2 * time.Second) // let the monitor settle after its first list
+	fmt.Printf("memory at %d pods: monitor RSS %.1f MB, bare informer RSS %.1f MB (separate process: client-go informer, whole pods), ratio %.2fx\n",
+		n, mb(rss(mon.PID)), mb(bareRSS), float64(rss(mon.PID))/float64(bareRSS))
+
+	// Steady state: k jobs end at the rate, each replaced by a new one.
+	k := min(int(rate*duration.Seconds()), n)
+	usage := newUsage(core, mon.PID, sr.PID, monDB, srDB)
+	t0 := time.Now()
+	if err := steady(ctx, cs, ns, n, k, rate); err != nil {
 		return err
 	}
-	cpu := cpuSeconds(monPID) - cpu0
-	received := map[string]time.Time{}
-	for _, r := range core.Received() {
-		if r.Path == "/api/jobs/control/update" && strings.Contains(string(r.Body), "SUCCESS") {
-			for i := range n {
-				id := `"id":"` + strconv.Itoa(800000+i) + `"`
-				if _, seen := received[id]; !seen && strings.Contains(string(r.Body), id+`,"update":{"state":"SUCCESS"`) {
-					received[id] = r.At
-				}
-			}
-		}
+	steadyTook := time.Since(t0)
+	if err := core.waitStates(jobIDs(0, k), "SUCCESS", 15*time.Minute); err != nil {
+		return err
 	}
-	var lat []time.Duration
-	for i := range n {
-		if at, ok := received[`"id":"`+strconv.Itoa(800000+i)+`"`]; ok {
-			lat = append(lat, at.Sub(changed[i]))
-		}
+	if err := core.waitStates(jobIDs(n, k), "RUNNING", 15*time.Minute); err != nil {
+		return err
 	}
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	if len(lat) == 0 {
-		return fmt.Errorf("no final states matched")
+	ended := latencies(watch, core, jobIDs(0, k), "Succeeded", "SUCCESS")
+	started := latencies(watch, core, jobIDs(n, k), "Running", "RUNNING")
+	fmt.Printf("== steady state: %d jobs running, %d ended at %.0f/s (sent over %s), each replaced by a new job\n", n, k, rate, steadyTook.Round(time.Millisecond))
+	fmt.Printf("informer sees pod Succeeded -> Core has SUCCESS: %s\n", ended)
+	fmt.Printf("informer sees pod Running   -> Core has RUNNING: %s\n", started)
+	usage.print(2 * k)
+
+	// Burst: every running job ends at once.
+	burst := append(jobIDs(k, n-k), jobIDs(n, k)...)
+	usage = newUsage(core, mon.PID, sr.PID, monDB, srDB)
+	t0 = time.Now()
+	if err := endPods(ctx, cs, ns, burst); err != nil {
+		return err
 	}
-	fmt.Printf("%d final transitions in %s; phase change -> Core: p50 %s, p99 %s (%d matched)\n", n, time.Since(began).Round(time.Second),
-		lat[len(lat)/2].Round(time.Millisecond), lat[len(lat)*99/100].Round(time.Millisecond), len(lat))
-	fmt.Printf("monitor RSS %s, CPU %.2f s per 1,000 transitions\n", rss(monPID), cpu/float64(n)*1000)
+	patched := time.Since(t0)
+	if err := core.waitStates(burst, "SUCCESS", 30*time.Minute); err != nil {
+		return err
+	}
+	if err := watch.waitPhase(burst, "Succeeded", time.Minute); err != nil {
+		return err
+	}
+	seen, got := watch.last(burst, "Succeeded").Sub(t0), core.last(burst, "SUCCESS").Sub(t0)
+	fmt.Printf("== burst: %d running jobs ended at once (patches sent in %s)\n", len(burst), patched.Round(time.Millisecond))
+	fmt.Printf("bare informer saw every change after %s; Core had every final state after %s; ratio %.2fx\n",
+		seen.Round(time.Millisecond), got.Round(time.Millisecond), got.Seconds()/seen.Seconds())
+	fmt.Printf("informer sees pod Succeeded -> Core has SUCCESS: %s\n", latencies(watch, core, burst, "Succeeded", "SUCCESS"))
+	usage.print(len(burst))
+	fmt.Printf("monitor RSS after the burst %.1f MB (%d pods in the namespace)\n", mb(rss(mon.PID)), n+k)
+	// Best effort: a shared environment should not carry thousands of pods into the next program.
+	_ = cs.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{})
 	return nil
 }
 
-func createPods(ctx context.Context, cs kubernetes.Interface, ns string, n int) error {
-	catalog, _ := jobs.LoadCatalog("")
+func jobIDs(from, count int) []string {
+	ids := make([]string, count)
+	for i := range ids {
+		ids[i] = strconv.Itoa(firstJob + from + i)
+	}
+	return ids
+}
+
+// steady ends jobs 0..k-1 at rate per second and starts jobs n..n+k-1 beside them, each pair on a tick of
+// its own so that a slow request does not delay the next tick.
+func steady(ctx context.Context, cs kubernetes.Interface, ns string, n, k int, rate float64) error {
+	tick := time.NewTicker(time.Duration(float64(time.Second) / rate))
+	defer tick.Stop()
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*k)
+	for i := range k {
+		<-tick.C
+		wg.Add(2)
+		go func() { defer wg.Done(); errs <- endPods(ctx, cs, ns, jobIDs(i, 1)) }()
+		go func() { defer wg.Done(); errs <- createPods(ctx, cs, ns, n+i, 1) }()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// endPods has KWOK end each job's pod with exit code 0, from 8 workers.
+func endPods(ctx context.Context, cs kubernetes.Interface, ns string, ids []string) error {
+	patch := fmt.Appendf(nil, `{"metadata":{"annotations":{%q:"0"}}}`, localenv.ExitCodeAnnotation)
+	return parallel(len(ids), func(i int) error {
+		_, err := cs.CoreV1().Pods(ns).Patch(ctx, kube.PodName(ids[i], 0), "application/merge-patch+json", patch, metav1.PatchOptions{})
+		return err
+	})
+}
+
+// createPods creates the pods of jobs from..from+count-1 as job-create builds them, from 8 workers.
+func createPods(ctx context.Context, cs kubernetes.Interface, ns string, from, count int) error {
+	catalog, err := jobs.LoadCatalog("")
+	if err != nil {
+		return err
+	}
 	p, _ := catalog.Product(ucloud.ProductReference{ID: "u1-standard-1", Category: "u1-standard"})
 	app, _ := catalog.Application(ucloud.NameAndVersion{Name: "batch-ubuntu", Version: "24.04"})
+	return parallel(count, func(i int) error {
+		job := ucloud.Job{ID: strconv.Itoa(firstJob + from + i), Specification: ucloud.JobSpecification{Replicas: 1}}
+		objs, err := jobs.Build(job, p, app, jobs.Settings{Namespace: ns})
+		if err == nil {
+			_, err = cs.CoreV1().Pods(ns).Create(ctx, objs.Pods[0], metav1.CreateOptions{})
+		}
+		return err
+	})
+}
+
+// parallel runs op for 0..count-1 on up to 8 workers and answers the first error.
+func parallel(count int, op func(i int) error) error {
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)
-	for w := range 8 {
+	for w := range min(8, count) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := w; i < n; i += 8 {
-				job := ucloud.Job{ID: strconv.Itoa(800000 + i), Specification: ucloud.JobSpecification{Replicas: 1}}
-				objs, err := jobs.Build(job, p, app, jobs.Settings{Namespace: ns})
-				if err == nil {
-					_, err = cs.CoreV1().Pods(ns).Create(ctx, objs.Pods[0], metav1.CreateOptions{})
-				}
-				if err != nil {
+			for i := w; i < count; i += 8 {
+				if err := op(i); err != nil {
 					errs <- err
 					return
 				}
@@ -167,52 +269,32 @@ func createPods(ctx context.Context, cs kubernetes.Interface, ns string, n int) 
 	return <-errs
 }
 
-func waitPhase(ctx context.Context, cs kubernetes.Interface, ns string, n int, phase corev1.PodPhase, limit time.Duration) error {
-	for began := time.Now(); time.Since(began) < limit; time.Sleep(2 * time.Second) {
-		pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: kube.LabelJobID})
-		if err != nil {
-			return err
-		}
-		c := 0
-		for _, p := range pods.Items {
-			if p.Status.Phase == phase {
-				c++
-			}
-		}
-		if c >= n {
-			return nil
-		}
-	}
-	return fmt.Errorf("pods not %s within %s", phase, limit)
-}
-
-func waitUpdates(core *fakecore.Core, n int, limit time.Duration) error {
-	for began := time.Now(); time.Since(began) < limit; time.Sleep(200 * time.Millisecond) {
-		if len(core.Updates()) >= n {
-			return nil
-		}
-	}
-	return fmt.Errorf("Core has %d of %d updates after %s", len(core.Updates()), n, limit)
-}
-
-// cpuSeconds is the process's user + system CPU time.
-func cpuSeconds(pid int) float64 {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+// bareInformerRSS starts this program as a bare informer over ns and answers its RSS (KiB) once it holds
+// n pods.
+func bareInformerRSS(kubeconfig, ns string, n int) (int64, error) {
+	self, err := os.Executable()
 	if err != nil {
-		return 0
+		return 0, err
 	}
-	f := strings.Fields(string(raw)[strings.LastIndexByte(string(raw), ')')+2:])
-	utime, _ := strconv.ParseFloat(f[11], 64)
-	stime, _ := strconv.ParseFloat(f[12], 64)
-	return (utime + stime) / 100 // clock ticks (USER_HZ = 100 on Linux)
-}
-
-func rss(pid int) string {
-	raw, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	for _, line := range strings.Split(string(raw), "\n") {
-		if strings.HasPrefix(line, "VmRSS:") {
-			return strings.TrimSpace(strings.TrimPrefix(line, "VmRSS:"))
-		}
+	cmd := exec.Command(self, "-bare-informer", ns)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return 0, err
 	}
-	return "?"
+	if err := cmd.Start(); err != nil {
+		return 0, err
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	// It prints the number of pods it holds once synced.
+	var held int
+	if _, err := fmt.Fscan(out, &held); err != nil {
+		return 0, fmt.Errorf("bare informer: %w", err)
+	}
+	if held < n {
+		return 0, fmt.Errorf("bare informer holds %d pods, want %d", held, n)
+	}
+	time.Sleep(time.Second)
+	return rss(cmd.Process.Pid), nil
 }
