@@ -79,7 +79,7 @@ func TestManifestsAreValidKnative(t *testing.T) {
 	if len(objs) == 0 {
 		t.Fatal("no manifests")
 	}
-	if _, err := env.Clientset.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "ucloud-im"}}, metav1.CreateOptions{}); err != nil {
+	if _, err := env.Cluster(t).Clientset.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "ucloud-im"}}, metav1.CreateOptions{}); err != nil {
 		t.Logf("namespace: %v", err)
 	}
 	for _, u := range objs {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -50,6 +51,7 @@ func newRig(t *testing.T) *rig {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
+	env.Cluster(t) // before the database: without a cluster the test is skipped before PostgreSQL starts
 	// Each function on its own role, as in a cluster: the monitor, status-report, config-update.
 	sdb := storetest.New(t, env.Database(t))
 	db := sdb.Open(t, store.FnMonitor)
@@ -94,11 +96,22 @@ func (r *rig) states(jobID string) []string {
 	return out
 }
 
+// statuses are the messages of the job's updates, to tell apart the paths that reported a state.
+func (r *rig) statuses(jobID string) string {
+	var out []string
+	for _, u := range r.core.Updates() {
+		if u.ID == jobID && u.Update.Status != nil {
+			out = append(out, fmt.Sprintf("%q", *u.Update.Status))
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
 func (r *rig) waitStates(jobID, want string) {
 	r.t.Helper()
 	envtest.Eventually(r.t, 20*time.Second, func() error {
 		if got := fmt.Sprint(r.states(jobID)); got != want {
-			return fmt.Errorf("Core has %s for job %s, want %s", got, jobID, want)
+			return fmt.Errorf("Core has %s for job %s, want %s (%s)", got, jobID, want, r.statuses(jobID))
 		}
 		return nil
 	})
