@@ -17,10 +17,13 @@ import (
 )
 
 // make run stops everything it started however it is stopped: Ctrl-C typed in its terminal, SIGTERM to its
-// whole process group (what a service manager sends, and at once to every process of the group), and its
-// terminal closing (SIGHUP, after which its output has nowhere to go). Each way starts make run afresh on
-// a terminal of its own, in its own run folder, and afterwards finds no process of that run: no component,
-// no etcd, kube-apiserver, controller manager, scheduler, KWOK or PostgreSQL.
+// whole process group (what a service manager sends, and at once to every process of the group; make then
+// sends its child a second SIGTERM of its own, which used to end the clean-up part-way), and its terminal
+// closing (SIGHUP, after which its output has nowhere to go). Each way starts `make run` afresh, as an
+// operator does, from an interactive shell on a terminal of its own (the shell leads the terminal's session
+// and runs make as its foreground job, in a process group of its own), in its own run folder, and
+// afterwards finds no process of that run: no component, no etcd, kube-apiserver, controller manager,
+// scheduler, KWOK or PostgreSQL.
 func TestMakeRunStopsEverythingHoweverStopped(t *testing.T) {
 	project, err := localenv.ProjectDir()
 	if err != nil {
@@ -28,20 +31,21 @@ func TestMakeRunStopsEverythingHoweverStopped(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name string
-		stop func(t *testing.T, script int, terminal *os.File)
+		stop func(t *testing.T, group int, terminal *os.File)
 	}{
 		{"Ctrl-C in its terminal", func(t *testing.T, _ int, terminal *os.File) {
-			if _, err := terminal.Write([]byte{3}); err != nil { // the terminal sends SIGINT to its foreground group
+			if _, err := terminal.Write([]byte{3}); err != nil { // the terminal sends SIGINT to the foreground job
 				t.Fatal(err)
 			}
 		}},
-		{"SIGTERM to its process group", func(t *testing.T, script int, _ *os.File) {
-			if err := syscall.Kill(-script, syscall.SIGTERM); err != nil {
+		{"SIGTERM to its process group", func(t *testing.T, group int, _ *os.File) {
+			if err := syscall.Kill(-group, syscall.SIGTERM); err != nil {
 				t.Fatal(err)
 			}
 		}},
 		{"its terminal closed", func(t *testing.T, _ int, terminal *os.File) {
-			if err := terminal.Close(); err != nil { // the kernel sends SIGHUP; later output fails
+			// The kernel sends the shell SIGHUP, the shell sends it to its jobs; later output fails.
+			if err := terminal.Close(); err != nil {
 				t.Fatal(err)
 			}
 		}},
@@ -49,12 +53,12 @@ func TestMakeRunStopsEverythingHoweverStopped(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			run := t.TempDir()
 			terminal, tty := openTerminal(t)
-			cmd := exec.Command("bash", "test/run-local.sh")
+			// "; exit" keeps the shell from replacing itself with make: it stays, as in a terminal window.
+			cmd := exec.Command("bash", "--norc", "--noprofile", "-i", "-c", "make --no-print-directory run; exit")
 			cmd.Dir = project
 			cmd.Env = append(os.Environ(), "RUN_DIR="+run)
 			cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
-			// A session of its own with the terminal as its controlling terminal, as in a terminal window; its
-			// process group is the script's pid.
+			// A session of its own with the terminal as its controlling terminal, as in a terminal window.
 			cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
@@ -63,9 +67,14 @@ func TestMakeRunStopsEverythingHoweverStopped(t *testing.T) {
 			exited := make(chan error, 1)
 			go func() { exited <- cmd.Wait() }()
 			stopped := false
+			makePID := 0
 			t.Cleanup(func() {
 				if !stopped {
-					_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+					if makePID != 0 {
+						_ = syscall.Kill(-makePID, syscall.SIGTERM)
+						waitGone(makePID, 2*time.Minute)
+					}
+					_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGHUP)
 					<-exited
 				}
 				terminal.Close()
@@ -86,6 +95,9 @@ func TestMakeRunStopsEverythingHoweverStopped(t *testing.T) {
 				t.Fatalf("make run ended before it was ready: %v (logs in %s/logs)", err, run)
 			case <-time.After(5 * time.Minute):
 				t.Fatalf("make run not ready within 5 minutes (logs in %s/logs)", run)
+			}
+			if makePID = childNamed(cmd.Process.Pid, "make"); makePID == 0 {
+				t.Fatal("no make under the shell")
 			}
 			// Everything of this run: its components, and the cluster's servers (each in a process group of its
 			// own, PostgreSQL's backends in the postmaster's).
@@ -109,13 +121,16 @@ func TestMakeRunStopsEverythingHoweverStopped(t *testing.T) {
 			}
 
 			began := time.Now()
-			tc.stop(t, cmd.Process.Pid, terminal)
+			tc.stop(t, makePID, terminal)
+			if !waitGone(makePID, 2*time.Minute) {
+				t.Fatalf("make run still runs 2 minutes after it was stopped")
+			}
+			stopped = true
+			t.Logf("make run ended %.1f s after it was stopped", time.Since(began).Seconds())
 			select {
 			case <-exited:
-				stopped = true
-				t.Logf("make run ended %.1f s after it was stopped", time.Since(began).Seconds())
-			case <-time.After(2 * time.Minute):
-				t.Fatalf("make run still runs 2 minutes after it was stopped")
+			case <-time.After(30 * time.Second):
+				t.Errorf("the shell did not end after make did")
 			}
 			for pid, name := range started {
 				if alive(pid) {
@@ -153,6 +168,36 @@ func openTerminal(t *testing.T) (terminal, tty *os.File) {
 		t.Fatal(err)
 	}
 	return terminal, tty
+}
+
+// childNamed is the pid of a child of parent whose command is name, or 0.
+func childNamed(parent int, name string) int {
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		open, end := strings.IndexByte(string(stat), '('), strings.LastIndexByte(string(stat), ')')
+		if open < 0 || end < open {
+			continue
+		}
+		if f := strings.Fields(string(stat[end+1:])); len(f) > 1 && string(stat[open+1:end]) == name && f[1] == strconv.Itoa(parent) {
+			return pid
+		}
+	}
+	return 0
+}
+
+// waitGone waits until pid has exited (or is a zombie), at most d; it says whether it did.
+func waitGone(pid int, d time.Duration) bool {
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if !alive(pid) {
+			return true
+		}
+	}
+	return !alive(pid)
 }
 
 // processesOf lists the live processes whose command line names dir or whose process group is in groups.
