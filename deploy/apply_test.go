@@ -63,6 +63,7 @@ func resource(u *unstructured.Unstructured) schema.GroupVersionResource {
 // Knative's CRDs. Eventing validates with sender identity (authentication-oidc) on, as the README requires.
 func apply(t *testing.T) []*unstructured.Unstructured {
 	t.Helper()
+	env.Cluster(t)
 	ctx := feature.ToContext(context.Background(), feature.Flags{feature.OIDCAuthentication: feature.Enabled})
 	objs := render(t)
 	// Namespaces first, then the rest in the order kustomize gives.

@@ -17,7 +17,7 @@ import (
 
 // as is a client acting as the function's ServiceAccount.
 func as(t *testing.T, fn string) (kubernetes.Interface, netclient.Interface) {
-	cfg := rest.CopyConfig(env.Config)
+	cfg := rest.CopyConfig(env.Cluster(t).Config)
 	cfg.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:ucloud-im:ucloud-im-" + fn}
 	return kubernetes.NewForConfigOrDie(cfg), netclient.NewForConfigOrDie(cfg)
 }

@@ -3,6 +3,7 @@ package deploy_test
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -84,16 +85,45 @@ func TestRenderHasEverything(t *testing.T) {
 		}
 	}
 	// Every Knative manifest is in the kustomization (a file left out would never be applied).
-	entries, _ := os.ReadDir("../knative")
-	listed, _ := os.ReadFile("../knative/kustomization.yaml")
+	entries, err := os.ReadDir("../knative")
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed, err := os.ReadFile("../knative/kustomization.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	manifests := 0
 	for _, e := range entries {
-		if strings.HasSuffix(e.Name(), ".yaml") && e.Name() != "kustomization.yaml" && !strings.Contains(string(listed), "- "+e.Name()) {
+		if !strings.HasSuffix(e.Name(), ".yaml") || e.Name() == "kustomization.yaml" {
+			continue
+		}
+		manifests++
+		if !strings.Contains(string(listed), "- "+e.Name()) {
 			t.Errorf("knative/%s is not in knative/kustomization.yaml", e.Name())
 		}
+	}
+	if manifests == 0 {
+		t.Error("knative/ holds no manifest to check")
 	}
 }
 
 func TestSecretsComeFromTemplatesOnly(t *testing.T) {
+	// Every file the kustomization makes a Secret from has its template (without one, the loop below would
+	// check nothing and pass).
+	kust, err := os.ReadFile("kustomization.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := regexp.MustCompile(`=secrets/([a-z0-9.-]+)`).FindAllStringSubmatch(string(kust), -1)
+	if len(files) == 0 {
+		t.Fatal("deploy/kustomization.yaml makes no Secret from secrets/")
+	}
+	for _, f := range files {
+		if _, err := os.Stat(filepath.Join("secrets", f[1]+".example")); err != nil {
+			t.Errorf("secrets/%s has no template secrets/%s.example: %v", f[1], f[1], err)
+		}
+	}
 	entries, err := os.ReadDir("secrets")
 	if err != nil {
 		t.Fatal(err)

@@ -67,6 +67,9 @@ func objects(t *testing.T) []*unstructured.Unstructured {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if len(out) == 0 {
+		t.Fatal("knative.Manifests holds no manifest") // every test reading them would check nothing
+	}
 	return out
 }
 
@@ -79,7 +82,7 @@ func TestManifestsAreValidKnative(t *testing.T) {
 	if len(objs) == 0 {
 		t.Fatal("no manifests")
 	}
-	if _, err := env.Clientset.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "ucloud-im"}}, metav1.CreateOptions{}); err != nil {
+	if _, err := env.Cluster(t).Clientset.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "ucloud-im"}}, metav1.CreateOptions{}); err != nil {
 		t.Logf("namespace: %v", err)
 	}
 	for _, u := range objs {
@@ -148,8 +151,8 @@ func TestMonitorRunsExactlyOneReplica(t *testing.T) {
 // Every function under functions/ has its Knative Service, and every Service runs a function that exists.
 func TestEveryFunctionHasAService(t *testing.T) {
 	fns, err := os.ReadDir("../functions")
-	if err != nil {
-		t.Fatal(err)
+	if err != nil || len(fns) == 0 {
+		t.Fatalf("no function under functions/ (%v)", err)
 	}
 	services := map[string]bool{}
 	for _, u := range objects(t) {

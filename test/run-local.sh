@@ -3,7 +3,8 @@
 # controller manager, scheduler, KWOK), PostgreSQL, the fake UCloud/Core, every function as its own process
 # (the binaries the images contain), and the local gateway standing in for Knative's ingress. They are wired
 # by the environment variables the Knative manifests set in a cluster. Writes $RUN_DIR/env (source it), logs
-# every component to $RUN_DIR/logs/<component>.log (pids in $RUN_DIR/pids/<component>), and stops everything on Ctrl-C (or SIGTERM).
+# every component to $RUN_DIR/logs/<component>.log (pids in $RUN_DIR/pids/<component>), and stops everything
+# on Ctrl-C, SIGTERM (to it or to its whole process group) or SIGHUP (its terminal closed).
 #
 # RUN_DIR (default .run) lets a test run a second stack beside a developer's.
 #
@@ -31,16 +32,28 @@ go build -o "$run/bin/" ./functions/... ./gateway/cmd/local-gateway ./shared/sto
 status "build" "$(ms "$t") ms"
 
 pids=() names=()
+stopping=
+# cleanup stops everything, however the script ends: Ctrl-C (SIGINT), SIGTERM to the whole process group (a
+# service manager), SIGHUP (the terminal closed), an error. It runs once and to the end: further signals are
+# ignored (not reset to their default, which let a second one end it part-way), and it never fails on its
+# own output, which may go to a closed terminal or pipe. The cluster's processes run in process groups of
+# their own, so only localenv down stops them.
 cleanup() {
-  trap - EXIT INT TERM
+  [ -n "$stopping" ] && return
+  stopping=1
+  trap '' INT TERM HUP PIPE
+  set +e
   echo; echo "stopping..."
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  "$run/bin/localenv" down -dir "$run/cluster" || true
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
+  # Its output goes to the log: the terminal may be gone.
+  [ -x "$run/bin/localenv" ] && "$run/bin/localenv" down -dir "$run/cluster" >>"$run/logs/localenv.log" 2>&1
   echo "stopped"
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
 
 t=$(date +%s%N)
 # Unset so make run always starts its own cluster and database, never a developer's.

@@ -37,6 +37,7 @@ type rig struct {
 
 func newRig(t *testing.T) *rig {
 	t.Helper()
+	env.Cluster(t) // before the database: without a cluster the test is skipped before PostgreSQL starts
 	// The service runs as config-update, whose role covers every operation's queries (retrieve and
 	// restart only read); the test's own checks use the schema owner's pool.
 	sdb := storetest.New(t, env.Database(t))

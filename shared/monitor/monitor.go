@@ -192,7 +192,8 @@ func (m *Monitor) Reconcile(ctx context.Context, jobID string) error {
 	}
 	var obs Observation
 	if isIApp {
-		if obs, err = m.iappState(ctx, rec, pods); err != nil {
+		var seen bool
+		if obs, seen, err = m.iappState(ctx, rec, pods); err != nil || !seen {
 			return err
 		}
 	} else {
@@ -216,39 +217,49 @@ func (m *Monitor) Reconcile(ctx context.Context, jobID string) error {
 }
 
 // iappState runs the integrated application's reconcile rule: a pod that ended or runs an old
-// configuration is replaced, a missing one recreated; the job is SUSPENDED until its pod runs again.
-func (m *Monitor) iappState(ctx context.Context, rec iapps.Record, pods []*corev1.Pod) (Observation, error) {
+// configuration is replaced, a missing one recreated; the job is SUSPENDED until its pod runs again. seen is
+// false when there is nothing to report yet (see below).
+func (m *Monitor) iappState(ctx context.Context, rec iapps.Record, pods []*corev1.Pod) (obs Observation, seen bool, err error) {
 	h, ok := m.Registry.Lookup(rec.Key.App)
 	if !ok {
-		return Observation{}, fmt.Errorf("job %s belongs to unknown application %q", rec.JobID, rec.Key.App)
+		return Observation{}, false, fmt.Errorf("job %s belongs to unknown application %q", rec.JobID, rec.Key.App)
 	}
 	for _, p := range pods {
 		if p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
 			if err := m.deletePods(ctx, rec.JobID); err != nil {
-				return Observation{}, err
+				return Observation{}, false, err
 			}
-			return Observation{State: ucloud.StateSuspended, Status: "The application stopped; it is being restarted."}, nil
+			return Observation{State: ucloud.StateSuspended, Status: "The application stopped; it is being restarted."}, true, nil
 		}
 	}
 	outcome, err := iapps.Reconcile(ctx, m.Kube, m.Namespace, h, rec)
 	if err != nil {
-		return Observation{}, err
+		return Observation{}, false, err
 	}
 	if outcome == iapps.Stopped {
-		return Observation{State: ucloud.StateSuspended, Status: "Your machine is currently powered off."}, nil
+		return Observation{State: ucloud.StateSuspended, Status: "Your machine is currently powered off."}, true, nil
 	}
 	for _, p := range pods {
 		if p.DeletionTimestamp != nil || p.Annotations[kube.AnnotationIAppETag] != rec.ETag || outcome != iapps.Unchanged {
 			continue
 		}
+		seen = true
 		switch p.Status.Phase {
 		case corev1.PodRunning:
-			return Observation{State: ucloud.StateRunning, Status: "Your job is now running."}, nil
+			return Observation{State: ucloud.StateRunning, Status: "Your job is now running."}, true, nil
 		case corev1.PodPending:
-			return Observation{State: ucloud.StateInQueue, Status: "The application is starting."}, nil
+			return Observation{State: ucloud.StateInQueue, Status: "The application is starting."}, true, nil
 		}
 	}
-	return Observation{State: ucloud.StateSuspended, Status: "The application is starting with its new configuration."}, nil
+	if outcome == iapps.Unchanged && !seen {
+		// iapps.Reconcile found, through the apiserver, the pod in place with the stored configuration, but
+		// the informer (pods) has not shown it yet: it lags behind the apiserver, by a lot on a busy
+		// machine. Report nothing rather than a state not seen (this said SUSPENDED for a pod that was
+		// fine, e.g. right after config-update created it); the informer's event for the pod brings the
+		// job back here.
+		return Observation{}, false, nil
+	}
+	return Observation{State: ucloud.StateSuspended, Status: "The application is starting with its new configuration."}, true, nil
 }
 
 func (m *Monitor) deletePods(ctx context.Context, jobID string) error {

@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net/http/httptest"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -44,12 +47,43 @@ type rig struct {
 	rep    *status.Reporter
 	// monitor is the identity the monitor sends with, the only one status-report accepts.
 	monitor envtest.EventSender
+	// sent counts, per job, the changes the rig's monitors tried to send.
+	sent *sendCounter
+}
+
+// sendCounter is a monitor's sink that counts every change it is asked to send, per job.
+type sendCounter struct {
+	mu  sync.Mutex
+	per map[string]int
+}
+
+type countingSink struct {
+	monitor.Sender
+	c *sendCounter
+}
+
+func (s countingSink) Send(ctx context.Context, jobID string, seq int64, u ucloud.JobUpdate) error {
+	s.c.mu.Lock()
+	s.c.per[jobID]++
+	s.c.mu.Unlock()
+	return s.Sender.Send(ctx, jobID, seq, u)
+}
+
+func (c *sendCounter) of(jobIDs []string) map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := map[string]int{}
+	for _, id := range jobIDs {
+		out[id] = c.per[id]
+	}
+	return out
 }
 
 func newRig(t *testing.T) *rig {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
+	env.Cluster(t) // before the database: without a cluster the test is skipped before PostgreSQL starts
 	// Each function on its own role, as in a cluster: the monitor, status-report, config-update.
 	sdb := storetest.New(t, env.Database(t))
 	db := sdb.Open(t, store.FnMonitor)
@@ -64,7 +98,8 @@ func newRig(t *testing.T) *rig {
 	t.Cleanup(srv.Close)
 	ns := env.Namespace(t)
 	env.FilesystemClaim(t, ns, iapps.FilesystemVolume)
-	return &rig{t: t, ns: ns, db: db, update: sdb.Open(t, store.FnConfigUpdate), owner: sdb.OwnerPool(t), core: core, sink: srv.URL, rep: rep, monitor: sender}
+	return &rig{t: t, ns: ns, db: db, update: sdb.Open(t, store.FnConfigUpdate), owner: sdb.OwnerPool(t), core: core, sink: srv.URL, rep: rep, monitor: sender,
+		sent: &sendCounter{per: map[string]int{}}}
 }
 
 // start runs a monitor until the returned stop is called.
@@ -75,10 +110,72 @@ func (r *rig) start() (stop func()) {
 		r.t.Fatal(err)
 	}
 	m := &monitor.Monitor{Kube: env.Clientset, Namespace: r.ns, Pool: r.db.Pool, Registry: iapps.Handlers(iapps.HandlerEnv{}),
-		Sink: sink, Log: fn.NewLogger(io.Discard, "monitor", "info"), Resync: 300 * time.Millisecond}
+		Sink: countingSink{Sender: sink, c: r.sent}, Log: fn.NewLogger(io.Discard, "monitor", "info"), Resync: 300 * time.Millisecond}
 	done := make(chan struct{})
 	go func() { _ = m.Run(ctx); close(done) }()
 	return func() { cancel(); <-done }
+}
+
+// settled says whether nothing is in flight for the jobs at either hop: the monitor recorded every change
+// it sent as accepted (job_state's sent_seq = last_seq), and status-report delivered every outbox row.
+func (r *rig) settled(jobIDs []string) error {
+	var inflight, undelivered int
+	ctx := context.Background()
+	if err := r.owner.QueryRow(ctx, "SELECT count(*) FROM job_state WHERE job_id = ANY($1) AND sent_seq > last_seq", jobIDs).Scan(&inflight); err != nil {
+		return err
+	}
+	if err := r.owner.QueryRow(ctx, "SELECT count(*) FROM outbox WHERE job_id = ANY($1) AND delivered_at IS NULL", jobIDs).Scan(&undelivered); err != nil {
+		return err
+	}
+	if inflight+undelivered > 0 {
+		return fmt.Errorf("in flight: %d sent by the monitor but not recorded, %d in the outbox not delivered", inflight, undelivered)
+	}
+	return nil
+}
+
+// quietWindow spans two of the informer's resync periods (client-go raises the rig's 300 ms to 1 s), in
+// which the informer re-delivers every pod and each job is reconciled again, and several of the monitor's
+// own resyncs.
+const quietWindow = 2500 * time.Millisecond
+
+// quiet waits for a quiet period for the jobs and proves what it can of it: nothing was in flight at either
+// hop when it began and when it ended (settled), the monitor tried to send nothing for them in between,
+// and Core's updates for them did not change. So a duplicate that a resync would produce, or one
+// queued in the outbox, fails the test (a Sleep then an "equal" check passed as soon as the lists were
+// equal, and missed both). It cannot prove that no reconcile after the window would send.
+func (r *rig) quiet(jobIDs ...string) {
+	r.t.Helper()
+	envtest.Eventually(r.t, 20*time.Second, func() error { return r.settled(jobIDs) })
+	core := func() string {
+		var b strings.Builder
+		for _, id := range jobIDs {
+			fmt.Fprintf(&b, "%s: %v (%s); ", id, r.states(id), r.statuses(id))
+		}
+		return b.String()
+	}
+	coreBefore, sentBefore := core(), r.sent.of(jobIDs)
+	time.Sleep(quietWindow)
+	if err := r.settled(jobIDs); err != nil {
+		r.t.Fatalf("not quiet after %s: %v", quietWindow, err)
+	}
+	if got := r.sent.of(jobIDs); !maps.Equal(got, sentBefore) {
+		r.t.Fatalf("the monitor sent again after the jobs had settled: sends per job %v, then %v", sentBefore, got)
+	}
+	if got := core(); got != coreBefore {
+		r.t.Fatalf("Core got more after the jobs had settled: %s, then %s", coreBefore, got)
+	}
+}
+
+// waitPhase waits until the job's rank's pod has the phase (the monitor may be down meanwhile).
+func (r *rig) waitPhase(jobID string, rank int, phase corev1.PodPhase) {
+	r.t.Helper()
+	envtest.Eventually(r.t, 20*time.Second, func() error {
+		p, err := env.Clientset.CoreV1().Pods(r.ns).Get(context.Background(), kube.PodName(jobID, rank), metav1.GetOptions{})
+		if err != nil || p.Status.Phase != phase {
+			return fmt.Errorf("pod %s not %s yet (%v)", kube.PodName(jobID, rank), phase, err)
+		}
+		return nil
+	})
 }
 
 func (r *rig) states(jobID string) []string {
@@ -94,11 +191,22 @@ func (r *rig) states(jobID string) []string {
 	return out
 }
 
+// statuses are the messages of the job's updates, to tell apart the paths that reported a state.
+func (r *rig) statuses(jobID string) string {
+	var out []string
+	for _, u := range r.core.Updates() {
+		if u.ID == jobID && u.Update.Status != nil {
+			out = append(out, fmt.Sprintf("%q", *u.Update.Status))
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
 func (r *rig) waitStates(jobID, want string) {
 	r.t.Helper()
 	envtest.Eventually(r.t, 20*time.Second, func() error {
 		if got := fmt.Sprint(r.states(jobID)); got != want {
-			return fmt.Errorf("Core has %s for job %s, want %s", got, jobID, want)
+			return fmt.Errorf("Core has %s for job %s, want %s (%s)", got, jobID, want, r.statuses(jobID))
 		}
 		return nil
 	})
@@ -155,7 +263,7 @@ func TestJobStatesReachCoreInOrderOnce(t *testing.T) {
 	r.waitStates("102", "[IN_QUEUE RUNNING]")
 	r.exit("102", 1, "137")
 	r.waitStates("102", "[IN_QUEUE RUNNING FAILURE]")
-	time.Sleep(time.Second) // resyncs pass: nothing more is reported after a final state
+	r.quiet("101", "102") // nothing more is reported after a final state
 	r.waitStates("101", "[IN_QUEUE RUNNING SUCCESS]")
 	r.waitStates("102", "[IN_QUEUE RUNNING FAILURE]")
 }
@@ -183,13 +291,13 @@ func TestRestartedMonitorMissesNothingAndRepeatsNothing(t *testing.T) {
 	r.waitStates("301", "[IN_QUEUE RUNNING]")
 	stop()
 	r.exit("301", 0, "0")
-	time.Sleep(time.Second)
+	r.waitPhase("301", 0, corev1.PodSucceeded) // it ends while no monitor runs
 	stop = r.start()
 	r.waitStates("301", "[IN_QUEUE RUNNING SUCCESS]")
 	stop()
 	stop = r.start()
 	defer stop()
-	time.Sleep(time.Second)
+	r.quiet("301")
 	r.waitStates("301", "[IN_QUEUE RUNNING SUCCESS]")
 }
 
@@ -272,7 +380,7 @@ func TestChangeWhileDownAfterUnrecordedSendIsReported(t *testing.T) {
 	<-done
 	r.waitStates("302", "[IN_QUEUE RUNNING]")
 	r.exit("302", 0, "0")
-	time.Sleep(time.Second)
+	r.waitPhase("302", 0, corev1.PodSucceeded) // it ends while no monitor runs
 	stop := r.start()
 	defer stop()
 	r.waitStates("302", "[IN_QUEUE RUNNING SUCCESS]")

@@ -48,7 +48,7 @@ func TestRetentionRemovesOnlyFinalStatesOfJobsWithoutPods(t *testing.T) {
 	}
 	mctx, cancel := context.WithCancel(ctx)
 	m := &monitor.Monitor{Kube: env.Clientset, Namespace: r.ns, Pool: r.db.Pool, Registry: iapps.Handlers(iapps.HandlerEnv{}),
-		Sink: sink, Log: fn.NewLogger(io.Discard, "monitor", "info"), Resync: 300 * time.Millisecond,
+		Sink: countingSink{Sender: sink, c: r.sent}, Log: fn.NewLogger(io.Discard, "monitor", "info"), Resync: 300 * time.Millisecond,
 		Retention: 30 * 24 * time.Hour, RetentionEvery: 200 * time.Millisecond}
 	done := make(chan struct{})
 	go func() { _ = m.Run(mctx); close(done) }()
@@ -75,7 +75,7 @@ func TestRetentionRemovesOnlyFinalStatesOfJobsWithoutPods(t *testing.T) {
 		t.Fatal(err)
 	}
 	envtest.Eventually(t, 20*time.Second, rowsLeft("503"))
-	time.Sleep(time.Second)
+	r.quiet("501", "502", "503")
 	r.waitStates("501", "[IN_QUEUE RUNNING SUCCESS]")
 	r.waitStates("502", "[]")
 	r.waitStates("503", "[]")

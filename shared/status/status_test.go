@@ -56,6 +56,7 @@ func (r *rig) newReporter() (*status.Reporter, string) {
 }
 
 func newRig(t *testing.T) *rig {
+	env.Cluster(t) // before the database: without a cluster the test is skipped before PostgreSQL starts
 	core := fakecore.Start(t)
 	// status-report's own role: it reads, writes and deletes the outbox and nothing else.
 	sdb := storetest.New(t, env.Database(t))

@@ -2,6 +2,9 @@
 # Builds, once, the binaries of the local test control plane from the Go module proxy and caches them
 # outside the checkout, keyed by version. Prints the cache directory on stdout. Safe to run concurrently
 # (flock) and idempotent: a second run with everything cached returns at once.
+#   build.sh           build what is missing, print the folder
+#   build.sh --cached  build nothing: print the folder and exit 0 if everything is built, exit 3 otherwise
+#                      (test/envtest asks this, to skip cluster tests instead of starting a 20-minute build)
 set -euo pipefail
 
 K8S_VERSION=${K8S_VERSION:-v1.37.2}
@@ -19,6 +22,7 @@ all=(kube-apiserver kube-controller-manager kube-scheduler etcd kwok)
 missing() { for b in "${all[@]}"; do [ -x "$bin/$b" ] || return 0; done; return 1; }
 
 if ! missing; then echo "$bin"; exit 0; fi
+if [ "${1:-}" = --cached ]; then exit 3; fi
 
 exec 9>"$cache_root/build.lock"
 flock 9

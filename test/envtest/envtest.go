@@ -1,6 +1,13 @@
 // Package envtest gives test packages the real local environment: a *rest.Config, a clientset and a
-// DATABASE_URL. It reuses a running environment (make env-up, make test) when KUBECONFIG and DATABASE_URL
-// point at one, and otherwise starts its own for the package and stops it afterwards.
+// DATABASE_URL. Nothing starts until a test asks for it: the first test of a package that needs the cluster
+// (Cluster, Namespace, FilesystemClaim, the event helpers) or PostgreSQL (Postgres, Database) starts that
+// part once for the package, and Main stops it after the last test. So the pure tests of a package run in
+// seconds, with no control plane built. It reuses a running environment (make env-up, make test) when
+// KUBECONFIG and DATABASE_URL point at one.
+//
+// Without KUBECONFIG and with the control plane not built yet (test/env/build.sh, ~20 minutes once), a test
+// that needs the cluster is skipped with NeedsCluster as its reason; with UCLOUD_IM_REQUIRE_CLUSTER=1
+// (make test) it fails instead.
 //
 //	var env *envtest.Env
 //	func TestMain(m *testing.M) { envtest.Main(m, &env) }
@@ -10,10 +17,12 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -28,29 +37,42 @@ import (
 	"github.com/ucloud-im/knative-im/test/env/localenv"
 )
 
-// Env is the environment a test package runs against.
+// NeedsCluster is the reason a test that needs the cluster is skipped when none can be had without
+// building the control plane.
+const NeedsCluster = "needs the local cluster: run `make test`, or `bash test/env/build.sh` once (~20 min) and run the tests again"
+
+// NeedsPostgres is the reason a test that needs PostgreSQL is skipped when none is installed.
+const NeedsPostgres = "needs PostgreSQL: run `make test`, or `bash test/env/deps.sh` once (installs Debian's postgresql) and run the tests again"
+
+// RequireEnv, set to 1, turns those skips into failures: make test runs every test.
+const RequireEnv = "UCLOUD_IM_REQUIRE_CLUSTER"
+
+// Env is the environment a test package runs against. Its fields are set once their part has started:
+// Config, Clientset, Dynamic and Kubeconfig after Cluster (or any method that needs the apiserver),
+// DatabaseURL after Postgres or Database. Read them after one of those calls in the same test.
 type Env struct {
 	Config      *rest.Config
 	Clientset   kubernetes.Interface
 	Dynamic     dynamic.Interface
 	DatabaseURL string
 	Kubeconfig  string
-	// Started is the environment this package started itself; nil when it reuses a running one.
-	Started *localenv.Env
+
+	kube, postgres part
 }
 
-// Main starts (or finds) the environment, stores it in *dst, runs the tests and exits with their code.
-func Main(m *testing.M, dst **Env) { run(m, dst, false) }
+// part is one lazily started half of the environment.
+type part struct {
+	once sync.Once
+	// skip is why a test needing this part is skipped; err is why it failed to start.
+	skip    string
+	err     error
+	started *localenv.Env
+}
 
-// MainPostgres is Main for packages that need only PostgreSQL: run on their own, they start no cluster.
-func MainPostgres(m *testing.M, dst **Env) { run(m, dst, true) }
-
-func run(m *testing.M, dst **Env, postgresOnly bool) {
-	env, err := setup(context.Background(), postgresOnly)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "envtest:", err)
-		os.Exit(1)
-	}
+// Main stores an environment that starts nothing yet in *dst, runs the tests, stops whatever they
+// started and exits with their code.
+func Main(m *testing.M, dst **Env) {
+	env := &Env{}
 	*dst = env
 	code := m.Run()
 	if err := env.Close(); err != nil {
@@ -62,63 +84,106 @@ func run(m *testing.M, dst **Env, postgresOnly bool) {
 	os.Exit(code)
 }
 
-// Setup reuses KUBECONFIG/DATABASE_URL when set and starts whatever is missing.
-func Setup(ctx context.Context) (*Env, error) { return setup(ctx, false) }
+// MainPostgres is Main; it remains for the packages that need only PostgreSQL (they never call Cluster).
+func MainPostgres(m *testing.M, dst **Env) { Main(m, dst) }
 
-func setup(ctx context.Context, postgresOnly bool) (*Env, error) {
-	e := &Env{Kubeconfig: os.Getenv("KUBECONFIG"), DatabaseURL: os.Getenv("DATABASE_URL")}
-	needKube := e.Kubeconfig == "" && !postgresOnly
-	if needKube || e.DatabaseURL == "" {
+// Cluster starts the apiserver for this package on its first call (or takes KUBECONFIG's) and returns e,
+// with Config, Clientset, Dynamic and Kubeconfig set. It skips the test (fails it under make test) when
+// there is no cluster to be had without building the control plane.
+func (e *Env) Cluster(t testing.TB) *Env {
+	t.Helper()
+	e.kube.once.Do(func() { e.kube.skip, e.kube.err = e.startKube() })
+	e.kube.need(t)
+	return e
+}
+
+// Postgres starts PostgreSQL for this package on its first call (or takes DATABASE_URL) and returns e,
+// with DatabaseURL set.
+func (e *Env) Postgres(t testing.TB) *Env {
+	t.Helper()
+	e.postgres.once.Do(func() { e.postgres.skip, e.postgres.err = e.startPostgres() })
+	e.postgres.need(t)
+	return e
+}
+
+func (p *part) need(t testing.TB) {
+	t.Helper()
+	switch {
+	case p.err != nil:
+		t.Fatalf("envtest: %v", p.err)
+	case p.skip != "" && os.Getenv(RequireEnv) == "1":
+		t.Fatalf("%s=1 (make test), but this test %s", RequireEnv, p.skip)
+	case p.skip != "":
+		t.Skip(p.skip)
+	}
+}
+
+func (e *Env) startKube() (skip string, err error) {
+	ctx := context.Background()
+	e.Kubeconfig = os.Getenv("KUBECONFIG")
+	if e.Kubeconfig == "" {
 		project, err := localenv.ProjectDir()
 		if err != nil {
-			return nil, err
+			return "", err
 		}
-		var bin string
-		if needKube {
-			if bin, err = localenv.BuildBinaries(ctx, project); err != nil {
-				return nil, err
-			}
+		bin, err := localenv.CachedBinaries(ctx, project)
+		if err != nil || bin == "" {
+			return NeedsCluster, err
 		}
-		dir, err := os.MkdirTemp("", "ucloud-im-envtest-")
+		started, err := start(ctx, localenv.Options{BinDir: bin, ProjectDir: project, NoPostgres: true})
 		if err != nil {
-			return nil, err
+			return "", err
 		}
-		startCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-		defer cancel()
-		started, err := localenv.Start(startCtx, localenv.Options{
-			Dir: dir, BinDir: bin, ProjectDir: project,
-			NoKube: !needKube, NoPostgres: e.DatabaseURL != "",
-		})
-		if err != nil {
-			return nil, fmt.Errorf("start the local environment (logs in %s/logs): %w", dir, err)
-		}
-		e.Started = started
-		if needKube {
-			e.Kubeconfig = started.Kubeconfig
-		}
-		if e.DatabaseURL == "" {
-			e.DatabaseURL = started.DatabaseURL
-		}
-	}
-	if e.Kubeconfig == "" {
-		return e, nil
+		e.kube.started, e.Kubeconfig = started, started.Kubeconfig
 	}
 	cfg, err := clientcmd.BuildConfigFromFlags("", e.Kubeconfig)
 	if err != nil {
-		return nil, fmt.Errorf("load kubeconfig %s: %w", e.Kubeconfig, err)
+		return "", fmt.Errorf("load kubeconfig %s: %w", e.Kubeconfig, err)
 	}
 	if err := requireLoopback(cfg.Host); err != nil {
-		return nil, err
+		return "", err
 	}
 	cfg.QPS, cfg.Burst = 200, 400
-	e.Config = cfg
-	if e.Clientset, err = kubernetes.NewForConfig(cfg); err != nil {
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return "", err
+	}
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return "", err
+	}
+	e.Config, e.Clientset, e.Dynamic = cfg, cs, dyn
+	return "", nil
+}
+
+func (e *Env) startPostgres() (skip string, err error) {
+	if e.DatabaseURL = os.Getenv("DATABASE_URL"); e.DatabaseURL != "" {
+		return "", nil
+	}
+	started, err := start(context.Background(), localenv.Options{NoKube: true})
+	if errors.Is(err, localenv.ErrNoPostgres) {
+		return NeedsPostgres, nil
+	} else if err != nil {
+		return "", err
+	}
+	e.postgres.started, e.DatabaseURL = started, started.DatabaseURL
+	return "", nil
+}
+
+// start starts one part of the local environment in a folder of its own.
+func start(ctx context.Context, o localenv.Options) (*localenv.Env, error) {
+	dir, err := os.MkdirTemp("", "ucloud-im-envtest-")
+	if err != nil {
 		return nil, err
 	}
-	if e.Dynamic, err = dynamic.NewForConfig(cfg); err != nil {
-		return nil, err
+	o.Dir = dir
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	started, err := localenv.Start(ctx, o)
+	if err != nil {
+		return nil, fmt.Errorf("start the local environment (logs in %s/logs): %w", dir, err)
 	}
-	return e, nil
+	return started, nil
 }
 
 // requireLoopback refuses a kubeconfig that points anywhere but this machine: tests create and delete
@@ -135,16 +200,20 @@ func requireLoopback(host string) error {
 	return nil
 }
 
-// Close stops the environment if this package started it.
+// Close stops what this package started, if anything.
 func (e *Env) Close() error {
-	if e.Started == nil {
-		return nil
+	var errs []error
+	for _, started := range []*localenv.Env{e.kube.started, e.postgres.started} {
+		if started == nil {
+			continue
+		}
+		if err := started.Stop(); err != nil {
+			errs = append(errs, err)
+		} else {
+			_ = os.RemoveAll(started.Dir)
+		}
 	}
-	err := e.Started.Stop()
-	if err == nil {
-		_ = os.RemoveAll(e.Started.Dir)
-	}
-	return err
+	return errors.Join(errs...)
 }
 
 // RandomName is a DNS-label-safe unique name with the given prefix.
@@ -158,6 +227,7 @@ func RandomName(prefix string) string {
 // ServiceAccount exists) and deletes it when the test ends.
 func (e *Env) Namespace(t testing.TB) string {
 	t.Helper()
+	e.Cluster(t)
 	ctx := context.Background()
 	name := RandomName("t")
 	_, err := e.Clientset.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})
@@ -177,6 +247,7 @@ func (e *Env) Namespace(t testing.TB) string {
 // Database creates an empty database for one test and returns its URL; it is dropped when the test ends.
 func (e *Env) Database(t testing.TB) string {
 	t.Helper()
+	e.Postgres(t)
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, e.DatabaseURL)
 	if err != nil {
@@ -223,6 +294,7 @@ func Eventually(t testing.TB, timeout time.Duration, check func() error) {
 // provides in a real cluster); its backing PersistentVolume is deleted when the test ends.
 func (e *Env) FilesystemClaim(t testing.TB, ns, name string) {
 	t.Helper()
+	e.Cluster(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	pv, err := localenv.PrepareJobsNamespace(ctx, e.Clientset, ns, name)

@@ -64,6 +64,7 @@ func (e *Env) MonitorSender(t testing.TB) EventSender {
 // audience.
 func (e *Env) ServiceAccountSender(t testing.TB, namespace, name, audience string) EventSender {
 	t.Helper()
+	e.Cluster(t)
 	ctx := context.Background()
 	_, err := e.Clientset.CoreV1().ServiceAccounts(namespace).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})
 	if err != nil && !apierrors.IsAlreadyExists(err) {
@@ -79,6 +80,7 @@ func (e *Env) ServiceAccountSender(t testing.TB, namespace, name, audience strin
 // lifetime (at least 10 minutes: the apiserver's minimum).
 func (e *Env) ServiceAccountToken(t testing.TB, namespace, name string, audiences []string, lifetime time.Duration) string {
 	t.Helper()
+	e.Cluster(t)
 	secs := int64(lifetime.Seconds())
 	tr, err := e.Clientset.CoreV1().ServiceAccounts(namespace).CreateToken(context.Background(), name, &authv1.TokenRequest{
 		Spec: authv1.TokenRequestSpec{Audiences: audiences, ExpirationSeconds: &secs},
@@ -93,6 +95,7 @@ func (e *Env) ServiceAccountToken(t testing.TB, namespace, name string, audience
 // the way a function sets it up from its kubeconfig.
 func (e *Env) EventVerifier(t testing.TB, p eventauth.Policy, o eventauth.Options) *eventauth.Verifier {
 	t.Helper()
+	e.Cluster(t)
 	v, err := eventauth.NewFromCluster(context.Background(), e.Config, p, o)
 	if err != nil {
 		t.Fatal(err)
@@ -104,6 +107,7 @@ func (e *Env) EventVerifier(t testing.TB, p eventauth.Policy, o eventauth.Option
 // service-account tokens carry in iss).
 func (e *Env) ServiceAccountIssuer(t testing.TB) string {
 	t.Helper()
+	e.Cluster(t)
 	client, err := rest.HTTPClientFor(e.Config)
 	if err != nil {
 		t.Fatal(err)

@@ -3,6 +3,7 @@ package localenv
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -23,6 +24,24 @@ func BuildBinaries(ctx context.Context, projectDir string) (string, error) {
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	return lines[len(lines)-1], nil
+}
+
+// CachedBinaries is the folder of the control-plane binaries when test/env/build.sh has built them all
+// already, and "" when it has not; it never builds.
+func CachedBinaries(ctx context.Context, projectDir string) (string, error) {
+	cmd := exec.CommandContext(ctx, "bash", filepath.Join(projectDir, "test", "env", "build.sh"), "--cached")
+	cmd.Dir = projectDir
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if errors.As(err, &exit) && exit.ExitCode() == 3 {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("look for the control plane's binaries (test/env/build.sh --cached): %w", err)
+	}
+	return strings.TrimSpace(out.String()), nil
 }
 
 // ProjectDir finds the project's module root from the working directory (go test runs in the package folder).

@@ -105,7 +105,7 @@ func up(dir string, detach, noKube, noPG bool) error {
 	if err := os.RemoveAll(dir); err != nil {
 		return err
 	}
-	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer cancel()
 	project, err := localenv.ProjectDir()
 	if err != nil {
