@@ -55,9 +55,10 @@ func refuse(status int, code, why string) Decision {
 
 // Decide looks at the request as it came off the wire: the request target as sent (RequestURI, never the
 // decoded path), the Host canonicalised once, the Cookie header's size, the session cookie for exactly
-// that host, and for state-changing methods and protocol upgrades the Origin. Only the exact bytes of the
-// authorize path are the authorize path; a target that would become it after decoding or path cleaning
-// is refused, cookie or not, so no component behind this one can read it differently.
+// that host, the browser's Fetch metadata, and for state-changing methods and protocol upgrades the
+// Origin. Only the exact bytes of the authorize path are the authorize path; a target that would become
+// it after decoding or path cleaning is refused, cookie or not, so no component behind this one can read
+// it differently.
 func (d *Decider) Decide(r *http.Request) Decision {
 	// Origin-form only: an absolute-form target (GET http://host/... HTTP/1.1) is for proxies, and with it
 	// Go takes the host from the target, not the Host header; "*" is OPTIONS for the server itself.
@@ -100,10 +101,35 @@ func (d *Decider) Decide(r *http.Request) Decision {
 	if !d.Sessions.Authorized(host, r) {
 		return refuse(http.StatusUnauthorized, "NO_SESSION", "Open this application from UCloud to use it.")
 	}
+	if !fetchAllowed(r) {
+		return refuse(http.StatusForbidden, "CROSS_SITE", "This request came from another page than the application's own: open the application by following a link to it.")
+	}
 	if (!safeMethod(r.Method) || isUpgrade(r)) && !sameOrigin(r, host) {
 		return refuse(http.StatusForbidden, "CROSS_ORIGIN", "This request did not come from the application's own pages.")
 	}
 	return Decision{Host: host, JobID: jobID, Rank: rank}
+}
+
+// fetchAllowed reads the browser's Fetch metadata. Sibling jobs' hosts are the same site, so SameSite=Lax
+// sends the cookie with their pages' images, scripts, fetches and iframes too; when the browser says where
+// a request comes from, only the application's own pages (same-origin), the user (none: typed, bookmark)
+// and a top-level navigation (following a link, UCloud's redirect included; an iframe is not one) pass.
+// Without Sec-Fetch-Site (older browsers, other clients) nothing is decided here: the Origin rule remains.
+func fetchAllowed(r *http.Request) bool {
+	sites := r.Header.Values("Sec-Fetch-Site")
+	if len(sites) == 0 {
+		return true
+	}
+	if len(sites) == 1 && (sites[0] == "same-origin" || sites[0] == "none") {
+		return true
+	}
+	return only(r.Header, "Sec-Fetch-Mode", "navigate") && only(r.Header, "Sec-Fetch-Dest", "document")
+}
+
+// only: h has exactly one key header, and it is value.
+func only(h http.Header, key, value string) bool {
+	v := h.Values(key)
+	return len(v) == 1 && v[0] == value
 }
 
 // looksLike: rawPath becomes target (or a path under it) once percent-decoded, up to three times, with

@@ -147,6 +147,9 @@ func Cases(provider string, x Target) []Case {
 	post := func(headers string) string {
 		return "POST /api/contents HTTP/1.1\r\nHost: " + x.Host + "\r\n" + headers + "Content-Length: 2\r\nConnection: close\r\n\r\n{}"
 	}
+	fetchMeta := func(site, mode, dest string) string {
+		return "Sec-Fetch-Site: " + site + "\r\nSec-Fetch-Mode: " + mode + "\r\nSec-Fetch-Dest: " + dest + "\r\n"
+	}
 	upgrade := func(headers string) string {
 		return "GET /api/kernels/1/channels HTTP/1.1\r\nHost: " + x.Host + "\r\n" + ws + headers + "\r\n"
 	}
@@ -186,13 +189,22 @@ func Cases(provider string, x Target) []Case {
 		{Name: "POST with a lookalike origin", Raw: post(c + "Origin: https://" + x.Host + ".evil.example\r\n"), Status: 403},
 		{Name: "POST without Origin", Raw: post(c), Status: 403},
 		{Name: "POST same-site per Fetch metadata", Raw: post(c + "Sec-Fetch-Site: same-site\r\n"), Status: 403},
+		// Same site: the sibling's page has the browser send the victim's cookie with a GET (SameSite=Lax).
+		{Name: "GET by a sibling's fetch", Raw: get("/api/delete-all", x.Host, c+fetchMeta("same-site", "cors", "empty")), Status: 403},
+		{Name: "GET by a sibling's img", Raw: get("/api/delete-all", x.Host, c+fetchMeta("same-site", "no-cors", "image")), Status: 403},
+		{Name: "GET by a sibling's iframe", Raw: get("/lab", x.Host, c+fetchMeta("same-site", "navigate", "iframe")), Status: 403},
 		{Name: "oversized Cookie header", Raw: get("/lab", x.Host, "Cookie: "+x.Cookie+"; junk="+strings.Repeat("j", 9000)+"\r\n"), Status: 431},
 		// The user's own requests.
 		{Name: "the page with the cookie", Raw: get("/lab?x=%2F", x.Host, c), Status: 200, ReachesApp: true},
 		{Name: "POST from the app's own origin", Raw: post(c + "Origin: " + x.Origin + "\r\n"), Status: 200, ReachesApp: true},
 		{Name: "POST same-origin per Fetch metadata", Raw: post(c + "Sec-Fetch-Site: same-origin\r\n"), Status: 200, ReachesApp: true},
+		{Name: "the page by following a sibling's link", Raw: get("/lab", x.Host, c+fetchMeta("same-site", "navigate", "document")), Status: 200, ReachesApp: true},
+		{Name: "the page after UCloud's redirect", Raw: get("/", x.Host, c+fetchMeta("cross-site", "navigate", "document")), Status: 200, ReachesApp: true},
+		{Name: "the page's own fetch", Raw: get("/api/contents", x.Host, c+fetchMeta("same-origin", "cors", "empty")), Status: 200, ReachesApp: true},
+		{Name: "the address typed by the user", Raw: get("/lab", x.Host, c+fetchMeta("none", "navigate", "document")), Status: 200, ReachesApp: true},
 		{Name: "WebSocket from the app's own origin", Raw: upgrade(c + "Origin: " + x.Origin + "\r\n"), Status: 101, ReachesApp: true},
-		{Name: "the real authorize path", Raw: get(auth+"?token="+x.Token, x.Host, ""), Status: 302},
+		// As the browser sends it, following UCloud's link: a cross-site top-level navigation.
+		{Name: "the real authorize path", Raw: get(auth+"?token="+x.Token, x.Host, fetchMeta("cross-site", "navigate", "document")), Status: 302},
 	}
 }
 
