@@ -89,14 +89,20 @@ func (s *ConfigStore) Delete(ctx context.Context, key Key) error {
 	return store.Classify(err)
 }
 
-// JobFinal reports whether the monitor last saw the job in a final state.
+// JobFinal reports whether the monitor last saw the job in a final state (the job_state table's owner
+// answers, through this store's pool).
 func (s *ConfigStore) JobFinal(ctx context.Context, jobID string) (bool, error) {
-	var final bool
-	err := s.Pool.QueryRow(ctx, "SELECT last_state IN ('SUCCESS', 'FAILURE', 'EXPIRED') FROM job_state WHERE job_id = $1", jobID).Scan(&final)
-	if err = store.Classify(err); errors.Is(err, store.ErrNotFound) {
-		return false, nil
+	return (&store.JobStates{Pool: s.Pool}).Final(ctx, jobID)
+}
+
+// ActiveJobs lists the jobs of active integrated applications.
+func (s *ConfigStore) ActiveJobs(ctx context.Context) ([]string, error) {
+	rows, err := s.Pool.Query(ctx, `SELECT job_id FROM iapp_config WHERE state = 'active' AND job_id IS NOT NULL`)
+	if err != nil {
+		return nil, store.Classify(err)
 	}
-	return final, err
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	return ids, store.Classify(err)
 }
 
 // Register makes sure key has a job registered with Core, calling register at most once per key across

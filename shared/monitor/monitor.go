@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -55,16 +54,6 @@ type Monitor struct {
 // byJob indexes the informer's pods by job id, so one job's pods are found without scanning all of them
 // (with 10,000 pods a scan per reconcile made the monitor's CPU grow with the square of the pod count).
 const byJob = "jobId"
-
-// last is what the monitor last reported for a job.
-type last struct {
-	state ucloud.JobState
-	seq   int64
-	// sentSeq and sentState are the change last about to be sent; sentSeq > seq means it was sent (or tried)
-	// but never recorded as accepted.
-	sentSeq   int64
-	sentState ucloud.JobState
-}
 
 // Run watches until ctx ends. Event handlers only enqueue job ids; one reconcile per job does the work,
 // so a burst of pod events for a job is one pass.
@@ -158,22 +147,37 @@ func (m *Monitor) Run(ctx context.Context) error {
 	return nil
 }
 
+// podlessCandidates lists, once each, the unfinished jobs and the active integrated applications' jobs.
 func (m *Monitor) podlessCandidates(ctx context.Context) ([]string, error) {
-	rows, err := m.Pool.Query(ctx, `SELECT job_id FROM job_state WHERE last_state NOT IN ('SUCCESS', 'FAILURE', 'EXPIRED')
-		UNION SELECT job_id FROM iapp_config WHERE state = 'active' AND job_id IS NOT NULL`)
+	unfinished, err := m.states().Unfinished(ctx)
 	if err != nil {
-		return nil, store.Classify(err)
+		return nil, err
 	}
-	return pgx.CollectRows(rows, pgx.RowTo[string])
+	apps, err := (&iapps.ConfigStore{Pool: m.Pool}).ActiveJobs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	seen := make(map[string]bool, len(unfinished)+len(apps))
+	ids := make([]string, 0, len(unfinished)+len(apps))
+	for _, id := range append(unfinished, apps...) {
+		if !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
+	return ids, nil
 }
+
+// states is the job_state table, through the monitor's own pool (role FnMonitor).
+func (m *Monitor) states() *store.JobStates { return &store.JobStates{Pool: m.Pool} }
 
 // Reconcile examines one job and reports a change of its state.
 func (m *Monitor) Reconcile(ctx context.Context, jobID string) error {
-	prev, err := m.last(ctx, jobID)
+	prev, err := m.states().Last(ctx, jobID)
 	if err != nil {
 		return err
 	}
-	if prev.state.Final() {
+	if prev.State.Final() {
 		return nil // a final state is reported once and never followed by another
 	}
 	objs, err := m.pods.ByIndex(byJob, jobID)
@@ -200,7 +204,7 @@ func (m *Monitor) Reconcile(ctx context.Context, jobID string) error {
 		var ok bool
 		obs, ok = Fold(pods, m.Now())
 		switch {
-		case !ok && prev.state == "" && prev.sentSeq == 0:
+		case !ok && prev.State == "" && prev.SentSeq == 0:
 			return nil // no pods and never reported: not ours, or not started
 		case !ok:
 			obs = Observation{State: ucloud.StateSuccess, Status: "Your job has terminated."}
@@ -210,7 +214,7 @@ func (m *Monitor) Reconcile(ctx context.Context, jobID string) error {
 			}
 		}
 	}
-	if obs.State == prev.state {
+	if obs.State == prev.State {
 		return nil
 	}
 	return m.report(ctx, jobID, prev, obs)
@@ -275,40 +279,25 @@ func (m *Monitor) deletePods(ctx context.Context, jobID string) error {
 // so a monitor that crashed in between can tell, on its next look, a resend of that change (the same number:
 // status-report drops it if it had arrived) from a later change (a new number; reusing the old one would have
 // status-report drop the later change as a duplicate).
-func (m *Monitor) report(ctx context.Context, jobID string, prev last, obs Observation) error {
+func (m *Monitor) report(ctx context.Context, jobID string, prev store.JobStateRow, obs Observation) error {
 	state, msg := obs.State, obs.Status
 	u := ucloud.JobUpdate{State: &state, Status: &msg, Timestamp: m.Now().UnixMilli()}
-	seq := max(prev.seq, prev.sentSeq) + 1
-	if prev.sentSeq > prev.seq && prev.sentState == state {
-		seq = prev.sentSeq
+	seq := max(prev.Seq, prev.SentSeq) + 1
+	if prev.SentSeq > prev.Seq && prev.SentState == state {
+		seq = prev.SentSeq
 	} else {
-		_, err := m.Pool.Exec(ctx, `INSERT INTO job_state (job_id, last_state, last_seq, sent_seq, sent_state) VALUES ($1, $2, $3, $4, $5)
-			ON CONFLICT (job_id) DO UPDATE SET sent_seq = EXCLUDED.sent_seq, sent_state = EXCLUDED.sent_state, updated_at = now()`,
-			jobID, string(prev.state), prev.seq, seq, string(state))
-		if err != nil {
-			return fmt.Errorf("record the intent to send %s for job %s: %w", state, jobID, store.Classify(err))
+		if err := m.states().RecordIntent(ctx, jobID, prev, seq, state); err != nil {
+			return fmt.Errorf("record the intent to send %s for job %s: %w", state, jobID, err)
 		}
 	}
 	if err := m.Sink.Send(ctx, jobID, seq, u); err != nil {
 		return fmt.Errorf("send %s for job %s: %w", state, jobID, err)
 	}
-	_, err := m.Pool.Exec(ctx, `UPDATE job_state SET last_state = $2, last_seq = $3, updated_at = now() WHERE job_id = $1`,
-		jobID, string(state), seq)
+	err := m.states().RecordAccepted(ctx, jobID, seq, state)
 	if err == nil {
 		m.Log.Info("job state changed", "job_id", jobID, "state", string(state), "seq", seq)
 	}
-	return store.Classify(err)
-}
-
-func (m *Monitor) last(ctx context.Context, jobID string) (last, error) {
-	var l last
-	var s, sent string
-	err := m.Pool.QueryRow(ctx, "SELECT last_state, last_seq, sent_seq, sent_state FROM job_state WHERE job_id = $1", jobID).Scan(&s, &l.seq, &l.sentSeq, &sent)
-	if err = store.Classify(err); errors.Is(err, store.ErrNotFound) {
-		return last{}, nil
-	}
-	l.state, l.sentState = ucloud.JobState(s), ucloud.JobState(sent)
-	return l, err
+	return err
 }
 
 func (m *Monitor) iapp(ctx context.Context, jobID string) (iapps.Record, bool, error) {
@@ -329,16 +318,9 @@ func (m *Monitor) Sweep(ctx context.Context, cutoff time.Time) (int64, error) {
 	var total int64
 	after := ""
 	for {
-		rows, err := m.Pool.Query(ctx, `SELECT job_id FROM job_state s
-			WHERE last_state IN ('SUCCESS', 'FAILURE', 'EXPIRED') AND updated_at < $1 AND job_id > $2
-			AND NOT EXISTS (SELECT FROM iapp_config c WHERE c.job_id = s.job_id)
-			ORDER BY job_id LIMIT $3`, cutoff, after, store.SweepBatch)
+		ids, err := m.states().FinalBefore(ctx, cutoff, after, store.SweepBatch)
 		if err != nil {
-			return total, store.Classify(err)
-		}
-		ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil {
-			return total, store.Classify(err)
+			return total, err
 		}
 		for _, id := range ids {
 			after = id
@@ -354,13 +336,11 @@ func (m *Monitor) Sweep(ctx context.Context, cutoff time.Time) (int64, error) {
 			if len(live.Items) > 0 {
 				continue
 			}
-			tag, err := m.Pool.Exec(ctx, `DELETE FROM job_state s WHERE job_id = $1
-				AND last_state IN ('SUCCESS', 'FAILURE', 'EXPIRED') AND updated_at < $2
-				AND NOT EXISTS (SELECT FROM iapp_config c WHERE c.job_id = s.job_id)`, id, cutoff)
+			n, err := m.states().DeleteFinal(ctx, id, cutoff)
 			if err != nil {
-				return total, store.Classify(err)
+				return total, err
 			}
-			total += tag.RowsAffected()
+			total += n
 		}
 		if len(ids) < store.SweepBatch {
 			return total, nil

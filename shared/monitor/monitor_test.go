@@ -18,6 +18,7 @@ import (
 	"github.com/ucloud-im/knative-im/shared/eventauth"
 	"github.com/ucloud-im/knative-im/shared/fn"
 	"github.com/ucloud-im/knative-im/shared/iapps"
+	"github.com/ucloud-im/knative-im/shared/jobevents"
 	"github.com/ucloud-im/knative-im/shared/jobs"
 	"github.com/ucloud-im/knative-im/shared/kube"
 	"github.com/ucloud-im/knative-im/shared/monitor"
@@ -93,7 +94,7 @@ func newRig(t *testing.T) *rig {
 	rep := status.NewReporter(sdb.Open(t, store.FnStatusReport).Pool, client, logs)
 	go rep.Run(ctx)
 	sender := env.MonitorSender(t)
-	auth := env.EventVerifier(t, sender.Policy(status.EventType), eventauth.Options{})
+	auth := env.EventVerifier(t, sender.Policy(jobevents.Type), eventauth.Options{})
 	srv := httptest.NewServer((&fn.Server{Events: rep.Handle, EventAuth: auth, Config: fn.Config{MaxBodyBytes: 1 << 20}, Logger: logs}).Handler())
 	t.Cleanup(srv.Close)
 	ns := env.Namespace(t)

@@ -11,7 +11,7 @@ import (
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 
 	"github.com/ucloud-im/knative-im/shared/eventauth"
-	"github.com/ucloud-im/knative-im/shared/status"
+	"github.com/ucloud-im/knative-im/shared/jobevents"
 	"github.com/ucloud-im/knative-im/shared/ucloud"
 )
 
@@ -52,18 +52,10 @@ func (b *bearer) RoundTrip(r *http.Request) (*http.Response, error) {
 	return b.next.RoundTrip(r)
 }
 
-// Send implements Sender. The event id is the job id and sequence number, so a resend is recognisably
-// the same event.
+// Send implements Sender with the event jobevents.Build makes.
 func (s *EventSink) Send(ctx context.Context, jobID string, seq int64, u ucloud.JobUpdate) error {
-	e := cloudevents.NewEvent()
-	e.SetID(fmt.Sprintf("%s-%d", jobID, seq))
-	e.SetSource(status.EventSource)
-	e.SetType(status.EventType)
-	e.SetSubject(jobID)
-	e.SetTime(time.UnixMilli(u.Timestamp))
-	e.SetExtension(status.ExtensionJobID, jobID)
-	e.SetExtension(status.ExtensionSeq, int32(seq))
-	if err := e.SetData(cloudevents.ApplicationJSON, u); err != nil {
+	e, err := jobevents.Build(jobID, seq, u)
+	if err != nil {
 		return err
 	}
 	ctx = cloudevents.ContextWithRetriesExponentialBackoff(ctx, 100*time.Millisecond, 8)

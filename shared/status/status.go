@@ -11,24 +11,24 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ucloud-im/knative-im/shared/fn"
+	"github.com/ucloud-im/knative-im/shared/jobevents"
 	"github.com/ucloud-im/knative-im/shared/store"
 	"github.com/ucloud-im/knative-im/shared/ucloud"
 )
 
-// The job state event: type, the monitor's source, and the extension attributes carrying the job id and
-// the per-job sequence number. The data is the JobUpdate (with the real time of the change).
+// The job state event's names, kept for the tests and manifests that check against them; its owner is
+// shared/jobevents.
 const (
-	EventType      = "com.github.ucloud-im.job.state.changed"
-	EventSource    = "/ucloud-im/monitor"
-	ExtensionJobID = "jobid"
-	ExtensionSeq   = "seq"
+	EventType      = jobevents.Type
+	EventSource    = jobevents.Source
+	ExtensionJobID = jobevents.ExtensionJobID
+	ExtensionSeq   = jobevents.ExtensionSeq
 	// BatchSize is the most updates sent to Core in one call.
 	BatchSize = 100
 )
@@ -57,30 +57,12 @@ func NewReporter(pool *pgxpool.Pool, core Updater, log *slog.Logger) *Reporter {
 // Handle is the CloudEvent handler: it stores the update durably (or recognises it as a duplicate) before
 // acknowledging, then wakes the drainer.
 func (r *Reporter) Handle(ctx context.Context, e event.Event) (*event.Event, error) {
-	if e.Type() != EventType {
-		return nil, fn.Errorf(http.StatusBadRequest, "UNKNOWN_EVENT_TYPE", "status-report does not handle events of type %q.", e.Type())
+	jobID, seq, u, err := jobevents.Parse(e)
+	if jobID != "" {
+		fn.WithJobID(ctx, jobID)
 	}
-	jobID, _ := e.Extensions()[ExtensionJobID].(string)
-	if jobID == "" {
-		return nil, fn.Errorf(http.StatusBadRequest, "BAD_EVENT", "The event has no %q extension.", ExtensionJobID)
-	}
-	seq, err := seqOf(e.Extensions()[ExtensionSeq])
 	if err != nil {
-		return nil, fn.Wrap(err, http.StatusBadRequest, "BAD_EVENT", fmt.Sprintf("The event's %q extension must be a positive integer.", ExtensionSeq))
-	}
-	fn.WithJobID(ctx, jobID)
-	var u ucloud.JobUpdate
-	if err := fn.DecodeJSONBytes(e.Data(), &u); err != nil {
 		return nil, err
-	}
-	if u.State != nil && !u.State.Valid() {
-		return nil, fn.Errorf(http.StatusBadRequest, "BAD_EVENT", "Unknown job state %q.", *u.State)
-	}
-	if u.Timestamp <= 0 {
-		u.Timestamp = e.Time().UnixMilli() // the time of the change, never 0 (a bug of the original)
-	}
-	if u.Timestamp <= 0 {
-		return nil, fn.Errorf(http.StatusBadRequest, "BAD_EVENT", "The update has no timestamp and the event no time.")
 	}
 	if err := r.store(ctx, e.ID(), jobID, seq, u); err != nil {
 		if errors.Is(err, store.ErrUnavailable) {
@@ -90,25 +72,6 @@ func (r *Reporter) Handle(ctx context.Context, e event.Event) (*event.Event, err
 	}
 	r.Wake()
 	return nil, nil
-}
-
-func seqOf(v any) (int64, error) {
-	var n int64
-	var err error
-	switch s := v.(type) {
-	case string:
-		n, err = strconv.ParseInt(s, 10, 64)
-	case int32:
-		n = int64(s)
-	case int64:
-		n = s
-	default:
-		err = fmt.Errorf("seq %v (%T)", v, v)
-	}
-	if err == nil && n < 1 {
-		err = fmt.Errorf("seq %d", n)
-	}
-	return n, err
 }
 
 // store writes the update; a repeated event (same id, or same job and sequence) changes nothing.
