@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"math"
 	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
@@ -54,7 +55,7 @@ func Build(job ucloud.Job, p Product, app Application, s Settings) (Objects, err
 		project = *job.Owner.Project
 	}
 	res := corev1.ResourceList{
-		corev1.ResourceCPU:    *resource.NewMilliQuantity(int64(p.CPU*1000), resource.DecimalSI),
+		corev1.ResourceCPU:    *resource.NewMilliQuantity(int64(math.Round(p.CPU*1000)), resource.DecimalSI),
 		corev1.ResourceMemory: *resource.NewQuantity(int64(p.MemoryGiB*(1<<30)), resource.BinarySI),
 	}
 	if p.GPU > 0 {

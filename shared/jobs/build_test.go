@@ -1,6 +1,7 @@
 package jobs_test
 
 import (
+	"math"
 	"regexp"
 	"testing"
 
@@ -243,6 +244,25 @@ func TestBuildRefusesNoReplicas(t *testing.T) {
 		got, err := jobs.Build(ucloud.Job{ID: "16", Specification: ucloud.JobSpecification{Replicas: n}}, jobs.Product{CPU: 1, MemoryGiB: 1}, jobs.Application{Image: "a"}, jobs.Settings{Namespace: "jobs"})
 		if err == nil || !cmp.Equal(jobs.Objects{}, got) {
 			t.Errorf("replicas %d: got %+v, %v; want no objects and an error", n, got, err)
+		}
+	}
+}
+
+// A product's CPU count is requested to the nearest millicore: 1.005 is 1005m (truncating made it 1004m,
+// since 1.005*1000 is 1004.999... in floating point).
+func TestBuildRoundsCPUToTheNearestMillicore(t *testing.T) {
+	for _, cpu := range []float64{1.005, 0.3, 2.675, 64} {
+		job := ucloud.Job{ID: "42", Owner: ucloud.ResourceOwner{CreatedBy: "alice#1"}, Specification: ucloud.JobSpecification{Replicas: 1}}
+		objs, err := jobs.Build(job, jobs.Product{ID: "p", Category: "c", CPU: cpu, MemoryGiB: 1},
+			jobs.Application{Name: "a", Version: "1", Image: "alpine:3"}, jobs.Settings{Namespace: "ns"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := int64(math.Round(cpu * 1000))
+		for _, rl := range []corev1.ResourceList{objs.Pods[0].Spec.Containers[0].Resources.Requests, objs.Pods[0].Spec.Containers[0].Resources.Limits} {
+			if got := rl.Cpu().MilliValue(); got != want {
+				t.Errorf("CPU %v: %dm, want %dm", cpu, got, want)
+			}
 		}
 	}
 }
