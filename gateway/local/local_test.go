@@ -302,7 +302,7 @@ func TestAppHostRequestsThroughTheGateway(t *testing.T) {
 		t.Fatal(errs[0])
 	}
 	r.pointAtUpstream("601")
-	host, other := appdomain.AppHost("", "601", 0, domain), appdomain.AppHost("", "602", 0, domain)
+	host, other := appdomain.AppHost("601", 0, domain), appdomain.AppHost("602", 0, domain)
 	c, oc := sessions.Cookie(host), sessions.Cookie(other)
 	envtest.Eventually(t, 10*time.Second, func() error {
 		if resp, body := r.get(host, "/", &http.Cookie{Name: c.Name, Value: c.Value}); resp.StatusCode != 200 {
@@ -352,7 +352,7 @@ func TestAuthServiceDownOrStalled(t *testing.T) {
 				t.Fatal(errs[0])
 			}
 			r.pointAtUpstream("701")
-			host := appdomain.AppHost("", "701", 0, domain)
+			host := appdomain.AppHost("701", 0, domain)
 			c := sessions.Cookie(host)
 			if tc.kill {
 				envtest.Eventually(t, 10*time.Second, func() error {

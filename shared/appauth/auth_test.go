@@ -72,7 +72,7 @@ func newRig(t *testing.T) *rig {
 	srv := httptest.NewServer(r.h)
 	t.Cleanup(srv.Close)
 	r.addr = srv.Listener.Addr().String()
-	host := appdomain.AppHost("", "7", 0, domain)
+	host := appdomain.AppHost("7", 0, domain)
 	envtest.Eventually(t, 10*time.Second, func() error {
 		c := sessions.Cookie(host)
 		if a := apphost.Send(t, r.addr, "GET / HTTP/1.1\r\nHost: "+host+"\r\nCookie: "+c.Name+"="+c.Value+"\r\nConnection: close\r\n\r\n"); a.Status != 200 {
@@ -114,7 +114,7 @@ func cookieHeader(host string) string {
 // WebSocket, the real authorize path) work, and the application never sees the IM's cookie.
 func TestDecisionOnTheRawRequest(t *testing.T) {
 	r := newRig(t)
-	host, other := appdomain.AppHost("", "7", 0, domain), appdomain.AppHost("", "8", 0, domain)
+	host, other := appdomain.AppHost("7", 0, domain), appdomain.AppHost("8", 0, domain)
 	tok, err := sessions.IssueToken(host)
 	if err != nil {
 		t.Fatal(err)

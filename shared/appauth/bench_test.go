@@ -26,7 +26,7 @@ func BenchmarkAppHostRequest(b *testing.B) {
 		fixed(strings.TrimPrefix(up.URL, "http://")), fn.NewLogger(io.Discard, "app-auth", "error"))
 	srv := httptest.NewServer(h)
 	defer srv.Close()
-	host := appdomain.AppHost("", "7", 0, domain)
+	host := appdomain.AppHost("7", 0, domain)
 	c := sessions.Cookie(host)
 	for _, tc := range []struct{ name, url string }{{"direct", up.URL}, {"app-auth", srv.URL}} {
 		b.Run(tc.name, func(b *testing.B) {

@@ -29,9 +29,7 @@ const codeNotAnApp = "NOT_AN_APP"
 type Decider struct {
 	Provider   string
 	AppsDomain string
-	// Prefix of app hosts' first label; "" is "app-".
-	Prefix   string
-	Sessions appsession.Sessions
+	Sessions   appsession.Sessions
 	// MaxCookieBytes: 0 is DefaultMaxCookieBytes.
 	MaxCookieBytes int
 }
@@ -74,7 +72,7 @@ func (d *Decider) Decide(r *http.Request) Decision {
 	if !ok {
 		return refuse(http.StatusBadRequest, "BAD_HOST", "The request has no valid host.")
 	}
-	jobID, rank, ok := appdomain.ParseAppHost(host, d.Prefix, d.AppsDomain)
+	jobID, rank, ok := appdomain.ParseAppHost(host, d.AppsDomain)
 	if !ok {
 		return refuse(http.StatusNotFound, codeNotAnApp, "Nothing is served at "+host+".")
 	}

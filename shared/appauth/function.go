@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ucloud-im/knative-im/shared/appdomain"
 	"github.com/ucloud-im/knative-im/shared/appsession"
 	"github.com/ucloud-im/knative-im/shared/fn"
 	"github.com/ucloud-im/knative-im/shared/kube"
@@ -21,11 +22,10 @@ import (
 
 // Env is the configuration of the app-auth function.
 type Env struct {
-	DatabaseURL   string `envconfig:"DATABASE_URL" required:"true"`
-	ProviderID    string `envconfig:"UCLOUD_PROVIDER_ID" required:"true"`
-	AppsDomain    string `envconfig:"UCLOUD_APPS_DOMAIN" required:"true"`
-	JobsNamespace string `envconfig:"JOBS_NAMESPACE" default:"ucloud-jobs"`
-	Kubeconfig    string `envconfig:"KUBECONFIG"`
+	store.DatabaseEnv
+	fn.ProviderEnv
+	appdomain.DomainEnv
+	kube.ClusterEnv
 	// Upstreams is how a rank's Service is reached: "cluster" (its cluster IP) or "local" (make run: its
 	// EndpointSlices, addresses on this machine only).
 	Upstreams string `envconfig:"APP_UPSTREAMS" default:"cluster"`

@@ -5,16 +5,13 @@ import (
 	"strings"
 )
 
-// DefaultPrefix starts every app host's first label: app-<jobId>-<rank>.
-const DefaultPrefix = "app-"
+// HostPrefix starts every app host's first label: app-<jobId>-<rank>.
+const HostPrefix = "app-"
 
 // AppHost is the host of one rank's web interface, app-<jobId>-<rank>.<domain>, in the canonical form
 // CanonicalHost gives (lower case, no trailing dot), the form tokens and cookies are bound to.
-func AppHost(prefix, jobID string, rank int, domain string) string {
-	if prefix == "" {
-		prefix = DefaultPrefix
-	}
-	return strings.ToLower(prefix + jobID + "-" + strconv.Itoa(rank) + "." + strings.Trim(domain, "."))
+func AppHost(jobID string, rank int, domain string) string {
+	return strings.ToLower(HostPrefix + jobID + "-" + strconv.Itoa(rank) + "." + strings.Trim(domain, "."))
 }
 
 // CanonicalHost turns a Host header (or an Origin's host) into the one form every decision about app hosts
@@ -68,18 +65,15 @@ func SplitPort(hostport string) (host string, ok bool) {
 	return host, true
 }
 
-// ParseAppHost says which job rank a canonical host names, under domain with prefix (default "app-"). Only
+// ParseAppHost says which job rank a canonical host names, under domain. Only
 // the exact form AppHost makes is accepted (no leading zeros, no sign), so one rank has one host.
-func ParseAppHost(host, prefix, domain string) (jobID string, rank int, ok bool) {
-	if prefix == "" {
-		prefix = DefaultPrefix
-	}
+func ParseAppHost(host, domain string) (jobID string, rank int, ok bool) {
 	domain = strings.ToLower(strings.Trim(domain, "."))
 	label, found := strings.CutSuffix(host, "."+domain)
 	if !found || domain == "" || strings.Contains(label, ".") {
 		return "", 0, false
 	}
-	rest, found := strings.CutPrefix(label, strings.ToLower(prefix))
+	rest, found := strings.CutPrefix(label, HostPrefix)
 	if !found {
 		return "", 0, false
 	}

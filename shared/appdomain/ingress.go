@@ -33,9 +33,8 @@ const ServicePort = 80
 // Settings say how the provider's ingress is set up.
 type Settings struct {
 	Provider string
-	// AppsDomain is the wildcard application domain; Prefix defaults to "app-".
+	// AppsDomain is the wildcard application domain.
 	AppsDomain string
-	Prefix     string
 	// Class is the KIngress class (the networking.knative.dev/ingress.class annotation).
 	Class string
 	// Namespace is the jobs namespace: a KIngress may only name Services of its own namespace.
@@ -93,7 +92,7 @@ const OriginalHostHeader = netheader.OriginalHostKey
 // forwards what it allows to the rank's Service: nothing reaches the application without passing it, on
 // any ingress. It is owned by the rank's pod, so it goes when the job does.
 func AppIngress(pod *corev1.Pod, jobID string, rank int, s Settings) *netv1alpha1.Ingress {
-	host := AppHost(s.Prefix, jobID, rank, s.AppsDomain)
+	host := AppHost(jobID, rank, s.AppsDomain)
 	toAuth := split(s.Namespace, s.AuthService)
 	toAuth[0].AppendHeaders = map[string]string{OriginalHostHeader: host}
 	return &netv1alpha1.Ingress{

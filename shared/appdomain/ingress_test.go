@@ -147,11 +147,11 @@ func TestHosts(t *testing.T) {
 		{"ucloud-im-auth.apps.example.org", "", 0, false},
 		{"apps.example.org", "", 0, false},
 	} {
-		job, rank, ok := appdomain.ParseAppHost(tc.host, "", "apps.example.org")
+		job, rank, ok := appdomain.ParseAppHost(tc.host, "apps.example.org")
 		if job != tc.job || rank != tc.rank || ok != tc.ok {
 			t.Errorf("ParseAppHost(%q) = %q, %d, %v", tc.host, job, rank, ok)
 		}
-		if ok && appdomain.AppHost("", job, rank, "apps.example.org") != tc.host {
+		if ok && appdomain.AppHost(job, rank, "apps.example.org") != tc.host {
 			t.Errorf("%q does not round-trip", tc.host)
 		}
 	}

@@ -11,10 +11,7 @@ import (
 
 // Config is what every function reads from its environment.
 type Config struct {
-	Port int `envconfig:"PORT" default:"8080"`
-	// ListenHost defaults to loopback, which is where Knative's queue-proxy forwards requests inside the
-	// pod; the manifests set it to 0.0.0.0 only where something else must reach the container directly.
-	ListenHost      string        `envconfig:"LISTEN_HOST" default:"127.0.0.1"`
+	ListenEnv
 	ShutdownTimeout time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"25s"`
 	// The server's timeouts, so a client that trickles its headers or body, reads its answer slowly or
 	// holds idle connections open cannot tie up the function. ReadTimeout covers headers and body;
@@ -28,7 +25,6 @@ type Config struct {
 	// server is not the side that closes one just as a request is sent on it.
 	IdleTimeout  time.Duration `envconfig:"IDLE_TIMEOUT" default:"2m"`
 	MaxBodyBytes int64         `envconfig:"MAX_BODY_BYTES" default:"1048576"`
-	LogLevel     string        `envconfig:"LOG_LEVEL" default:"info"`
 }
 
 // LoadEnv fills spec (a pointer to a struct with envconfig tags) from the environment. Its errors name the

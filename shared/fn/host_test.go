@@ -284,20 +284,20 @@ func TestCloudEventOnACorePathNeedsCoreToken(t *testing.T) {
 
 func TestLoadEnvNamesTheBadVariable(t *testing.T) {
 	var spec struct {
-		Port    int    `envconfig:"PORT" default:"8080"`
-		CoreURL string `envconfig:"UCLOUD_CORE_URL" required:"true"`
+		fn.ListenEnv
+		fn.ProviderEnv
 	}
 	t.Setenv("PORT", "eighty")
-	t.Setenv("UCLOUD_CORE_URL", "http://core")
+	t.Setenv("UCLOUD_PROVIDER_ID", "k8s")
 	if err := fn.LoadEnv(&spec); err == nil || !strings.Contains(err.Error(), `PORT="eighty"`) {
 		t.Fatalf("bad PORT: %v", err)
 	}
 	t.Setenv("PORT", "9000")
-	os.Unsetenv("UCLOUD_CORE_URL")
-	if err := fn.LoadEnv(&spec); err == nil || !strings.Contains(err.Error(), "UCLOUD_CORE_URL is required") {
-		t.Fatalf("missing UCLOUD_CORE_URL: %v", err)
+	os.Unsetenv("UCLOUD_PROVIDER_ID")
+	if err := fn.LoadEnv(&spec); err == nil || !strings.Contains(err.Error(), "UCLOUD_PROVIDER_ID is required") {
+		t.Fatalf("missing UCLOUD_PROVIDER_ID: %v", err)
 	}
-	t.Setenv("UCLOUD_CORE_URL", "http://core")
+	t.Setenv("UCLOUD_PROVIDER_ID", "k8s")
 	if err := fn.LoadEnv(&spec); err != nil || spec.Port != 9000 {
 		t.Fatalf("good config refused: %v %+v", err, spec)
 	}

@@ -16,14 +16,11 @@ import (
 
 // Env is the configuration of the configuration functions (names from the design's contract).
 type Env struct {
-	DatabaseURL       string `envconfig:"DATABASE_URL" required:"true"`
-	ProviderID        string `envconfig:"UCLOUD_PROVIDER_ID" required:"true"`
-	CoreURL           string `envconfig:"UCLOUD_CORE_URL"`
-	CorePublicKeyFile string `envconfig:"UCLOUD_CORE_PUBLIC_KEY_FILE"`
-	CorePublicKey     string `envconfig:"UCLOUD_CORE_PUBLIC_KEY"`
-	RefreshTokenFile  string `envconfig:"UCLOUD_REFRESH_TOKEN_FILE"`
-	JobsNamespace     string `envconfig:"JOBS_NAMESPACE" default:"ucloud-jobs"`
-	Kubeconfig        string `envconfig:"KUBECONFIG"`
+	store.DatabaseEnv
+	fn.ProviderEnv
+	ucloud.CoreEnv
+	coreauth.PublicKeyEnv
+	kube.ClusterEnv
 	// RetrieveCacheBytes bounds config-retrieve's cache (least recently used out).
 	RetrieveCacheBytes int64 `envconfig:"RETRIEVE_CACHE_BYTES" default:"33554432"`
 	HandlerEnv
@@ -59,7 +56,7 @@ func Build(ctx context.Context, op Op, log *slog.Logger) (*fn.Server, error) {
 	if err := fn.LoadEnv(&env); err != nil {
 		return nil, err
 	}
-	key, err := coreauth.LoadPublicKey(env.CorePublicKeyFile, env.CorePublicKey)
+	key, err := env.LoadCorePublicKey()
 	if err != nil {
 		return nil, err
 	}
@@ -75,10 +72,10 @@ func Build(ctx context.Context, op Op, log *slog.Logger) (*fn.Server, error) {
 		background = append(background, func(ctx context.Context) { svc.Cache.Run(ctx, env.DatabaseURL) })
 	}
 	if op == OpUpdate || op == OpReset {
-		if env.CoreURL == "" || env.RefreshTokenFile == "" {
+		if !env.CoreConfigured() {
 			return nil, fmt.Errorf("configuration: UCLOUD_CORE_URL and UCLOUD_REFRESH_TOKEN_FILE are required by %s", op)
 		}
-		core, err := ucloud.NewClient(ucloud.ClientOptions{BaseURL: env.CoreURL, RefreshToken: ucloud.RefreshTokenFile(env.RefreshTokenFile)})
+		core, err := env.CoreClient()
 		if err != nil {
 			return nil, err
 		}

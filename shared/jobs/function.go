@@ -21,21 +21,18 @@ import (
 
 // Env is the configuration of the job functions.
 type Env struct {
-	ProviderID        string `envconfig:"UCLOUD_PROVIDER_ID" required:"true"`
-	CorePublicKeyFile string `envconfig:"UCLOUD_CORE_PUBLIC_KEY_FILE"`
-	CorePublicKey     string `envconfig:"UCLOUD_CORE_PUBLIC_KEY"`
-	AppsDomain        string `envconfig:"UCLOUD_APPS_DOMAIN" required:"true"`
-	JobsNamespace     string `envconfig:"JOBS_NAMESPACE" default:"ucloud-jobs"`
-	Kubeconfig        string `envconfig:"KUBECONFIG"`
-	CatalogFile       string `envconfig:"JOB_CATALOG_FILE"`
+	fn.ProviderEnv
+	coreauth.PublicKeyEnv
+	appdomain.DomainEnv
+	kube.ClusterEnv
+	CatalogFile string `envconfig:"JOB_CATALOG_FILE"`
 	// IngressClass is the Knative ingress (KIngress class) that serves the application domain.
 	IngressClass string `envconfig:"INGRESS_CLASS" default:"kourier.ingress.networking.knative.dev"`
 	// IMNamespace is where the IM's own Knative Services run (app-auth among them).
 	IMNamespace string `envconfig:"UCLOUD_IM_NAMESPACE" default:"ucloud-im"`
-	// CoreURL and RefreshTokenFile are job-control's calls to Core: the new allocation after extend, the end
-	// of a job terminate finds without pods, and the products registered at start-up.
-	CoreURL          string `envconfig:"UCLOUD_CORE_URL"`
-	RefreshTokenFile string `envconfig:"UCLOUD_REFRESH_TOKEN_FILE"`
+	// CoreEnv is job-control's calls to Core: the new allocation after extend, the end of a job terminate
+	// finds without pods, and the products registered at start-up.
+	ucloud.CoreEnv
 	appsession.KeyEnv
 	// Isolation is read by job-create, which builds the pods and their NetworkPolicy.
 	isolation.Env
@@ -48,7 +45,7 @@ func Main(name string, control bool) {
 		if err := fn.LoadEnv(&env); err != nil {
 			return nil, err
 		}
-		key, err := coreauth.LoadPublicKey(env.CorePublicKeyFile, env.CorePublicKey)
+		key, err := env.LoadCorePublicKey()
 		if err != nil {
 			return nil, err
 		}
@@ -87,10 +84,10 @@ func Main(name string, control bool) {
 			return nil, err
 		}
 		svc.Sessions = &appsession.Sessions{Key: sessionKey}
-		if env.CoreURL == "" || env.RefreshTokenFile == "" {
+		if !env.CoreConfigured() {
 			return nil, errors.New("configuration: UCLOUD_CORE_URL and UCLOUD_REFRESH_TOKEN_FILE are required by job-control")
 		}
-		core, err := ucloud.NewClient(ucloud.ClientOptions{BaseURL: env.CoreURL, RefreshToken: ucloud.RefreshTokenFile(env.RefreshTokenFile)})
+		core, err := env.CoreClient()
 		if err != nil {
 			return nil, err
 		}

@@ -28,9 +28,8 @@ type Service struct {
 	Catalog  *Catalog
 	Kube     kubernetes.Interface
 	Settings Settings
-	// AppsDomain is the wildcard application domain (apps.example.org); WebPrefix defaults to "app-".
+	// AppsDomain is the wildcard application domain (apps.example.org).
 	AppsDomain string
-	WebPrefix  string
 	// Apps routes the application domain to web ranks (nil: the job function does not expose them), and
 	// Sessions signs the one-time tokens of interactive sessions.
 	Apps     *appdomain.Apps
@@ -238,7 +237,7 @@ func (s *Service) OpenSession(req SessionRequest) (ucloud.OpenSession, error) {
 	if s.Sessions == nil {
 		return ucloud.OpenSession{}, fn.Errorf(http.StatusInternalServerError, "NO_GATEWAY_KEY", "This provider cannot open web sessions: its gateway key is not configured.")
 	}
-	host := appdomain.AppHost(s.WebPrefix, req.Job.ID, req.Rank, s.AppsDomain)
+	host := appdomain.AppHost(req.Job.ID, req.Rank, s.AppsDomain)
 	tok, err := s.Sessions.IssueToken(host)
 	if err != nil {
 		return ucloud.OpenSession{}, err

@@ -25,13 +25,12 @@ import (
 
 // Env is the monitor's configuration.
 type Env struct {
-	DatabaseURL   string        `envconfig:"DATABASE_URL" required:"true"`
-	Sink          string        `envconfig:"K_SINK" required:"true"`
-	JobsNamespace string        `envconfig:"JOBS_NAMESPACE" default:"ucloud-jobs"`
-	Kubeconfig    string        `envconfig:"KUBECONFIG"`
-	Identity      string        `envconfig:"POD_NAME"`
-	Resync        time.Duration `envconfig:"MONITOR_RESYNC" default:"10s"`
-	Lease         string        `envconfig:"MONITOR_LEASE" default:"ucloud-im-monitor"`
+	store.DatabaseEnv
+	kube.ClusterEnv
+	Sink     string        `envconfig:"K_SINK" required:"true"`
+	Identity string        `envconfig:"POD_NAME"`
+	Resync   time.Duration `envconfig:"MONITOR_RESYNC" default:"10s"`
+	Lease    string        `envconfig:"MONITOR_LEASE" default:"ucloud-im-monitor"`
 	// The token sent with every event. In a cluster a file Knative keeps fresh (the SinkBinding's OIDC
 	// token, /oidc/token); in make run, tokens asked of the TokenRequest API for a ServiceAccount
 	// ("namespace/name") and audience (status-report's, which is the sink there).
@@ -41,10 +40,9 @@ type Env struct {
 	store.RetentionEnv
 	// Core is asked which jobs it knows, so jobs it gave up on (its 5 s timeout on a create) or deleted
 	// are removed; without UCLOUD_CORE_URL no job is ever removed for that reason.
-	CoreURL          string        `envconfig:"UCLOUD_CORE_URL"`
-	RefreshTokenFile string        `envconfig:"UCLOUD_REFRESH_TOKEN_FILE"`
-	OrphanEvery      time.Duration `envconfig:"ORPHAN_SWEEP" default:"1m"`
-	OrphanGrace      time.Duration `envconfig:"ORPHAN_GRACE" default:"2m"`
+	ucloud.CoreEnv
+	OrphanEvery time.Duration `envconfig:"ORPHAN_SWEEP" default:"1m"`
+	OrphanGrace time.Duration `envconfig:"ORPHAN_GRACE" default:"2m"`
 }
 
 // tokenSource is where the monitor's event tokens come from: exactly one of the two ways.
@@ -96,8 +94,8 @@ func Main(name string) {
 		}
 		m := &Monitor{Kube: cs, Namespace: env.JobsNamespace, Pool: db.Pool, Registry: iapps.Handlers(ienv), Sink: sink, Log: log, Resync: env.Resync, Retention: env.Retention}
 		switch {
-		case env.CoreURL != "" && env.RefreshTokenFile != "":
-			core, err := ucloud.NewClient(ucloud.ClientOptions{BaseURL: env.CoreURL, RefreshToken: ucloud.RefreshTokenFile(env.RefreshTokenFile)})
+		case env.CoreConfigured():
+			core, err := env.CoreClient()
 			if err != nil {
 				return nil, err
 			}

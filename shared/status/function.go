@@ -13,18 +13,18 @@ import (
 
 // Env is the status-report function's configuration.
 type Env struct {
-	DatabaseURL      string `envconfig:"DATABASE_URL" required:"true"`
-	CoreURL          string `envconfig:"UCLOUD_CORE_URL" required:"true"`
-	RefreshTokenFile string `envconfig:"UCLOUD_REFRESH_TOKEN_FILE" required:"true"`
+	store.DatabaseEnv
+	// CoreEnv is required here (checked in Main): every event ends in a call to Core.
+	ucloud.CoreEnv
 	// EventAudience is the audience the senders' tokens are issued for: in a cluster the job-state
 	// Trigger's subscriber.audience; in make run what the monitor asks the TokenRequest API for.
 	EventAudience string `envconfig:"EVENT_AUDIENCE" required:"true"`
 	// EventSenders are the token subjects allowed to send job state events: in a cluster the job-state
 	// Trigger's OIDC identity (the Broker delivers), in make run the monitor's ServiceAccount.
 	EventSenders []string `envconfig:"EVENT_SENDERS" required:"true"`
-	// Kubeconfig reaches the apiserver whose service-account issuer signs the tokens (in-cluster config
-	// without it).
-	Kubeconfig string `envconfig:"KUBECONFIG"`
+	// ClusterEnv reaches the apiserver whose service-account issuer signs the tokens (in-cluster config
+	// without KUBECONFIG); its JOBS_NAMESPACE is not used here.
+	kube.ClusterEnv
 	store.RetentionEnv
 }
 
@@ -41,6 +41,9 @@ func Main(name string) {
 		if err := fn.LoadEnv(&env); err != nil {
 			return nil, err
 		}
+		if err := env.RequireCore(); err != nil {
+			return nil, err
+		}
 		if err := env.RetentionEnv.Validate(); err != nil {
 			return nil, err
 		}
@@ -48,7 +51,7 @@ func Main(name string) {
 		if err != nil {
 			return nil, err
 		}
-		core, err := ucloud.NewClient(ucloud.ClientOptions{BaseURL: env.CoreURL, RefreshToken: ucloud.RefreshTokenFile(env.RefreshTokenFile)})
+		core, err := env.CoreClient()
 		if err != nil {
 			return nil, err
 		}

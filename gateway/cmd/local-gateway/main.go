@@ -30,13 +30,10 @@ import (
 )
 
 type env struct {
-	Port          int    `envconfig:"PORT" default:"8080"`
-	ListenHost    string `envconfig:"LISTEN_HOST" default:"127.0.0.1"`
-	ProviderID    string `envconfig:"UCLOUD_PROVIDER_ID" required:"true"`
-	AppsDomain    string `envconfig:"UCLOUD_APPS_DOMAIN" required:"true"`
-	JobsNamespace string `envconfig:"JOBS_NAMESPACE" default:"ucloud-jobs"`
-	Kubeconfig    string `envconfig:"KUBECONFIG"`
-	LogLevel      string `envconfig:"LOG_LEVEL" default:"info"`
+	fn.ListenEnv
+	fn.ProviderEnv
+	appdomain.DomainEnv
+	kube.ClusterEnv
 	// FunctionTimeout: how long a function may take to begin its answer before the gateway answers 503.
 	FunctionTimeout time.Duration `envconfig:"GATEWAY_FUNCTION_TIMEOUT" default:"1m"`
 }

@@ -225,7 +225,7 @@ func exposeApp(ctx context.Context, cs kubernetes.Interface, nc netclient.Interf
 	_, portStr, _ := net.SplitHostPort(upAddr)
 	port, _ := strconv.Atoi(portStr)
 	err = local.PointAtLocal(ctx, cs, ns, appdomain.AppName("1", 0), "upstream", port)
-	return appdomain.AppHost("", "1", 0, "apps.localhost"), err
+	return appdomain.AppHost("1", 0, "apps.localhost"), err
 }
 
 // load sends GETs from workers for d; it answers the successful requests, their latencies and the failures.
