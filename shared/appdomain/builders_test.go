@@ -96,26 +96,26 @@ func TestAppIngressTable(t *testing.T) {
 			}}},
 		},
 	}, {
-		name: "own class, prefix and a trailing-dot domain", pod: rankPod("j-AB-job-2", "jobs2", "uid-2"), jobID: "AB", rank: 2,
-		s: appdomain.Settings{Provider: "k8s", AppsDomain: "Apps.Example.org.", Prefix: "web-", Class: "istio.ingress.networking.knative.dev",
+		name: "own class and a mixed-case, trailing-dot domain", pod: rankPod("j-AB-job-2", "jobs2", "uid-2"), jobID: "AB", rank: 2,
+		s: appdomain.Settings{Provider: "k8s", AppsDomain: "Apps.Example.org.", Class: "istio.ingress.networking.knative.dev",
 			Namespace: "jobs2", AuthService: "auth", AuthHost: "app-auth.fn.svc.cluster.local"},
 		want: &netv1alpha1.Ingress{
 			TypeMeta: typeMeta,
 			ObjectMeta: metav1.ObjectMeta{
-				// The object's name keeps "app-" whatever the host prefix: only the host follows Settings.Prefix.
+				// Only the host is lower-cased; the object's name keeps the job id as given.
 				Name: "app-AB-2", Namespace: "jobs2",
 				Labels:          map[string]string{"ucloud.dk/jobId": "AB", "ucloud.dk/rank": "2", "app.kubernetes.io/managed-by": "ucloud-im"},
 				Annotations:     map[string]string{"networking.knative.dev/ingress.class": "istio.ingress.networking.knative.dev"},
 				OwnerReferences: []metav1.OwnerReference{{APIVersion: "v1", Kind: "Pod", Name: "j-AB-job-2", UID: "uid-2"}},
 			},
 			Spec: netv1alpha1.IngressSpec{Rules: []netv1alpha1.IngressRule{{
-				Hosts:      []string{"web-ab-2.apps.example.org"},
+				Hosts:      []string{"app-ab-2.apps.example.org"},
 				Visibility: netv1alpha1.IngressVisibilityExternalIP,
 				HTTP: &netv1alpha1.HTTPIngressRuleValue{Paths: []netv1alpha1.HTTPIngressPath{{
 					RewriteHost: "app-auth.fn.svc.cluster.local",
 					Splits: []netv1alpha1.IngressBackendSplit{{
 						Percent:        100,
-						AppendHeaders:  map[string]string{"K-Original-Host": "web-ab-2.apps.example.org"},
+						AppendHeaders:  map[string]string{"K-Original-Host": "app-ab-2.apps.example.org"},
 						IngressBackend: netv1alpha1.IngressBackend{ServiceNamespace: "jobs2", ServiceName: "auth", ServicePort: intstr.FromInt32(80)},
 					}},
 				}}},
