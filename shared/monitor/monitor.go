@@ -184,12 +184,7 @@ func (m *Monitor) Reconcile(ctx context.Context, jobID string) error {
 	if err != nil {
 		return err
 	}
-	pods := make([]*corev1.Pod, 0, len(objs))
-	for _, o := range objs {
-		if p, ok := o.(*corev1.Pod); ok {
-			pods = append(pods, p)
-		}
-	}
+	pods := asPods(objs)
 	rec, isIApp, err := m.iapp(ctx, jobID)
 	if err != nil {
 		return err
@@ -267,12 +262,28 @@ func (m *Monitor) iappState(ctx context.Context, rec iapps.Record, pods []*corev
 }
 
 func (m *Monitor) deletePods(ctx context.Context, jobID string) error {
-	err := m.Kube.CoreV1().Pods(m.Namespace).DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](1)},
+	return deleteJobPods(ctx, m.Kube, m.Namespace, jobID)
+}
+
+// deleteJobPods deletes every pod of a job (what the pods own goes with them); none left is success.
+func deleteJobPods(ctx context.Context, cs kubernetes.Interface, namespace, jobID string) error {
+	err := cs.CoreV1().Pods(namespace).DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](1)},
 		metav1.ListOptions{LabelSelector: kube.LabelJobID + "=" + jobID})
 	if apierrors.IsNotFound(err) {
 		return nil
 	}
 	return err
+}
+
+// asPods keeps the pods of the informer cache's objects.
+func asPods(objs []any) []*corev1.Pod {
+	pods := make([]*corev1.Pod, 0, len(objs))
+	for _, o := range objs {
+		if p, ok := o.(*corev1.Pod); ok {
+			pods = append(pods, p)
+		}
+	}
+	return pods
 }
 
 // report sends the change and records it. Before sending it records the intent (state and sequence number),

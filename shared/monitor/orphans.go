@@ -8,10 +8,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/utils/ptr"
 
 	"github.com/ucloud-im/knative-im/shared/kube"
 )
@@ -91,9 +88,7 @@ func (o *Orphans) Sweep(ctx context.Context, pods []*corev1.Pod) ([]string, erro
 // remove deletes the job's pods; its headless Service, NetworkPolicy and app routes are owned by its pods
 // and go with them.
 func (o *Orphans) remove(ctx context.Context, jobID string) error {
-	err := o.Kube.CoreV1().Pods(o.Namespace).DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](1)},
-		metav1.ListOptions{LabelSelector: kube.LabelJobID + "=" + jobID})
-	if err != nil && !apierrors.IsNotFound(err) {
+	if err := deleteJobPods(ctx, o.Kube, o.Namespace, jobID); err != nil {
 		return fmt.Errorf("remove orphaned job %s: %w", jobID, err)
 	}
 	return nil
@@ -113,14 +108,7 @@ func (m *Monitor) sweepOrphans(ctx context.Context) {
 			return
 		case <-ticker.C:
 		}
-		objs := m.pods.List()
-		pods := make([]*corev1.Pod, 0, len(objs))
-		for _, o := range objs {
-			if p, ok := o.(*corev1.Pod); ok {
-				pods = append(pods, p)
-			}
-		}
-		if _, err := m.Orphans.Sweep(ctx, pods); err != nil && ctx.Err() == nil {
+		if _, err := m.Orphans.Sweep(ctx, asPods(m.pods.List())); err != nil && ctx.Err() == nil {
 			m.Log.Warn("looking for jobs Core does not know failed; trying again later", "err", err.Error())
 		}
 	}
