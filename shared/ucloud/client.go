@@ -141,26 +141,32 @@ func (c *Client) KnownJobs(ctx context.Context, ids []string) (map[string]bool, 
 	known := make(map[string]bool, len(ids))
 	for start := 0; start < len(ids); start += 100 {
 		chunk := ids[start:min(start+100, len(ids))]
-		next := ""
-		for {
-			q := url.Values{"itemsPerPage": {"250"}, "filterIds": {strings.Join(chunk, ",")}}
-			if next != "" {
-				q.Set("next", next)
-			}
-			var page PageV2[Job]
-			if err := c.call(ctx, "jobs.control.browse", http.MethodGet, "/api/jobs/control/browse?"+q.Encode(), nil, &page, true); err != nil {
-				return nil, err
-			}
-			for _, j := range page.Items {
-				known[j.ID] = true
-			}
-			if page.Next == nil || *page.Next == "" {
-				break
-			}
-			next = *page.Next
+		q := url.Values{"itemsPerPage": {"250"}, "filterIds": {strings.Join(chunk, ",")}}
+		jobs, err := browseAll[Job](ctx, c, "jobs.control.browse", "/api/jobs/control/browse", q)
+		if err != nil {
+			return nil, err
+		}
+		for _, j := range jobs {
+			known[j.ID] = true
 		}
 	}
 	return known, nil
+}
+
+// browseAll reads every page of a browse call (Core's "next" token) with the query q.
+func browseAll[T any](ctx context.Context, c *Client, op, path string, q url.Values) ([]T, error) {
+	var all []T
+	for {
+		var page PageV2[T]
+		if err := c.call(ctx, op, http.MethodGet, path+"?"+q.Encode(), nil, &page, true); err != nil {
+			return nil, err
+		}
+		all = append(all, page.Items...)
+		if page.Next == nil || *page.Next == "" {
+			return all, nil
+		}
+		q.Set("next", *page.Next)
+	}
 }
 
 // RetrieveJob reads one job with its product and application.

@@ -54,23 +54,7 @@ type ProductV2 struct {
 
 // BrowseProducts lists every product Core holds for provider (products.v2.browse, all pages).
 func (c *Client) BrowseProducts(ctx context.Context, provider string) ([]ProductV2, error) {
-	var all []ProductV2
-	next := ""
-	for {
-		q := url.Values{"itemsPerPage": {"250"}, "filterProvider": {provider}}
-		if next != "" {
-			q.Set("next", next)
-		}
-		var page PageV2[ProductV2]
-		if err := c.call(ctx, "products.v2.browse", http.MethodGet, productsPath+"/browse?"+q.Encode(), nil, &page, true); err != nil {
-			return nil, err
-		}
-		all = append(all, page.Items...)
-		if page.Next == nil || *page.Next == "" {
-			return all, nil
-		}
-		next = *page.Next
-	}
+	return browseAll[ProductV2](ctx, c, "products.v2.browse", productsPath+"/browse", url.Values{"itemsPerPage": {"250"}, "filterProvider": {provider}})
 }
 
 // CreateProducts registers products with Core (products.v2.create); Core replaces a product of the same
