@@ -157,15 +157,24 @@ func (s *Service) Terminate(ctx context.Context, job ucloud.Job) error {
 			return jobError(job.ID, err)
 		}
 	}
-	if len(pods.Items) > 0 || s.Core == nil {
+	if len(pods.Items) > 0 {
 		return nil
 	}
 	success, different := ucloud.StateSuccess, true
 	why := "The job was terminated; it had no running containers left at the provider."
-	update := ucloud.ResourceUpdateAndID[ucloud.JobUpdate]{ID: job.ID, Update: ucloud.JobUpdate{State: &success,
-		ExpectedDifferentState: &different, Status: &why, Timestamp: time.Now().UnixMilli()}}
-	if err := s.Core.UpdateJobs(ctx, []ucloud.ResourceUpdateAndID[ucloud.JobUpdate]{update}); err != nil {
-		return fn.Wrap(err, http.StatusBadGateway, "CORE_UNAVAILABLE", "The job was terminated, but UCloud could not be told. Please try again.")
+	return s.tellCore(ctx, job.ID, ucloud.JobUpdate{State: &success, ExpectedDifferentState: &different, Status: &why}, "terminated")
+}
+
+// tellCore sends Core one update of a job the provider itself changed (what, for the user: "extended"); no Core
+// configured is nothing to tell. The change is already made, so a failure asks Core to repeat the call, which
+// is safe.
+func (s *Service) tellCore(ctx context.Context, jobID string, u ucloud.JobUpdate, what string) error {
+	if s.Core == nil {
+		return nil
+	}
+	u.Timestamp = time.Now().UnixMilli()
+	if err := s.Core.UpdateJobs(ctx, []ucloud.ResourceUpdateAndID[ucloud.JobUpdate]{{ID: jobID, Update: u}}); err != nil {
+		return fn.Wrap(err, http.StatusBadGateway, "CORE_UNAVAILABLE", "The job was "+what+", but UCloud could not be told. Please try again.")
 	}
 	return nil
 }
@@ -203,15 +212,8 @@ func (s *Service) Extend(ctx context.Context, req ExtendRequest) error {
 			return jobError(req.Job.ID, err)
 		}
 	}
-	if s.Core == nil {
-		return nil
-	}
-	update := ucloud.ResourceUpdateAndID[ucloud.JobUpdate]{ID: req.Job.ID, Update: ucloud.JobUpdate{NewTimeAllocation: &allocation, Timestamp: time.Now().UnixMilli()}}
-	if err := s.Core.UpdateJobs(ctx, []ucloud.ResourceUpdateAndID[ucloud.JobUpdate]{update}); err != nil {
-		// The pods already have the new allocation; Core's retry of the call computes the same value.
-		return fn.Wrap(err, http.StatusBadGateway, "CORE_UNAVAILABLE", "The job was extended, but UCloud could not be told. Please try again.")
-	}
-	return nil
+	// The pods already have the new allocation; Core's retry of the call computes the same value.
+	return s.tellCore(ctx, req.Job.ID, ucloud.JobUpdate{NewTimeAllocation: &allocation}, "extended")
 }
 
 // SessionRequest is one item of jobs/interactiveSession.
