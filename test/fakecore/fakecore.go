@@ -83,6 +83,7 @@ type Core struct {
 	transitions  map[string][]ucloud.JobState
 	// productCreates counts accepted products.v2.create calls.
 	productCreates int
+	acct           accountingState
 }
 
 // New starts a fake Core on loopback.

@@ -55,6 +55,7 @@ func (c *Core) routes() http.Handler {
 	})
 	inspect.HandleFunc("GET "+InspectPrefix+"products", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, c.Products()) })
 	inspect.HandleFunc("GET "+InspectPrefix+"registered", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, c.Registered()) })
+	c.accounting(mux, inspect)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, InspectPrefix) {
 			inspect.ServeHTTP(w, r)
