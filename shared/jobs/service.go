@@ -72,6 +72,13 @@ func (s *Service) createOne(ctx context.Context, job ucloud.Job) error {
 	if err != nil {
 		return fn.Wrap(err, http.StatusBadRequest, "BAD_JOB", "The job cannot be started: "+err.Error()+".")
 	}
+	charge, err := s.Catalog.Charge(job, s.Provider)
+	if err != nil {
+		return fn.Wrap(err, http.StatusBadRequest, "UNKNOWN_PRODUCT", "The job cannot be charged: "+err.Error()+".")
+	}
+	for _, pod := range objs.Pods {
+		charge.Annotate(pod.Annotations)
+	}
 	ns := s.Settings.Namespace
 	pods := s.Kube.CoreV1().Pods(ns)
 	// Rank 0 first: it owns everything else, so a crash part-way leaves objects that either belong to it

@@ -20,6 +20,9 @@ type Observation struct {
 	Status string
 	// Expired is a running job past its time allocation: its pods must go.
 	Expired bool
+	// UnlessAlready asks Core to apply the state only if the job is not in it already
+	// (expectedDifferentState): someone else may have reported it.
+	UnlessAlready bool
 }
 
 // Fold turns a job's pods into its state. Any failed rank fails the job; it succeeds only when every rank

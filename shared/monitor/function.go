@@ -43,6 +43,9 @@ type Env struct {
 	ucloud.CoreEnv
 	OrphanEvery time.Duration `envconfig:"ORPHAN_SWEEP" default:"1m"`
 	OrphanGrace time.Duration `envconfig:"ORPHAN_GRACE" default:"2m"`
+	// UsagePeriod is how often each running job's usage is reported to Core's accounting (the original:
+	// 30 s); without Core nothing is reported.
+	UsagePeriod time.Duration `envconfig:"USAGE_REPORT_PERIOD" default:"30s"`
 }
 
 // tokenSource is where the monitor's event tokens come from: exactly one of the two ways.
@@ -101,10 +104,14 @@ func Main(name string) {
 			}
 			m.Orphans = &Orphans{Core: core, Kube: cs, Namespace: env.JobsNamespace, Grace: env.OrphanGrace, Log: log}
 			m.OrphanEvery = env.OrphanEvery
+			if env.UsagePeriod < time.Second {
+				return nil, fmt.Errorf("configuration: USAGE_REPORT_PERIOD=%s is below 1s", env.UsagePeriod)
+			}
+			m.Usage = &Usage{Core: core, Every: env.UsagePeriod, Log: log}
 		case env.CoreURL != "" || env.RefreshTokenFile != "":
 			return nil, errors.New("configuration: UCLOUD_CORE_URL and UCLOUD_REFRESH_TOKEN_FILE go together")
 		default:
-			log.Warn("UCLOUD_CORE_URL is not set: jobs Core does not know (a create Core gave up on) are never removed")
+			log.Warn("UCLOUD_CORE_URL is not set: jobs Core does not know (a create Core gave up on) are never removed, and no usage is reported")
 		}
 		id := identity(env.Identity)
 		lock := &resourcelock.LeaseLock{

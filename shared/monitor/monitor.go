@@ -47,6 +47,8 @@ type Monitor struct {
 	// Orphans, when set, removes every OrphanEvery (default 1 min), while leading, the jobs Core does not know.
 	Orphans     *Orphans
 	OrphanEvery time.Duration
+	// Usage, when set, reports the running jobs' usage to Core's accounting while leading.
+	Usage *Usage
 
 	pods cache.Indexer
 }
@@ -102,9 +104,13 @@ func (m *Monitor) Run(ctx context.Context) error {
 	}
 	if m.Retention > 0 {
 		go store.Retention{Table: "job_state", Keep: m.Retention, Every: m.RetentionEvery, Sweep: m.Sweep, Log: m.Log}.Run(ctx)
+		go store.Retention{Table: "job_usage", Keep: m.Retention, Every: m.RetentionEvery, Sweep: m.usage().DeleteReportedBefore, Log: m.Log}.Run(ctx)
 	}
 	if m.Orphans != nil {
 		go m.sweepOrphans(ctx)
+	}
+	if m.Usage != nil {
+		go m.reportUsage(ctx)
 	}
 	// Jobs that may have no pod to send an event: unfinished ones (their pods may have gone while we were
 	// down) and integrated applications (their pod may need recreating).
@@ -202,7 +208,9 @@ func (m *Monitor) Reconcile(ctx context.Context, jobID string) error {
 		case !ok && prev.State == "" && prev.SentSeq == 0:
 			return nil // no pods and never reported: not ours, or not started
 		case !ok:
-			obs = Observation{State: ucloud.StateSuccess, Status: "Your job has terminated."}
+			// Terminate of a job without pods tells Core SUCCESS itself (jobs.Service.Terminate); this one
+			// must then not add a second final update at Core.
+			obs = Observation{State: ucloud.StateSuccess, Status: "Your job has terminated.", UnlessAlready: true}
 		case obs.Expired:
 			if err := m.deletePods(ctx, jobID); err != nil {
 				return err
@@ -211,6 +219,9 @@ func (m *Monitor) Reconcile(ctx context.Context, jobID string) error {
 	}
 	if obs.State == prev.State {
 		return nil
+	}
+	if err := m.account(ctx, jobID, prev, obs.State, pods, m.Now()); err != nil {
+		return fmt.Errorf("record the running time of job %s: %w", jobID, err)
 	}
 	return m.report(ctx, jobID, prev, obs)
 }
@@ -293,6 +304,9 @@ func asPods(objs []any) []*corev1.Pod {
 func (m *Monitor) report(ctx context.Context, jobID string, prev store.JobStateRow, obs Observation) error {
 	state, msg := obs.State, obs.Status
 	u := ucloud.JobUpdate{State: &state, Status: &msg, Timestamp: m.Now().UnixMilli()}
+	if obs.UnlessAlready {
+		u.ExpectedDifferentState = &obs.UnlessAlready
+	}
 	seq := max(prev.Seq, prev.SentSeq) + 1
 	if prev.SentSeq > prev.Seq && prev.SentState == state {
 		seq = prev.SentSeq

@@ -66,8 +66,9 @@ var Roles = []Role{
 	{FnConfigRestart, []Grant{{"iapp_config", ro}}},
 	// status-report owns the outbox (its id is a bigserial: the sequence too).
 	{FnStatusReport, []Grant{{"outbox", rw}, {"outbox_id_seq", []string{"USAGE"}}}},
-	// the monitor owns job_state and reads configurations to rebuild integrated applications' pods.
-	{FnMonitor, []Grant{{"job_state", rw}, {"iapp_config", ro}}},
+	// the monitor owns job_state and job_usage (running time and usage reported) and reads configurations
+	// to rebuild integrated applications' pods.
+	{FnMonitor, []Grant{{"job_state", rw}, {"iapp_config", ro}, {"job_usage", rw}}},
 	// app-auth records used one-time tokens and removes old ones; it never updates one.
 	{FnAppAuth, []Grant{{"app_token_used", []string{"SELECT", "INSERT", "DELETE"}}}},
 }
