@@ -298,29 +298,41 @@ func (c *Core) retrieve(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, job)
 }
 
-// applyLocked changes a known job's state as core2 does: expectedState and expectedDifferentState guard
-// the change, and a final state is never left.
+// applyLocked applies an update to a known job as core2 does: expectedState and expectedDifferentState
+// guard it, a final state is never left, and an update applied is added to the job's updates (what the
+// user sees) even when the state does not change.
 func (c *Core) applyLocked(id string, u ucloud.JobUpdate) {
 	job, ok := c.jobs[id]
-	if !ok || u.State == nil {
+	if !ok {
 		return
 	}
 	apply := true
 	switch {
 	case u.ExpectedState != nil:
 		apply = job.Status.State == *u.ExpectedState
-	case u.ExpectedDifferentState != nil && *u.ExpectedDifferentState:
+	case u.ExpectedDifferentState != nil && *u.ExpectedDifferentState && u.State != nil:
 		apply = job.Status.State != *u.State
 	}
-	if job.Status.State.Final() && !u.State.Final() {
+	if u.State != nil && job.Status.State.Final() && !u.State.Final() {
 		apply = false
 	}
-	if !apply || job.Status.State == *u.State {
+	if !apply {
 		return
 	}
-	job.Status.State = *u.State
+	job.Updates = append(job.Updates, u)
+	if u.State != nil && job.Status.State != *u.State {
+		job.Status.State = *u.State
+		c.transitions[id] = append(c.transitions[id], *u.State)
+	}
 	c.jobs[id] = job
-	c.transitions[id] = append(c.transitions[id], *u.State)
+}
+
+// JobUpdates lists the updates Core applied to a job it knows, as its users see them (updates its rules
+// skipped are not listed).
+func (c *Core) JobUpdates(id string) []ucloud.JobUpdate {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]ucloud.JobUpdate(nil), c.jobs[id].Updates...)
 }
 
 // browse is jobs.control.browse as core2 serves it to a provider: its jobs, a page at a time, filtered by
