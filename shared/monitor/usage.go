@@ -61,6 +61,10 @@ func (u *Usage) Report(ctx context.Context, jobs *store.JobUsage) (int, error) {
 	}
 	var batch, alone []store.JobUsageRow
 	for _, r := range due {
+		if _, err := usage.Period(r.Charge.Frequency); err != nil {
+			u.Log.Warn("a job's charge has no valid frequency: its usage is not reported", "job_id", r.JobID, "err", err.Error())
+			continue
+		}
 		if r.Refused {
 			alone = append(alone, r)
 		} else {
@@ -79,10 +83,7 @@ func (u *Usage) Report(ctx context.Context, jobs *store.JobUsage) (int, error) {
 		items := make([]ucloud.ReportUsageRequest, len(chunk))
 		done := make([]store.UsageReported, len(chunk))
 		for i, r := range chunk {
-			total, err := r.Charge.Total(r.Ran(now))
-			if err != nil {
-				return sent, fmt.Errorf("job %s: %w", r.JobID, err)
-			}
+			total, _ := r.Charge.Total(r.Ran(now)) // the frequency was checked above
 			// Never below what Core holds: a clock that stepped back must not hand usage back.
 			total = max(total, r.Reported)
 			scope := usage.Scope(r.JobID)
