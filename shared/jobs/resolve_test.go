@@ -153,3 +153,36 @@ func TestWorkFoldersPlacesTheJobsFoldersUnderWork(t *testing.T) {
 		}
 	}
 }
+
+// TestAUsersTextCannotReachOtherVariablesOrOverrideTheJobs: the attacker submits a text parameter
+// "$(UCLOUD_JOB_ID) $(KUBERNETES_SERVICE_HOST)" to an application that passes it on the command line and in
+// an environment variable, and an application defines UCLOUD_JOB_ID itself. Kubernetes expands $(VAR) in
+// a container's command and environment, so the text would become other values; it reaches the process
+// as typed instead ($ doubled), and the job's own UCLOUD_JOB_ID comes last, so it is the one in effect.
+func TestAUsersTextCannotReachOtherVariablesOrOverrideTheJobs(t *testing.T) {
+	job := fixtureJob("73", "batch", 1)
+	inv := &job.Status.ResolvedApplication.Invocation
+	inv.Environment = map[string]ucloud.InvocationParameter{
+		"RUN_NAME":      {Type: ucloud.InvocationVar, VariableNames: []string{"run_name"}},
+		"UCLOUD_JOB_ID": {Type: ucloud.InvocationWord, Word: "999"},
+	}
+	attack := "$(UCLOUD_JOB_ID) $(KUBERNETES_SERVICE_HOST)"
+	job.Specification.Parameters["run_name"] = ucloud.AppParameterValue{Type: "text", Value: []byte(`"` + attack + `"`)}
+	app, err := jobs.ResolveApplication(job, jobs.WorkFolders(job))
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := jobs.Build(job, jobs.Product{CPU: 1, MemoryGiB: 1}, app, jobs.Settings{Namespace: "jobs"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := objs.Pods[0].Spec.Containers[0]
+	escaped := "$$(UCLOUD_JOB_ID) $$(KUBERNETES_SERVICE_HOST)"
+	if c.Command[3] != escaped {
+		t.Errorf("command argument %q, want %q", c.Command[3], escaped)
+	}
+	wantEnv := append([]corev1.EnvVar{{Name: "RUN_NAME", Value: escaped}, {Name: "UCLOUD_JOB_ID", Value: "999"}}, rankEnv("73", "0", "1")...)
+	if diff := cmp.Diff(wantEnv, c.Env); diff != "" {
+		t.Errorf("environment (-want, +got):\n%s", diff)
+	}
+}
