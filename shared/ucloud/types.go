@@ -115,7 +115,8 @@ type JobOutput struct {
 	OutputFolder *string `json:"outputFolder"`
 }
 
-// Job is a job as Core sends it to the provider. Fields the IM does not use (permissions, ...) are kept raw so nothing is lost when a Job is passed on.
+// Job is a job as Core sends it to the provider. Fields the IM does not use (permissions, ...) are kept raw
+// so nothing is lost when a Job is passed on.
 type Job struct {
 	ID            string           `json:"id"`
 	CreatedAt     int64            `json:"createdAt"`
