@@ -1,6 +1,8 @@
 package fakecore
 
 import (
+	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/ucloud-im/knative-im/shared/ucloud"
@@ -19,5 +21,14 @@ func NewJob(id string, owner ucloud.ResourceOwner, product ucloud.ProductReferen
 		},
 		Status: ucloud.JobStatus{State: ucloud.StateInQueue}, Updates: []ucloud.JobUpdate{}}
 	apps.Load(app).Apply(&job)
+	return job
+}
+
+// withFlags is job as core2's jobs.control retrieve and browse answer it: the resolved application only
+// when the caller asks for it (includeApplication), as core2's jobsProcessFlags clears it otherwise.
+func withFlags(job ucloud.Job, q url.Values) ucloud.Job {
+	if include, _ := strconv.ParseBool(q.Get("includeApplication")); !include {
+		job.Status.ResolvedApplication = nil
+	}
 	return job
 }
