@@ -18,6 +18,7 @@ import (
 	"github.com/ucloud-im/knative-im/shared/iapps"
 	"github.com/ucloud-im/knative-im/shared/jobs"
 	"github.com/ucloud-im/knative-im/shared/ucloud"
+	"github.com/ucloud-im/knative-im/test/apps"
 	"github.com/ucloud-im/knative-im/test/netpol"
 )
 
@@ -103,13 +104,15 @@ type built struct {
 	syncthing, terminal iapps.Objects
 }
 
-func testJob(id, product, category, app, version string, replicas int) ucloud.Job {
-	return ucloud.Job{ID: id, Owner: ucloud.ResourceOwner{CreatedBy: "alice#1234"},
+// testJob is a job running the application fixture app (test/apps).
+func testJob(id, product, category, app string, replicas int) ucloud.Job {
+	job := ucloud.Job{ID: id, Owner: ucloud.ResourceOwner{CreatedBy: "alice#1234"},
 		Specification: ucloud.JobSpecification{
-			Product:     ucloud.ProductReference{ID: product, Category: category, Provider: "k8s"},
-			Application: ucloud.NameAndVersion{Name: app, Version: version}, Replicas: replicas,
-			Parameters: map[string]ucloud.AppParameterValue{}, Resources: []ucloud.AppParameterValue{},
+			Product:  ucloud.ProductReference{ID: product, Category: category, Provider: "k8s"},
+			Replicas: replicas,
 		}}
+	apps.Load(app).Apply(&job)
+	return job
 }
 
 // buildJobs builds the jobs with ids from base on (5101, 5102, ... for base 5100).
@@ -128,7 +131,10 @@ func buildJobs(t *testing.T, s shipped, ns string, base int) built {
 	}
 	one := func(job ucloud.Job) jobs.Objects {
 		p, _ := catalog.Product(job.Specification.Product)
-		app, _ := catalog.Application(job.Specification.Application)
+		app, err := jobs.ResolveApplication(job, jobs.WorkFolders(job))
+		if err != nil {
+			t.Fatal(err)
+		}
 		objs, err := jobs.Build(job, p, app, jobs.Settings{Namespace: ns, Isolation: jenv.Env})
 		if err != nil {
 			t.Fatal(err)
@@ -137,9 +143,9 @@ func buildJobs(t *testing.T, s shipped, ns string, base int) built {
 	}
 	var b built
 	id := func(n int) string { return fmt.Sprint(base + n) }
-	b.web = one(testJob(id(1), "u1-standard-1", "u1-standard", "jupyter-lab", "4.0.0", 2))
-	b.other = one(testJob(id(2), "u1-standard-1", "u1-standard", "jupyter-lab", "4.0.0", 1))
-	b.batch = one(testJob(id(3), "u1-gpu-1", "u1-gpu", "batch-ubuntu", "24.04", 1))
+	b.web = one(testJob(id(1), "u1-standard-1", "u1-standard", "jupyter", 2))
+	b.other = one(testJob(id(2), "u1-standard-1", "u1-standard", "jupyter", 1))
+	b.batch = one(testJob(id(3), "u1-gpu-1", "u1-gpu", "batch", 1))
 
 	// The monitor recreates the applications' pods, so its settings are the ones that matter over time;
 	// config-update's are checked to be the same below.

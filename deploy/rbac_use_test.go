@@ -3,7 +3,6 @@ package deploy_test
 import (
 	"context"
 	"testing"
-	"time"
 
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -13,6 +12,7 @@ import (
 	"github.com/ucloud-im/knative-im/shared/jobs"
 	"github.com/ucloud-im/knative-im/shared/kube"
 	"github.com/ucloud-im/knative-im/shared/ucloud"
+	"github.com/ucloud-im/knative-im/test/fakecore"
 )
 
 // as is a client acting as the function's ServiceAccount.
@@ -39,13 +39,8 @@ func jobService(t *testing.T, fn string) *jobs.Service {
 func TestJobFunctionsWorkWithTheirOwnPermissions(t *testing.T) {
 	apply(t)
 	ctx := context.Background()
-	job := ucloud.Job{ID: "9901", CreatedAt: time.Now().UnixMilli(), Owner: ucloud.ResourceOwner{CreatedBy: "alice#1234"},
-		Specification: ucloud.JobSpecification{
-			Product:     ucloud.ProductReference{ID: "u1-standard-1", Category: "u1-standard", Provider: "k8s"},
-			Application: ucloud.NameAndVersion{Name: "jupyter-lab", Version: "4.0.0"}, Replicas: 2,
-			Parameters: map[string]ucloud.AppParameterValue{}, Resources: []ucloud.AppParameterValue{},
-			TimeAllocation: &ucloud.SimpleDuration{Hours: 1},
-		}, Status: ucloud.JobStatus{State: ucloud.StateInQueue}, Updates: []ucloud.JobUpdate{}}
+	job := fakecore.NewJob("9901", ucloud.ResourceOwner{CreatedBy: "alice#1234"},
+		ucloud.ProductReference{ID: "u1-standard-1", Category: "u1-standard", Provider: "k8s"}, "jupyter", 2)
 	create := jobService(t, "job-create")
 	if errs := create.Create(ctx, []ucloud.Job{job}); errs[0] != nil {
 		t.Fatalf("job-create as its ServiceAccount: %v", errs[0])

@@ -27,6 +27,7 @@ import (
 	"github.com/ucloud-im/knative-im/shared/ucloud"
 	"github.com/ucloud-im/knative-im/test/apphost"
 	"github.com/ucloud-im/knative-im/test/envtest"
+	"github.com/ucloud-im/knative-im/test/fakecore"
 )
 
 var env *envtest.Env
@@ -133,13 +134,8 @@ func (r *rig) get(host, path string, cookie *http.Cookie) (*http.Response, strin
 }
 
 func webJob(id string) ucloud.Job {
-	return ucloud.Job{ID: id, CreatedAt: time.Now().UnixMilli(), Owner: ucloud.ResourceOwner{CreatedBy: "alice#1234"},
-		Specification: ucloud.JobSpecification{
-			Product:     ucloud.ProductReference{ID: "u1-standard-1", Category: "u1-standard", Provider: "k8s"},
-			Application: ucloud.NameAndVersion{Name: "jupyter-lab", Version: "4.0.0"}, Replicas: 1,
-			Parameters: map[string]ucloud.AppParameterValue{}, Resources: []ucloud.AppParameterValue{},
-			TimeAllocation: &ucloud.SimpleDuration{Hours: 1},
-		}, Status: ucloud.JobStatus{State: ucloud.StateInQueue}, Updates: []ucloud.JobUpdate{}}
+	return fakecore.NewJob(id, ucloud.ResourceOwner{CreatedBy: "alice#1234"},
+		ucloud.ProductReference{ID: "u1-standard-1", Category: "u1-standard", Provider: "k8s"}, "jupyter", 1)
 }
 
 // pointAtUpstream puts the test's upstream behind the rank's Service (KWOK's pods have no network).

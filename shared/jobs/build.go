@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -44,7 +45,7 @@ type Settings struct {
 	Isolation isolation.Env
 }
 
-// Build makes the objects of job with the given product and application.
+// Build makes the objects of job with the given product and application (ResolveApplication).
 func Build(job ucloud.Job, p Product, app Application, s Settings) (Objects, error) {
 	replicas := job.Specification.Replicas
 	if replicas < 1 {
@@ -69,12 +70,9 @@ func Build(job ucloud.Job, p Product, app Application, s Settings) (Objects, err
 	for rank := range replicas {
 		name := kube.PodName(job.ID, rank)
 		c := corev1.Container{
-			Name: kube.ContainerName, Image: app.Image, Command: app.Command,
+			Name: kube.ContainerName, Image: app.Image, Command: literal(app.Command), WorkingDir: app.WorkingDir,
 			Resources: corev1.ResourceRequirements{Requests: res, Limits: res},
-			Env: []corev1.EnvVar{
-				{Name: "UCLOUD_JOB_ID", Value: job.ID}, {Name: "UCLOUD_RANK", Value: strconv.Itoa(rank)},
-				{Name: "UCLOUD_NUMBER_OF_NODES", Value: strconv.Itoa(replicas)},
-			},
+			Env:       jobEnv(job, rank, app.Env),
 		}
 		if app.WebPort > 0 {
 			c.Ports = []corev1.ContainerPort{{Name: "web", ContainerPort: int32(app.WebPort), Protocol: corev1.ProtocolTCP}}
@@ -109,6 +107,47 @@ func Build(job ucloud.Job, p Product, app Application, s Settings) (Objects, err
 		stamp(p, p.Spec)
 	}
 	return objs, nil
+}
+
+// jobEnv is the container's environment as the original sets it: the application's own, then the job's
+// (number of ranks and this one's, under the names UCloud's and Volcano's tools read), the job's own
+// values last so an application cannot override them.
+func jobEnv(job ucloud.Job, rank int, appEnv []corev1.EnvVar) []corev1.EnvVar {
+	out := make([]corev1.EnvVar, 0, len(appEnv)+7)
+	for _, e := range appEnv {
+		out = append(out, corev1.EnvVar{Name: e.Name, Value: escapeRefs(e.Value)})
+	}
+	replicas, r := strconv.Itoa(job.Specification.Replicas), strconv.Itoa(rank)
+	public := false
+	for _, res := range job.Specification.Resources {
+		public = public || res.Type == ucloud.ValueIngress
+	}
+	return append(out,
+		corev1.EnvVar{Name: "UCLOUD_JOB_ID", Value: job.ID},
+		corev1.EnvVar{Name: "UCLOUD_TASK_COUNT", Value: replicas}, corev1.EnvVar{Name: "VC_JOB_NUM", Value: replicas},
+		corev1.EnvVar{Name: "VK_TASK_INDEX", Value: r}, corev1.EnvVar{Name: "VC_TASK_INDEX", Value: r},
+		corev1.EnvVar{Name: "UCLOUD_RANK", Value: r},
+		corev1.EnvVar{Name: "UCLOUD_URL_IS_PUBLIC", Value: strconv.FormatBool(public)},
+	)
+}
+
+// literal is an argument vector Kubernetes passes on unchanged.
+func literal(args []string) []string {
+	if args == nil {
+		return nil
+	}
+	out := make([]string, len(args))
+	for i, a := range args {
+		out[i] = escapeRefs(a)
+	}
+	return out
+}
+
+// escapeRefs keeps Kubernetes from expanding $(VAR) in a command or an environment value: the user's text
+// reaches the process as typed ($$ is Kubernetes' escape for $). The original runs its command from a
+// script, where Kubernetes expands nothing.
+func escapeRefs(s string) string {
+	return strings.ReplaceAll(s, "$", "$$")
 }
 
 // stamp records the hash of what o was built from.

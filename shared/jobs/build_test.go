@@ -91,7 +91,10 @@ func defaultPolicy(id, ns string, labels map[string]string, web int32) *networki
 func jobPod(name, ns, id, rank, replicas string, labels, annotations map[string]string, c corev1.Container) *corev1.Pod {
 	c.Name = "user-job"
 	c.SecurityContext = hardened()
-	c.Env = []corev1.EnvVar{{Name: "UCLOUD_JOB_ID", Value: id}, {Name: "UCLOUD_RANK", Value: rank}, {Name: "UCLOUD_NUMBER_OF_NODES", Value: replicas}}
+	c.Env = append(c.Env, corev1.EnvVar{Name: "UCLOUD_JOB_ID", Value: id},
+		corev1.EnvVar{Name: "UCLOUD_TASK_COUNT", Value: replicas}, corev1.EnvVar{Name: "VC_JOB_NUM", Value: replicas},
+		corev1.EnvVar{Name: "VK_TASK_INDEX", Value: rank}, corev1.EnvVar{Name: "VC_TASK_INDEX", Value: rank},
+		corev1.EnvVar{Name: "UCLOUD_RANK", Value: rank}, corev1.EnvVar{Name: "UCLOUD_URL_IS_PUBLIC", Value: "false"})
 	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: labels, Annotations: annotations},
 		Spec: corev1.PodSpec{
@@ -111,7 +114,7 @@ func resources(cpu, mem string) corev1.ResourceRequirements {
 func TestBuildTable(t *testing.T) {
 	project := "proj-1"
 	small := jobs.Product{ID: "cpu-1", Category: "cpu", CPU: 1, MemoryGiB: 4}
-	batch := jobs.Application{Name: "batch", Version: "1", Image: "alpine:3", Command: []string{"sh", "-c", "run"}}
+	batch := jobs.Application{Image: "alpine:3", Command: []string{"sh", "-c", "run"}}
 	for _, tc := range []struct {
 		name    string
 		job     ucloud.Job
@@ -176,7 +179,7 @@ func TestBuildTable(t *testing.T) {
 		},
 	}, {
 		name: "web app, two ranks", ns: "jobs", product: small,
-		app: jobs.Application{Name: "jupyter", Version: "4", Image: "jupyter/base:4", WebPort: 8888},
+		app: jobs.Application{Image: "jupyter/base:4", WebPort: 8888},
 		job: ucloud.Job{ID: "14", Owner: ucloud.ResourceOwner{CreatedBy: "carol"}, Specification: ucloud.JobSpecification{Replicas: 2}},
 		want: jobs.Objects{
 			Pods: []*corev1.Pod{
@@ -254,7 +257,7 @@ func TestBuildRoundsCPUToTheNearestMillicore(t *testing.T) {
 	for _, cpu := range []float64{1.005, 0.3, 2.675, 64} {
 		job := ucloud.Job{ID: "42", Owner: ucloud.ResourceOwner{CreatedBy: "alice#1"}, Specification: ucloud.JobSpecification{Replicas: 1}}
 		objs, err := jobs.Build(job, jobs.Product{ID: "p", Category: "c", CPU: cpu, MemoryGiB: 1},
-			jobs.Application{Name: "a", Version: "1", Image: "alpine:3"}, jobs.Settings{Namespace: "ns"})
+			jobs.Application{Image: "alpine:3"}, jobs.Settings{Namespace: "ns"})
 		if err != nil {
 			t.Fatal(err)
 		}

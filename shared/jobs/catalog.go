@@ -1,6 +1,6 @@
-// Package jobs turns Core's job calls into Kubernetes objects: a product and application catalogue from
-// configuration, the builders of a job's pods, service and network policy, and the create, terminate,
-// extend, products and interactive-session operations.
+// Package jobs turns Core's job calls into Kubernetes objects: the product catalogue from configuration,
+// what a job runs (from the application Core resolved for it), the builders of a job's pods, service and
+// network policy, and the create, terminate, extend, products and interactive-session operations.
 package jobs
 
 import (
@@ -22,21 +22,12 @@ type Product struct {
 	GPU       int     `json:"gpu,omitempty"`
 }
 
-// Application is how an application version runs: its image, command and (for web apps) its port.
-type Application struct {
-	Name    string   `json:"name"`
-	Version string   `json:"version"`
-	Image   string   `json:"image"`
-	Command []string `json:"command,omitempty"`
-	WebPort int      `json:"webPort,omitempty"`
-}
-
-// Catalog is the provider's products and applications, and how each product category is charged (a
-// category it does not list is charged in core-minutes).
+// Catalog is the provider's products and how each product category is charged (a category it does not
+// list is charged in core-minutes). Applications are not in it: Core sends each job with the application
+// it resolved (image, invocation, parameters).
 type Catalog struct {
-	Products     []Product           `json:"products"`
-	Categories   []products.Category `json:"categories,omitempty"`
-	Applications []Application       `json:"applications"`
+	Products   []Product           `json:"products"`
+	Categories []products.Category `json:"categories,omitempty"`
 }
 
 //go:embed catalog.json
@@ -58,11 +49,6 @@ func LoadCatalog(file string) (*Catalog, error) {
 	for _, p := range c.Products {
 		if p.ID == "" || p.Category == "" || p.CPU <= 0 || p.MemoryGiB <= 0 || p.GPU < 0 {
 			return nil, fmt.Errorf("catalogue: product %+v needs an id, a category, cpu > 0 and memoryGiB > 0", p)
-		}
-	}
-	for _, a := range c.Applications {
-		if a.Name == "" || a.Version == "" || a.Image == "" {
-			return nil, fmt.Errorf("catalogue: application %+v needs a name, a version and an image", a)
 		}
 	}
 	if _, err := c.CoreProducts("check"); err != nil {
@@ -88,14 +74,4 @@ func (c *Catalog) Product(ref ucloud.ProductReference) (Product, bool) {
 		}
 	}
 	return Product{}, false
-}
-
-// Application finds an application version.
-func (c *Catalog) Application(ref ucloud.NameAndVersion) (Application, bool) {
-	for _, a := range c.Applications {
-		if a.Name == ref.Name && a.Version == ref.Version {
-			return a, true
-		}
-	}
-	return Application{}, false
 }

@@ -100,16 +100,9 @@ func (r *rig) call(method, path string, body any) (int, []byte) {
 
 func job(id string, replicas int, product string) ucloud.Job {
 	project := "proj-1"
-	return ucloud.Job{
-		ID: id, CreatedAt: time.Now().UnixMilli(), Owner: ucloud.ResourceOwner{CreatedBy: "alice#1234", Project: &project},
-		Specification: ucloud.JobSpecification{
-			Product:     ucloud.ProductReference{ID: product, Category: strings.TrimSuffix(strings.TrimSuffix(product, "-1"), "-4"), Provider: "k8s"},
-			Application: ucloud.NameAndVersion{Name: "jupyter-lab", Version: "4.0.0"},
-			Replicas:    replicas, Parameters: map[string]ucloud.AppParameterValue{}, Resources: []ucloud.AppParameterValue{},
-			TimeAllocation: &ucloud.SimpleDuration{Hours: 1},
-		},
-		Status: ucloud.JobStatus{State: ucloud.StateInQueue}, Updates: []ucloud.JobUpdate{},
-	}
+	return fakecore.NewJob(id, ucloud.ResourceOwner{CreatedBy: "alice#1234", Project: &project},
+		ucloud.ProductReference{ID: product, Category: strings.TrimSuffix(strings.TrimSuffix(product, "-1"), "-4"), Provider: "k8s"},
+		"jupyter", replicas)
 }
 
 func TestThreeReplicaJobCreatesItsObjects(t *testing.T) {

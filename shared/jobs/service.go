@@ -64,9 +64,9 @@ func (s *Service) createOne(ctx context.Context, job ucloud.Job) error {
 	if !ok {
 		return fn.Errorf(http.StatusBadRequest, "UNKNOWN_PRODUCT", "This provider has no product %s/%s.", job.Specification.Product.Category, job.Specification.Product.ID)
 	}
-	app, ok := s.Catalog.Application(job.Specification.Application)
-	if !ok {
-		return fn.Errorf(http.StatusBadRequest, "UNKNOWN_APPLICATION", "This provider cannot run %s version %s.", job.Specification.Application.Name, job.Specification.Application.Version)
+	app, err := ResolveApplication(job, WorkFolders(job))
+	if err != nil {
+		return err
 	}
 	objs, err := Build(job, p, app, s.Settings)
 	if err != nil {
@@ -239,8 +239,7 @@ func (s *Service) OpenSession(req SessionRequest) (ucloud.OpenSession, error) {
 	if req.Rank < 0 || req.Rank >= max(req.Job.Specification.Replicas, 1) {
 		return ucloud.OpenSession{}, fn.Errorf(http.StatusBadRequest, "BAD_RANK", "Job %s has no rank %d.", req.Job.ID, req.Rank)
 	}
-	app, ok := s.Catalog.Application(req.Job.Specification.Application)
-	if !ok || app.WebPort == 0 {
+	if webPort(req.Job) == 0 {
 		return ucloud.OpenSession{}, fn.Errorf(http.StatusBadRequest, "NO_WEB_INTERFACE", "%s has no web interface.", req.Job.Specification.Application.Name)
 	}
 	if s.Sessions == nil {

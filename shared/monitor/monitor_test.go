@@ -26,6 +26,7 @@ import (
 	"github.com/ucloud-im/knative-im/shared/store"
 	"github.com/ucloud-im/knative-im/shared/store/storetest"
 	"github.com/ucloud-im/knative-im/shared/ucloud"
+	"github.com/ucloud-im/knative-im/test/apps"
 	"github.com/ucloud-im/knative-im/test/env/localenv"
 	"github.com/ucloud-im/knative-im/test/envtest"
 	"github.com/ucloud-im/knative-im/test/fakecore"
@@ -219,10 +220,14 @@ func (r *rig) createJob(id string, replicas int, alloc *ucloud.SimpleDuration) {
 	r.t.Helper()
 	catalog, _ := jobs.LoadCatalog("")
 	job := ucloud.Job{ID: id, Owner: ucloud.ResourceOwner{CreatedBy: "alice#1"}, Specification: ucloud.JobSpecification{
-		Product: ucloud.ProductReference{ID: "u1-standard-1", Category: "u1-standard"}, Application: ucloud.NameAndVersion{Name: "batch-ubuntu", Version: "24.04"},
+		Product:  ucloud.ProductReference{ID: "u1-standard-1", Category: "u1-standard"},
 		Replicas: replicas, TimeAllocation: alloc}}
+	apps.Load("batch").Apply(&job)
 	p, _ := catalog.Product(job.Specification.Product)
-	app, _ := catalog.Application(job.Specification.Application)
+	app, err := jobs.ResolveApplication(job, jobs.WorkFolders(job))
+	if err != nil {
+		r.t.Fatal(err)
+	}
 	objs, err := jobs.Build(job, p, app, jobs.Settings{Namespace: r.ns})
 	if err != nil {
 		r.t.Fatal(err)

@@ -106,6 +106,8 @@ type JobStatus struct {
 	StartedAt    *int64   `json:"startedAt,omitempty"`
 	ExpiresAt    *int64   `json:"expiresAt,omitempty"`
 	AllowRestart bool     `json:"allowRestart"`
+	// ResolvedApplication is the application the job runs, as Core resolved it (always sent with a job).
+	ResolvedApplication *Application `json:"resolvedApplication,omitempty"`
 }
 
 // JobOutput says where the job's output went.
@@ -113,8 +115,8 @@ type JobOutput struct {
 	OutputFolder *string `json:"outputFolder"`
 }
 
-// Job is a job as Core sends it to the provider. Fields the IM does not use (permissions, resolved
-// application, ...) are kept raw so nothing is lost when a Job is passed on.
+// Job is a job as Core sends it to the provider. Fields the IM does not use (permissions, ...) are kept raw
+// so nothing is lost when a Job is passed on.
 type Job struct {
 	ID            string           `json:"id"`
 	CreatedAt     int64            `json:"createdAt"`

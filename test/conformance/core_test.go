@@ -201,9 +201,9 @@ func TestAFailedItemIsAnErrorStatusWithUCloudsErrorBody(t *testing.T) {
 	}))
 	r.refused(a, http.StatusBadRequest, "UNKNOWN_PRODUCT")
 	a = r.send(create, edit(t, body, func(m map[string]any) {
-		item(m, 0)["specification"].(map[string]any)["application"].(map[string]any)["version"] = "0.0.1"
+		tool(item(m, 0))["backend"] = "VIRTUAL_MACHINE"
 	}))
-	r.refused(a, http.StatusBadRequest, "UNKNOWN_APPLICATION")
+	r.refused(a, http.StatusBadRequest, "UNSUPPORTED_TOOL_BACKEND")
 	if r.core.KnowsJob(fixtureJob) || r.pods(fixtureJob) != 0 {
 		t.Fatalf("refused creates left: Core knows the job %v, %d pods", r.core.KnowsJob(fixtureJob), r.pods(fixtureJob))
 	}
@@ -261,20 +261,37 @@ func TestInteractiveSessionAnswersOneSessionPerItem(t *testing.T) {
 }
 
 // core2 marshals every absent util.Option as null (omitempty does nothing to a struct): a job without a
-// time allocation, a personal job (no project), a job whose application or product Core could not
-// resolve. The IM must take them all; an unlimited job runs without an allocation.
+// time allocation, a personal job (no project), a job whose product Core could not resolve, an application
+// without web, VNC or SSH descriptions. The IM must take them all; an unlimited job runs without an
+// allocation. Only the application and its tool it cannot do without: a job without them is refused with
+// a 400 that says so (core2 always resolves them), and nothing is created.
 func TestCreateWithEveryOptionAbsentAsCore2SendsIt(t *testing.T) {
 	r := newRig(t)
 	c, body := r.fixture("jobs.create")
-	var doc any
+	var doc map[string]any
 	if err := json.Unmarshal(body, &doc); err != nil {
 		t.Fatal(err)
 	}
+	app := item(doc, 0)["status"].(map[string]any)["resolvedApplication"].(map[string]any)
+	toolRef := app["invocation"].(map[string]any)["tool"].(map[string]any)
+	tool := toolRef["tool"]
 	n := nullOptions(r.ref, doc, r.ref.Types[c.RequestType])
 	if n < 10 {
 		t.Fatalf("only %d options set to null", n)
 	}
 	raw, _ := json.Marshal(doc)
+	r.refused(r.send(c, raw), http.StatusBadRequest, "NO_APPLICATION")
+	if r.pods(fixtureJob) != 0 {
+		t.Fatal("a job without an application got pods")
+	}
+
+	appShape := r.ref.Defs[r.ref.Defs[r.ref.Defs[r.ref.Types[c.RequestType].Ref].Fields["items"].Items.Ref].Fields["status"].Ref].Fields["resolvedApplication"]
+	if m := nullOptions(r.ref, app, &appShape.Shape); m < 5 {
+		t.Fatalf("only %d options of the application set to null", m)
+	}
+	toolRef["tool"] = tool
+	item(doc, 0)["status"].(map[string]any)["resolvedApplication"] = app
+	raw, _ = json.Marshal(doc)
 	r.fits(r.send(c, raw))
 	pod, err := env.Clientset.CoreV1().Pods(r.ns).Get(context.Background(), kube.PodName(fixtureJob, 0), metav1.GetOptions{})
 	if err != nil {

@@ -34,11 +34,8 @@ func (s slowPodCreates) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 func batchJob(id string) ucloud.Job {
-	return ucloud.Job{ID: id, Owner: ucloud.ResourceOwner{CreatedBy: "alice#1234"}, Specification: ucloud.JobSpecification{
-		Product:     ucloud.ProductReference{ID: "u1-standard-1", Category: "u1-standard", Provider: "k8s"},
-		Application: ucloud.NameAndVersion{Name: "batch-ubuntu", Version: "24.04"}, Replicas: 2,
-		Parameters: map[string]ucloud.AppParameterValue{}, Resources: []ucloud.AppParameterValue{}},
-		Status: ucloud.JobStatus{State: ucloud.StateInQueue}, Updates: []ucloud.JobUpdate{}}
+	return fakecore.NewJob(id, ucloud.ResourceOwner{CreatedBy: "alice#1234"},
+		ucloud.ProductReference{ID: "u1-standard-1", Category: "u1-standard", Provider: "k8s"}, "batch", 2)
 }
 
 // Core gives up on a create after 5 s and deletes the job; the provider, slower than that, still makes a

@@ -15,6 +15,7 @@ import (
 	"github.com/ucloud-im/knative-im/shared/jobs"
 	"github.com/ucloud-im/knative-im/shared/kube"
 	"github.com/ucloud-im/knative-im/shared/ucloud"
+	"github.com/ucloud-im/knative-im/test/apps"
 	"github.com/ucloud-im/knative-im/test/env/localenv"
 	"github.com/ucloud-im/knative-im/test/envtest"
 )
@@ -169,7 +170,12 @@ func createJobs(t *testing.T, ns string, n int) {
 	t.Helper()
 	catalog, _ := jobs.LoadCatalog("")
 	p, _ := catalog.Product(ucloud.ProductReference{ID: "u1-standard-1", Category: "u1-standard"})
-	app, _ := catalog.Application(ucloud.NameAndVersion{Name: "batch-ubuntu", Version: "24.04"})
+	var batch ucloud.Job
+	apps.Load("batch").Apply(&batch)
+	app, err := jobs.ResolveApplication(batch, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var wg sync.WaitGroup
 	for w := range 8 {
 		wg.Add(1)

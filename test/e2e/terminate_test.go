@@ -13,6 +13,7 @@ import (
 
 	"github.com/ucloud-im/knative-im/shared/kube"
 	"github.com/ucloud-im/knative-im/shared/ucloud"
+	"github.com/ucloud-im/knative-im/test/apps"
 	"github.com/ucloud-im/knative-im/test/envtest"
 )
 
@@ -37,9 +38,9 @@ func TestTerminateWithoutPodsReportsSuccessOnceWithTheMonitor(t *testing.T) {
 		t.Helper()
 		j := ucloud.Job{ID: id, CreatedAt: time.Now().UnixMilli(), Owner: ucloud.ResourceOwner{CreatedBy: "alice#1"},
 			Specification: ucloud.JobSpecification{Product: ucloud.ProductReference{ID: "u1-standard-1", Category: "u1-standard", Provider: "k8s"},
-				Application: ucloud.NameAndVersion{Name: "terminal-ubuntu", Version: "24.04"}, Replicas: 2,
-				Parameters: map[string]ucloud.AppParameterValue{}, Resources: []ucloud.AppParameterValue{}},
+				Replicas: 2, Resources: []ucloud.AppParameterValue{}},
 			Status: ucloud.JobStatus{State: ucloud.StateInQueue}, Updates: []ucloud.JobUpdate{}}
+		apps.Load("batch").Apply(&j)
 		call, err := s.core.CallProvider(ctx, create.URL, http.MethodPost, "/ucloud/k8s/jobs", "alice#1", ucloud.BulkRequest[ucloud.Job]{Items: []ucloud.Job{j}})
 		if err != nil || call.Status != 200 {
 			t.Fatalf("create %s: %+v %v", id, call, err)

@@ -15,6 +15,7 @@ import (
 	"github.com/ucloud-im/knative-im/shared/kube"
 	"github.com/ucloud-im/knative-im/shared/ucloud"
 	"github.com/ucloud-im/knative-im/shared/usage"
+	"github.com/ucloud-im/knative-im/test/apps"
 	"github.com/ucloud-im/knative-im/test/env/localenv"
 	"github.com/ucloud-im/knative-im/test/envtest"
 )
@@ -24,8 +25,7 @@ import (
 const usageCatalog = `{"products":[
 	{"id":"fat-6000","category":"fat","cpu":6000,"memoryGiB":1},
 	{"id":"huge-30000","category":"fat","cpu":30000,"memoryGiB":1}],
-	"categories":[{"name":"fat","unit":"Core","frequency":"PERIODIC_MINUTE"}],
-	"applications":[{"name":"sleeper","version":"1","image":"ubuntu:24.04","command":["sleep","infinity"]}]}`
+	"categories":[{"name":"fat","unit":"Core","frequency":"PERIODIC_MINUTE"}]}`
 
 const usagePeriod = time.Second
 
@@ -60,11 +60,12 @@ func TestUsageReportedAsJobsRun(t *testing.T) {
 	create := startFunction(t, "job-create", vars)
 	project := "proj-usage"
 	newJob := func(id string, replicas int, product, createdBy string, project *string) ucloud.Job {
-		return ucloud.Job{ID: id, CreatedAt: time.Now().UnixMilli(), Owner: ucloud.ResourceOwner{CreatedBy: createdBy, Project: project},
+		j := ucloud.Job{ID: id, CreatedAt: time.Now().UnixMilli(), Owner: ucloud.ResourceOwner{CreatedBy: createdBy, Project: project},
 			Specification: ucloud.JobSpecification{Product: ucloud.ProductReference{ID: product, Category: "fat", Provider: "k8s"},
-				Application: ucloud.NameAndVersion{Name: "sleeper", Version: "1"}, Replicas: replicas,
-				Parameters: map[string]ucloud.AppParameterValue{}, Resources: []ucloud.AppParameterValue{}},
+				Replicas: replicas, Resources: []ucloud.AppParameterValue{}},
 			Status: ucloud.JobStatus{State: ucloud.StateInQueue}, Updates: []ucloud.JobUpdate{}}
+		apps.Load("batch").Apply(&j)
+		return j
 	}
 	ends, crosses, never := newJob("910001", 2, "fat-6000", "alice#1", nil), newJob("910002", 1, "fat-6000", "bob#2", &project),
 		newJob("910003", 1, "huge-30000", "alice#1", nil)

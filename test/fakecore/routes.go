@@ -295,7 +295,7 @@ func (c *Core) retrieve(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "Not found")
 		return
 	}
-	writeJSON(w, job)
+	writeJSON(w, withFlags(job, q))
 }
 
 // applyLocked applies an update to a known job as core2 does: expectedState and expectedDifferentState
@@ -392,7 +392,7 @@ func (c *Core) browse(w http.ResponseWriter, r *http.Request) {
 			page.Next = &next
 			break
 		}
-		page.Items = append(page.Items, c.jobs[id])
+		page.Items = append(page.Items, withFlags(c.jobs[id], q))
 	}
 	c.mu.Unlock()
 	writeJSON(w, page)

@@ -12,6 +12,8 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -126,13 +128,8 @@ func clip(b []byte) string {
 }
 
 func (w *walker) jobOf(id string, replicas int) ucloud.Job {
-	return ucloud.Job{ID: id, CreatedAt: time.Now().UnixMilli(), Owner: ucloud.ResourceOwner{CreatedBy: "alice#1234"},
-		Specification: ucloud.JobSpecification{
-			Product:     ucloud.ProductReference{ID: "u1-standard-1", Category: "u1-standard", Provider: w.Provider},
-			Application: ucloud.NameAndVersion{Name: "jupyter-lab", Version: "4.0.0"}, Replicas: replicas,
-			Parameters: map[string]ucloud.AppParameterValue{}, Resources: []ucloud.AppParameterValue{},
-			TimeAllocation: &ucloud.SimpleDuration{Hours: 1},
-		}, Status: ucloud.JobStatus{State: ucloud.StateInQueue}, Updates: []ucloud.JobUpdate{}}
+	return fakecore.NewJob(id, ucloud.ResourceOwner{CreatedBy: "alice#1234"},
+		ucloud.ProductReference{ID: "u1-standard-1", Category: "u1-standard", Provider: w.Provider}, "jupyter", replicas)
 }
 
 // eventually retries f every 200 ms until it succeeds or d passes.
@@ -179,7 +176,13 @@ func (w *walker) products(ctx context.Context) error {
 
 func (w *walker) job(ctx context.Context) error {
 	id := w.JobID + "1"
-	if code, body, err := w.core(ctx, http.MethodPost, "/jobs", ucloud.BulkRequest[ucloud.Job]{Items: []ucloud.Job{w.jobOf(id, 2)}}); err != nil || code != 200 || !bytes.Contains(body, []byte("[null]")) {
+	job := w.jobOf(id, 2)
+	// The user's value for the application's parameter reaches the container's command line.
+	page := "/lab/tree/walkthrough-" + id + ".ipynb"
+	job.Specification.Parameters["default_url"] = ucloud.AppParameterValue{Type: ucloud.ValueText, Value: json.RawMessage(strconv.Quote(page))}
+	w.say("job %s runs %s %s (resolved by Core: image %s) with parameter default_url=%q", id, job.Specification.Application.Name,
+		job.Specification.Application.Version, job.Status.ResolvedApplication.Invocation.Tool.Tool.Description.Image, page)
+	if code, body, err := w.core(ctx, http.MethodPost, "/jobs", ucloud.BulkRequest[ucloud.Job]{Items: []ucloud.Job{job}}); err != nil || code != 200 || !bytes.Contains(body, []byte("[null]")) {
 		return fmt.Errorf("create: %d %s %v", code, body, err)
 	}
 	sel := metav1.ListOptions{LabelSelector: kube.LabelJobID + "=" + id}
@@ -199,6 +202,11 @@ func (w *walker) job(ctx context.Context) error {
 		}
 		for _, p := range pods.Items {
 			w.say("pod %s %s on %s (kubectl --kubeconfig $KUBECONFIG -n %s get pods -l %s=%s)", p.Name, p.Status.Phase, p.Spec.NodeName, w.Namespace, kube.LabelJobID, id)
+		}
+		c := pods.Items[0].Spec.Containers[0]
+		w.say("its container: image %s, command %q", c.Image, c.Command)
+		if !slices.Contains(c.Command, "--LabApp.default_url="+page) {
+			return fmt.Errorf("the parameter default_url=%q is not in the pod's command %q", page, c.Command)
 		}
 		return nil
 	}); err != nil {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/ucloud-im/knative-im/shared/jobs"
 	"github.com/ucloud-im/knative-im/shared/ucloud"
+	"github.com/ucloud-im/knative-im/test/apps"
 	"github.com/ucloud-im/knative-im/test/bench/benchenv"
 	"github.com/ucloud-im/knative-im/test/env/localenv"
 )
@@ -59,11 +60,13 @@ func run(bin string, n, bulk int) error {
 	}
 	defer fnProc.Stop()
 	url, core := fnProc.URL, b.Core
+	batchApp := apps.Load("batch")
 	mk := func(i int) ucloud.Job {
-		return ucloud.Job{ID: strconv.Itoa(100000 + i), CreatedAt: time.Now().UnixMilli(), Owner: ucloud.ResourceOwner{CreatedBy: "bench#1"},
+		job := ucloud.Job{ID: strconv.Itoa(100000 + i), CreatedAt: time.Now().UnixMilli(), Owner: ucloud.ResourceOwner{CreatedBy: "bench#1"},
 			Specification: ucloud.JobSpecification{Product: ucloud.ProductReference{ID: "u1-standard-1", Category: "u1-standard", Provider: "k8s"},
-				Application: ucloud.NameAndVersion{Name: "batch-ubuntu", Version: "24.04"}, Replicas: 1,
-				Parameters: map[string]ucloud.AppParameterValue{}, Resources: []ucloud.AppParameterValue{}}}
+				Replicas: 1, Resources: []ucloud.AppParameterValue{}}}
+		batchApp.Apply(&job)
+		return job
 	}
 	token := core.Token()
 	began := time.Now()
@@ -93,7 +96,10 @@ func run(bin string, n, bulk int) error {
 		return err
 	}
 	p, _ := catalog.Product(ucloud.ProductReference{ID: "u1-standard-1", Category: "u1-standard"})
-	app, _ := catalog.Application(ucloud.NameAndVersion{Name: "batch-ubuntu", Version: "24.04"})
+	app, err := jobs.ResolveApplication(mk(0), nil)
+	if err != nil {
+		return err
+	}
 	cfg, _ := b.Env.RESTConfig()
 	cfg.QPS, cfg.Burst = 100, 200 // as the functions' clients
 	direct, err := kubernetesFor(cfg)

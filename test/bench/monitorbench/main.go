@@ -35,6 +35,7 @@ import (
 	"github.com/ucloud-im/knative-im/shared/jobs"
 	"github.com/ucloud-im/knative-im/shared/kube"
 	"github.com/ucloud-im/knative-im/shared/ucloud"
+	"github.com/ucloud-im/knative-im/test/apps"
 	"github.com/ucloud-im/knative-im/test/bench/benchenv"
 	"github.com/ucloud-im/knative-im/test/env/localenv"
 )
@@ -237,7 +238,12 @@ func createPods(ctx context.Context, cs kubernetes.Interface, ns string, from, c
 		return err
 	}
 	p, _ := catalog.Product(ucloud.ProductReference{ID: "u1-standard-1", Category: "u1-standard"})
-	app, _ := catalog.Application(ucloud.NameAndVersion{Name: "batch-ubuntu", Version: "24.04"})
+	var batch ucloud.Job
+	apps.Load("batch").Apply(&batch)
+	app, err := jobs.ResolveApplication(batch, nil)
+	if err != nil {
+		return err
+	}
 	return parallel(count, func(i int) error {
 		job := ucloud.Job{ID: strconv.Itoa(firstJob + from + i), Specification: ucloud.JobSpecification{Replicas: 1}}
 		objs, err := jobs.Build(job, p, app, jobs.Settings{Namespace: ns})
