@@ -147,11 +147,12 @@ start() {
   echo "$name did not become ready:"; tail -5 "$run/logs/$name.log"; exit 1
 }
 
-for f in config-retrieve config-update config-reset config-restart job-create job-control app-auth status-report monitor; do
+for f in config-retrieve config-update config-reset config-restart job-create job-control job-streams app-auth status-report monitor; do
   case $f in
     config-*) what="POST /ucloud/$provider/iapps/{app}/${f#config-}" ;;
     job-create) what="POST /ucloud/$provider/jobs" ;;
     job-control) what="POST /ucloud/$provider/jobs/{terminate,extend,interactiveSession}, GET .../retrieveProducts" ;;
+    job-streams) what="GET /ucloud/jobs.provider.$provider/websocket (Core's log follow), GET /ucloud/$provider/websocket (shells)" ;;
     app-auth) what="every app host: authorize-app, the decision, the proxy to the job's Service" ;;
     status-report) what="CloudEvents com.github.ucloud-im.job.state.changed at POST /, from ucloud-im-monitor's token only" ;;
     monitor) what="watches pods in ucloud-jobs; K_SINK = status-report, standing in for Broker + Trigger; sends with ucloud-im-monitor's token" ;;
