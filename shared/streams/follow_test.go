@@ -341,6 +341,18 @@ func TestFollowRefusesWhatIsNotCoresFollow(t *testing.T) {
 			}
 		})
 	}
+	// A plain GET with Core's token is refused in UCloud's shape, not upgraded.
+	req, _ := http.NewRequest(http.MethodGet, f.srv.URL+"/ucloud/jobs.provider.k8s/websocket", nil)
+	req.Header.Set("Authorization", "Bearer "+f.core.Token())
+	plain, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(plain.Body)
+	plain.Body.Close()
+	if plain.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), `"NOT_A_WEBSOCKET"`) {
+		t.Fatalf("plain GET: %d %s", plain.StatusCode, body)
+	}
 	// Another provider's path is not served at all.
 	resp, err := http.Get(f.srv.URL + "/ucloud/jobs.provider.other/websocket")
 	if err != nil {

@@ -45,6 +45,10 @@ func (h *FollowSocket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fn.WriteError(w, r, err)
 		return
 	}
+	if !websocket.IsWebSocketUpgrade(r) {
+		fn.WriteError(w, r, notWebSocket())
+		return
+	}
 	// Core is no browser and proved itself with its token, so the Origin (none) is not checked.
 	up := websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
 	conn, err := up.Upgrade(w, r, http.Header{"ucloud-no-bearer": {"true"}})
@@ -157,6 +161,11 @@ func (h *FollowSocket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+}
+
+// notWebSocket answers a plain request to a socket's path in UCloud's error shape.
+func notWebSocket() error {
+	return fn.Errorf(http.StatusBadRequest, "NOT_A_WEBSOCKET", "This path serves a WebSocket only.")
 }
 
 func closeWith(conn *websocket.Conn, code int, text string) {

@@ -72,6 +72,10 @@ func (c *shellConn) send(streamID string, payload any) error {
 }
 
 func (h *ShellSocket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !websocket.IsWebSocketUpgrade(r) {
+		fn.WriteError(w, r, notWebSocket())
+		return
+	}
 	// Browsers come from UCloud's web origin, never the provider's: the Origin is not checked, the session
 	// identifier (handed to that user by Core, usable once) is what admits a socket.
 	up := websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
