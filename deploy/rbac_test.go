@@ -81,6 +81,12 @@ func TestEachFunctionHasWhatItNeedsAndNoMore(t *testing.T) {
 				in(jobsNS, []string{"create", "delete"}, "networking.k8s.io", "networkpolicies"),
 				in(jobsNS, []string{"get", "create", "update"}, "coordination.k8s.io", "leases")),
 			join(in(jobsNS, []string{"patch"}, "", "pods"), in(jobsNS, []string{"create"}, "networking.internal.knative.dev", "ingresses"))},
+		// It reads job pods, their logs, and execs shells into them; it changes nothing.
+		{"job-streams",
+			join(in(jobsNS, []string{"get", "list", "watch"}, "", "pods"), in(jobsNS, []string{"get"}, "", "pods/log"),
+				in(jobsNS, []string{"create"}, "", "pods/exec")),
+			join(in(jobsNS, []string{"create", "delete", "patch", "deletecollection"}, "", "pods"), in(jobsNS, []string{"create"}, "", "pods/portforward"),
+				in(jobsNS, []string{"create"}, "", "pods/attach"), in(jobsNS, []string{"get"}, "", "services"))},
 		// These never call the apiserver: they may do nothing at all there.
 		{"config-retrieve", nil, join(in(jobsNS, []string{"get", "list"}, "", "pods"), []access{{verb: "get", resource: "namespaces", namespace: jobsNS, name: jobsNS}})},
 		{"status-report", nil, in(jobsNS, []string{"get", "list"}, "", "pods")},

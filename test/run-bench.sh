@@ -17,6 +17,7 @@ if [ -n "${BENCH_SHORT:-}" ]; then
   starts=5 benchtime=1x
   iapps=(-duration 1s) jobs=(-jobs 50 -bulk 25) monitor=(-pods "${MONITOR_BENCH_PODS:-200}" -duration 3s)
   gateway=(-duration 1s -websockets 100)
+  streams=(-keys 50 -lines 2000)
   if [ -z "${BENCH_ENV_DIR:-}" ]; then
     go build -o .run/bin/localenv ./test/env/cmd/localenv
     export BENCH_ENV_DIR=$out/env
@@ -28,14 +29,16 @@ else
   starts=20 benchtime=1s
   iapps=() jobs=() monitor=(-pods "${MONITOR_BENCH_PODS:-10000}" -rate "${MONITOR_BENCH_RATE:-50}" -duration "${MONITOR_BENCH_DURATION:-60s}")
   gateway=()
+  streams=()
 fi
 
 go build -ldflags "-s -w" -o "$out/hellofn" ./test/bench/hellofn
 go build -ldflags "-s -w" -o "$out/hellobare" ./test/bench/hellobare
 # One go build for the functions the programs run, the gateway and the programs: the links run side by side.
 go build -o "$out/" ./functions/config-retrieve ./functions/config-update ./functions/job-create \
-  ./functions/status-report ./functions/monitor ./functions/app-auth ./gateway/cmd/local-gateway \
-  ./test/bench/startup ./test/bench/iappsbench ./test/bench/jobsbench ./test/bench/monitorbench ./test/bench/gatewaybench
+  ./functions/status-report ./functions/monitor ./functions/app-auth ./functions/job-streams ./gateway/cmd/local-gateway \
+  ./test/bench/startup ./test/bench/iappsbench ./test/bench/jobsbench ./test/bench/monitorbench ./test/bench/gatewaybench \
+  ./test/bench/streamsbench
 
 echo "== start-up: exec -> GET /healthz 200 ($starts starts each; binaries stripped)"
 "$out/startup" -n "$starts" "fn-host=$out/hellofn" "bare=$out/hellobare"
@@ -50,4 +53,6 @@ echo "== monitor (KWOK pods; monitor and status-report as processes; strict fake
 "$out/monitorbench" -bin "$out" "${monitor[@]}"
 echo "== application domain (processes on loopback: app-auth's decision and proxy, alone and behind the local gateway, against the upstream directly)"
 "$out/gatewaybench" -gateway "$out/local-gateway" -appauth "$out/app-auth" "${gateway[@]}"
+echo "== job page streams (job-streams process vs client-go to the apiserver directly; KWOK pod, exec runs on this machine)"
+"$out/streamsbench" -bin "$out" "${streams[@]}" 2> >(grep -v 'use of closed network connection' >&2)
 echo "make bench${BENCH_SHORT:+ (short)}: $(( $(date +%s) - began )) s, load average $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -123,11 +123,11 @@ ENV
 "$run/bin/localenv" service-account -dir "$run/cluster" -ns ucloud-im -name ucloud-im-monitor
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-# start NAME CHECK-PATH DESCRIPTION: runs $run/bin/NAME on a free port (left in $port), waits for it to answer.
+# start NAME CHECK-PATH DESCRIPTION [PORT]: runs $run/bin/NAME on PORT or a free port (left in $port), waits for it to answer.
 start() {
   local name=$1 check=$2 what=$3 t
   t=$(date +%s%N)
-  port=$(free_port)
+  port=${4:-$(free_port)}
   # shellcheck disable=SC1091
   source "$run/env"
   # Each function connects as its own database role; one that uses no database gets no URL at all.
@@ -147,11 +147,15 @@ start() {
   echo "$name did not become ready:"; tail -5 "$run/logs/$name.log"; exit 1
 }
 
-for f in config-retrieve config-update config-reset config-restart job-create job-control app-auth status-report monitor; do
+# The gateway's port is chosen first: job-control hands browsers shell sessions at its address.
+gateway_port=$(free_port)
+echo "export UCLOUD_IM_PUBLIC_URL=http://127.0.0.1:$gateway_port" >>"$run/env"
+for f in config-retrieve config-update config-reset config-restart job-create job-control job-streams app-auth status-report monitor; do
   case $f in
     config-*) what="POST /ucloud/$provider/iapps/{app}/${f#config-}" ;;
     job-create) what="POST /ucloud/$provider/jobs" ;;
     job-control) what="POST /ucloud/$provider/jobs/{terminate,extend,interactiveSession}, GET .../retrieveProducts" ;;
+    job-streams) what="GET /ucloud/jobs.provider.$provider/websocket (Core's log follow), GET /ucloud/$provider/websocket (shells)" ;;
     app-auth) what="every app host: authorize-app, the decision, the proxy to the job's Service" ;;
     status-report) what="CloudEvents com.github.ucloud-im.job.state.changed at POST /, from ucloud-im-monitor's token only" ;;
     monitor) what="watches pods in ucloud-jobs; K_SINK = status-report, standing in for Broker + Trigger; sends with ucloud-im-monitor's token" ;;
@@ -160,7 +164,7 @@ for f in config-retrieve config-update config-reset config-restart job-create jo
   start "$f" /readyz "$what"
   echo "export FN_$(echo "$f" | tr 'a-z-' 'A-Z_')=http://127.0.0.1:$port" >>"$run/env"
 done
-start local-gateway /healthz "Knative's ingress locally: the API host by path, *.apps.localhost by KIngress (-> app-auth)"
+start local-gateway /healthz "Knative's ingress locally: the API host by path, *.apps.localhost by KIngress (-> app-auth)" "$gateway_port"
 echo "export IM_URL=http://127.0.0.1:$port" >>"$run/env"
 
 echo

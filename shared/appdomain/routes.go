@@ -12,6 +12,7 @@ const (
 	FnConfigReset    = "config-reset"
 	FnConfigRestart  = "config-restart"
 	FnAppAuth        = "app-auth"
+	FnJobStreams     = "job-streams"
 )
 
 // Route is one path Core (or a browser) calls and the function that serves it.
@@ -52,6 +53,10 @@ func APIRoutes(provider string, apps []string) []Route {
 		{"GET", base + "/networkips/retrieveProducts", FnJobControl},
 		{"GET", base + "/licenses/retrieveProducts", FnJobControl},
 		{"GET", base + "/private-networks/retrieveProducts", FnJobControl},
+		// The job page's WebSockets: Core's log follow, and the browser's shell (with a session
+		// identifier job-control handed out, no Core token).
+		{"GET", "/ucloud/jobs.provider." + provider + "/websocket", FnJobStreams},
+		{"GET", base + "/websocket", FnJobStreams},
 	}
 	for _, app := range apps {
 		for _, op := range []string{"retrieve", "update", "reset", "restart"} {

@@ -3,6 +3,7 @@ package jobs
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -16,6 +17,8 @@ import (
 	"github.com/ucloud-im/knative-im/shared/isolation"
 	"github.com/ucloud-im/knative-im/shared/kube"
 	"github.com/ucloud-im/knative-im/shared/products"
+	"github.com/ucloud-im/knative-im/shared/shellsession"
+	"github.com/ucloud-im/knative-im/shared/store"
 	"github.com/ucloud-im/knative-im/shared/ucloud"
 )
 
@@ -36,6 +39,13 @@ type Env struct {
 	appsession.KeyEnv
 	// Isolation is read by job-create, which builds the pods and their NetworkPolicy.
 	isolation.Env
+	// DatabaseURL is job-control's, for the shell sessions it issues (INSERT on shell_session only);
+	// without it, or without PublicURL, SHELL sessions are refused.
+	DatabaseURL string `envconfig:"DATABASE_URL"`
+	// PublicURL is the provider's public base URL (the API host), where browsers open shell sockets.
+	PublicURL string `envconfig:"UCLOUD_IM_PUBLIC_URL"`
+	// ShellSessionTTL is how long a shell session's identifier works unused.
+	ShellSessionTTL time.Duration `envconfig:"SHELL_SESSION_TTL" default:"2m"`
 }
 
 // Main runs a job function: "create" serves job creation, "control" the other job calls.
@@ -92,6 +102,15 @@ func Main(name string, control bool) {
 			return nil, err
 		}
 		svc.Core = core
+		if env.DatabaseURL != "" && env.PublicURL != "" {
+			db, err := store.Open(ctx, env.DatabaseURL)
+			if err != nil {
+				return nil, fmt.Errorf("database: %w", err)
+			}
+			svc.Shells = &shellsession.Store{Pool: db.Pool, TTL: env.ShellSessionTTL}
+			svc.ShellURL = WebSocketURL(env.PublicURL)
+			srv.Checks = append(srv.Checks, fn.Check{Name: "database", Func: db.Ping})
+		}
 		wanted, err := catalog.CoreProducts(env.ProviderID)
 		if err != nil {
 			return nil, err

@@ -64,6 +64,10 @@ func (s *Service) ControlRoutes() http.Handler {
 		sessions := make([]ucloud.OpenSession, len(req.Items))
 		errs := make([]error, len(req.Items))
 		for i, it := range req.Items {
+			if it.SessionType == "SHELL" {
+				sessions[i], errs[i] = s.OpenShell(ctx, it, coreUsername(r))
+				continue
+			}
 			sessions[i], errs[i] = s.OpenSession(it)
 		}
 		return bulk(errs, func(i int) any { return sessions[i] })

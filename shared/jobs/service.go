@@ -19,6 +19,7 @@ import (
 	"github.com/ucloud-im/knative-im/shared/appsession"
 	"github.com/ucloud-im/knative-im/shared/fn"
 	"github.com/ucloud-im/knative-im/shared/kube"
+	"github.com/ucloud-im/knative-im/shared/shellsession"
 	"github.com/ucloud-im/knative-im/shared/ucloud"
 )
 
@@ -36,6 +37,10 @@ type Service struct {
 	Sessions *appsession.Sessions
 	// Core receives what the provider itself changes in a job (extend's new allocation); nil: not told.
 	Core JobUpdater
+	// Shells issues shell sessions; nil: SHELL sessions are refused. ShellURL is the provider's public
+	// WebSocket base (wss://...), where the browser opens them.
+	Shells   *shellsession.Store
+	ShellURL string
 }
 
 // JobUpdater sends job updates to Core (the Core client).
@@ -274,7 +279,7 @@ type DockerSupport struct {
 	TimeExtension bool `json:"timeExtension"`
 }
 
-// Products lists what the catalogue offers. Peers are not claimed: a job's peer resources are not wired
+// Products lists what the catalogue offers. VNC is not claimed (nothing serves it). Peers are not claimed: a job's peer resources are not wired
 // up (no host alias for the peer's hostname, and each job's network policy admits only its own pods), so
 // test/conformance checks that a claimed flag works.
 func (s *Service) Products() []JobSupport {
@@ -282,7 +287,8 @@ func (s *Service) Products() []JobSupport {
 	for _, p := range s.Catalog.Products {
 		out = append(out, JobSupport{
 			Product: ucloud.ProductReference{ID: p.ID, Category: p.Category, Provider: s.Provider},
-			Docker:  DockerSupport{Enabled: true, Web: true, TimeExtension: true},
+			// logs: job-streams serves Core's follow. terminal: only where shells can be issued.
+			Docker: DockerSupport{Enabled: true, Web: true, TimeExtension: true, Logs: true, Terminal: s.Shells != nil && s.ShellURL != ""},
 		})
 	}
 	return out

@@ -24,6 +24,8 @@ const (
 	FnStatusReport   = "status-report"
 	FnMonitor        = "monitor"
 	FnAppAuth        = "app-auth"
+	FnJobControl     = "job-control"
+	FnJobStreams     = "job-streams"
 )
 
 // Grant is one table privilege of a function's role.
@@ -54,7 +56,7 @@ var (
 
 // Roles is the one table of who may touch what; Provision applies it and the role tests check it against
 // the real queries. Retention deletes are the owner's (status-report: outbox, monitor: job_state,
-// app-auth: app_token_used).
+// app-auth: app_token_used, job-streams: shell_session).
 var Roles = []Role{
 	// retrieve reads configurations (and LISTENs, which needs no grant).
 	{FnConfigRetrieve, []Grant{{"iapp_config", ro}}},
@@ -71,6 +73,10 @@ var Roles = []Role{
 	{FnMonitor, []Grant{{"job_state", rw}, {"iapp_config", ro}, {"job_usage", rw}}},
 	// app-auth records used one-time tokens and removes old ones; it never updates one.
 	{FnAppAuth, []Grant{{"app_token_used", []string{"SELECT", "INSERT", "DELETE"}}}},
+	// job-control hands out shell sessions: it inserts them and can read none back.
+	{FnJobControl, []Grant{{"shell_session", []string{"INSERT"}}}},
+	// job-streams takes a session (UPDATE ... RETURNING needs SELECT) and removes old ones; it never makes one.
+	{FnJobStreams, []Grant{{"shell_session", []string{"SELECT", "UPDATE", "DELETE"}}}},
 }
 
 // RoleOf is the role of function fn.

@@ -184,6 +184,8 @@ type OpenSession struct {
 	Rank             int    `json:"rank"`
 	DomainOverride   string `json:"domainOverride,omitempty"`
 	RedirectClientTo string `json:"redirectClientTo,omitempty"`
+	// SessionIdentifier is a shell session's one-time identifier (type "shell").
+	SessionIdentifier string `json:"sessionIdentifier,omitempty"`
 }
 
 // Error is UCloud's error body. StatusCode repeats the HTTP status and DetailedCode is usually 0, as the

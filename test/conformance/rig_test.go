@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	netclient "knative.dev/networking/pkg/client/clientset/versioned"
 
@@ -21,8 +22,10 @@ import (
 	"github.com/ucloud-im/knative-im/shared/fn"
 	"github.com/ucloud-im/knative-im/shared/iapps"
 	"github.com/ucloud-im/knative-im/shared/jobs"
+	"github.com/ucloud-im/knative-im/shared/shellsession"
 	"github.com/ucloud-im/knative-im/shared/store"
 	"github.com/ucloud-im/knative-im/shared/store/storetest"
+	"github.com/ucloud-im/knative-im/shared/streams"
 	"github.com/ucloud-im/knative-im/shared/ucloud"
 	"github.com/ucloud-im/knative-im/test/conformance"
 	"github.com/ucloud-im/knative-im/test/envtest"
@@ -88,7 +91,10 @@ func newRig(t *testing.T) *rig {
 		Sessions: &appsession.Sessions{Key: []byte("conformance test key, long enough for hmac-sha256")}}
 
 	// The configuration operations on config-update's database role (its grants cover all four).
-	db := storetest.New(t, env.Database(t)).Open(t, store.FnConfigUpdate)
+	sdb := storetest.New(t, env.Database(t))
+	db := sdb.Open(t, store.FnConfigUpdate)
+	// Shell sessions on job-control's role, opened at job-streams (served below, as the path table does).
+	r.jobs.Shells = &shellsession.Store{Pool: sdb.Open(t, store.FnJobControl).Pool}
 	ia := &iapps.Service{Provider: "k8s", Registry: iapps.Handlers(iapps.HandlerEnv{}), Store: &iapps.ConfigStore{Pool: db.Pool},
 		Core: r.client, Kube: env.Clientset, Namespace: r.ns}
 
@@ -102,6 +108,11 @@ func newRig(t *testing.T) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
+	ws := streams.Routes("k8s", &streams.FollowSocket{Provider: "k8s", Verifier: coreauth.NewVerifier(key, 0), KeepAlive: 30 * time.Second,
+		Follower: &streams.Follower{Kube: env.Clientset, Namespace: r.ns, TailLines: 10, EndGrace: time.Second, Retry: time.Second}},
+		&streams.ShellSocket{Sessions: &shellsession.Store{Pool: sdb.Open(t, store.FnJobStreams).Pool}, Kube: env.Clientset, Config: env.Config, Namespace: r.ns})
+	routes.Handle("/ucloud/jobs.provider.k8s/websocket", ws)
+	routes.Handle("/ucloud/k8s/websocket", ws)
 	// The functions' own defaults (body limit above all), as they run without settings.
 	var cfg fn.Config
 	if err := fn.LoadEnv(&cfg); err != nil {
@@ -112,6 +123,7 @@ func newRig(t *testing.T) *rig {
 	srv := httptest.NewServer(host.Handler())
 	t.Cleanup(srv.Close)
 	r.url = srv.URL
+	r.jobs.ShellURL = jobs.WebSocketURL(srv.URL)
 	return r
 }
 

@@ -105,6 +105,10 @@ func startKube(ctx context.Context, env *Env, o Options) error {
 		// PodSecurity is on by default; named so that no later flag change drops it unnoticed: the jobs
 		// namespace relies on it to refuse privileged pods, as a real cluster's apiserver does.
 		"--enable-admission-plugins=PodSecurity",
+		// exec, logs and port-forward: dial the node (KWOK's server) at its InternalIP, 127.0.0.1. No kubelet
+		// CA is given, so KWOK's self-signed serving certificate is not verified; KWOK asks for no client
+		// certificate. Loopback only.
+		"--kubelet-preferred-address-types=InternalIP",
 	}, logs, o.Detach, nil)
 	if err != nil {
 		return err
@@ -166,22 +170,26 @@ func startKube(ctx context.Context, env *Env, o Options) error {
 	if err != nil {
 		return err
 	}
-	kwok, err := launch("kwok", filepath.Join(o.BinDir, "kwok"), []string{
-		"--kubeconfig=" + env.Kubeconfig, "--manage-all-nodes=true",
-		"--server-address=127.0.0.1:" + strconv.Itoa(kwokPort), "-c", stages,
-	}, logs, o.Detach, nil)
+	debugConfig, err := writeDebugConfig(kdir)
 	if err != nil {
 		return err
 	}
-	env.add(kwok)
-
 	cfg, err := env.RESTConfig()
 	if err != nil {
 		return err
 	}
+	// KWOK watches its debugging CRDs from the start, so they are installed first.
 	if err := installCRDs(ctx, cfg, modDirs); err != nil {
 		return err
 	}
+	kwok, err := launch("kwok", filepath.Join(o.BinDir, "kwok"), append([]string{
+		"--kubeconfig=" + env.Kubeconfig, "--manage-all-nodes=true",
+		"--server-address=127.0.0.1:" + strconv.Itoa(kwokPort), "-c", stages,
+	}, kwokDebugArgs(kwokPort, debugConfig)...), logs, o.Detach, nil)
+	if err != nil {
+		return err
+	}
+	env.add(kwok)
 	env.NodeName = "kwok-node-0"
 	if err := createNode(ctx, cfg, env.NodeName); err != nil {
 		return err

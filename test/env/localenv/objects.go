@@ -34,6 +34,9 @@ var crdFiles = map[string][]string{
 		"config/core/resources/broker.yaml", "config/core/resources/trigger.yaml",
 		"config/core/resources/sinkbindings.yaml", "config/core/resources/eventpolicy.yaml",
 	},
+	// KWOK's per-pod debugging kinds (exec, logs, port-forward): installed before KWOK starts, which
+	// watches them.
+	"sigs.k8s.io/kwok": kwokCRDFiles,
 }
 
 var crdGVR = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
