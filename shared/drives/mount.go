@@ -8,6 +8,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/ucloud-im/knative-im/shared/ucloud"
 )
 
 // The mount layout. Every drive a pod needs is mounted whole from the filesystem claim, by its own folder
@@ -217,4 +219,42 @@ func validPath(p string) bool {
 		}
 	}
 	return true
+}
+
+// JobFolders are the folders and files of a normal job that its pods mount: its resources and parameters
+// of type file, read-only where Core says so (Core has set readOnly to "no EDIT on the drive").
+func JobFolders(job ucloud.Job) []Folder {
+	var out []Folder
+	seen := map[string]int{}
+	add := func(v ucloud.AppParameterValue) {
+		if v.Type != "file" {
+			return
+		}
+		ro := v.ReadOnly != nil && *v.ReadOnly
+		if i, ok := seen[v.Path]; ok {
+			// The same path twice: read-write wins, as in the original.
+			out[i].ReadOnly = out[i].ReadOnly && ro
+			return
+		}
+		seen[v.Path] = len(out)
+		out = append(out, Folder{UCloudPath: v.Path, ReadOnly: ro})
+	}
+	for _, v := range job.Specification.Resources {
+		add(v)
+	}
+	names := make([]string, 0, len(job.Specification.Parameters))
+	for n := range job.Specification.Parameters {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		add(job.Specification.Parameters[n])
+	}
+	return out
+}
+
+// JobLayout is the mount layout of a normal job's pods. Its ContainerPath maps a file or directory
+// parameter's UCloud path to the path the application is given.
+func JobLayout(job ucloud.Job) (Layout, error) {
+	return Plan(JobFolders(job))
 }

@@ -249,8 +249,11 @@ func TestTerminalAcceptsCapitalFoldersAndStoresLowercase(t *testing.T) {
 	for _, m := range pod.Spec.Containers[0].VolumeMounts {
 		mounts = append(mounts, m.MountPath)
 	}
-	if strings.Join(mounts, ",") != "/etc/ucloud/iapp,/work/Home,/work/Home-2" {
+	if strings.Join(mounts, ",") != "/etc/ucloud/iapp,/ucloud/drives/7,/ucloud/drives/8,/work" {
 		t.Fatalf("mounts %v", mounts)
+	}
+	if links := strings.Join(pod.Spec.InitContainers[0].Args[3:], ","); links != "/ucloud/drives/7/Home,/work/Home,/ucloud/drives/8/Home,/work/Home-2" {
+		t.Fatalf("links %s", links)
 	}
 }
 

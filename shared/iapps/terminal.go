@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/ucloud-im/knative-im/shared/drives"
 	"github.com/ucloud-im/knative-im/shared/isolation"
 	"github.com/ucloud-im/knative-im/shared/ucloud"
 )
@@ -94,8 +95,12 @@ func (t Terminal) Build(job Job, raw json.RawMessage) (Objects, error) {
 		image = "ubuntu:24.04"
 	}
 	pod, cm := basePod(job, raw, image, []string{"sleep", "infinity"}, "500m", "2Gi")
+	folders := make([]drives.Folder, len(c.Folders))
 	for i, mp := range mountPaths(c.Folders) {
-		mountFolder(pod, c.Folders[i], mp, false)
+		folders[i] = drives.Folder{UCloudPath: c.Folders[i], At: mp}
+	}
+	if err := mountFolders(pod, folders); err != nil {
+		return Objects{}, fmt.Errorf("stored terminal configuration: %w", err)
 	}
 	// A shell is a job like any other: fenced in, reached by no one (sessions will come through the
 	// apiserver's exec, not the network).
