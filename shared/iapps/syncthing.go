@@ -197,3 +197,38 @@ func iappJobSpec(app, provider string) ucloud.JobSpecification {
 		Resources:   []ucloud.AppParameterValue{},
 	}
 }
+
+// Folders implements Mounter: Syncthing writes, so every folder needs EDIT.
+func (Syncthing) Folders(raw json.RawMessage) ([]drives.Folder, error) {
+	var c SyncthingConfig
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return nil, fmt.Errorf("syncthing configuration: %w", err)
+	}
+	out := make([]drives.Folder, len(c.Folders))
+	for i, f := range c.Folders {
+		out[i] = drives.Folder{UCloudPath: f.UCloudPath}
+	}
+	return out, nil
+}
+
+// Without implements Mounter: the denied folders are dropped (as the original drops them from the
+// runtime configuration); Syncthing keeps running with the rest.
+func (Syncthing) Without(raw json.RawMessage, denied []drives.Folder) (json.RawMessage, bool, error) {
+	var c SyncthingConfig
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return nil, false, fmt.Errorf("syncthing configuration: %w", err)
+	}
+	drop := map[string]bool{}
+	for _, f := range denied {
+		drop[f.UCloudPath] = true
+	}
+	kept := c.Folders[:0]
+	for _, f := range c.Folders {
+		if !drop[f.UCloudPath] {
+			kept = append(kept, f)
+		}
+	}
+	c.Folders = kept
+	out, err := json.Marshal(c)
+	return out, true, err
+}

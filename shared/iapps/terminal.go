@@ -106,3 +106,22 @@ func (t Terminal) Build(job Job, raw json.RawMessage) (Objects, error) {
 	// apiserver's exec, not the network).
 	return Objects{Pod: pod, ConfigMap: cm, Policy: policy(t.Isolation, job, isolation.Ports{})}, nil
 }
+
+// Folders implements Mounter: the terminal mounts every folder read-write, so each needs EDIT.
+func (Terminal) Folders(raw json.RawMessage) ([]drives.Folder, error) {
+	var c TerminalConfig
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return nil, fmt.Errorf("terminal configuration: %w", err)
+	}
+	out := make([]drives.Folder, len(c.Folders))
+	for i, f := range c.Folders {
+		out[i] = drives.Folder{UCloudPath: f}
+	}
+	return out, nil
+}
+
+// Without implements Mounter: a terminal that lost any of its folders does not run (the original's
+// ShouldRun is false when a folder lacks EDIT): its pod is stopped.
+func (Terminal) Without(raw json.RawMessage, _ []drives.Folder) (json.RawMessage, bool, error) {
+	return raw, false, nil
+}

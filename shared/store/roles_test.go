@@ -18,15 +18,15 @@ import (
 // grant added there by mistake fails this test. S select, I insert, U update, D delete.
 var wantPrivileges = map[string]map[string]string{
 	store.FnConfigRetrieve: {"iapp_config": "S", "schema_migrations": "S"},
-	store.FnConfigUpdate:   {"iapp_config": "SIUD", "job_state": "S", "schema_migrations": "S"},
+	store.FnConfigUpdate:   {"iapp_config": "SIUD", "job_state": "S", "tracked_drive": "SIUD", "tracked_project": "S", "schema_migrations": "S"},
 	store.FnConfigReset:    {"iapp_config": "SIUD", "job_state": "S", "schema_migrations": "S"},
 	store.FnConfigRestart:  {"iapp_config": "S", "schema_migrations": "S"},
 	store.FnStatusReport:   {"outbox": "SIUD", "schema_migrations": "S"},
-	store.FnMonitor:        {"job_state": "SIUD", "iapp_config": "S", "schema_migrations": "S"},
+	store.FnMonitor:        {"job_state": "SIUD", "iapp_config": "S", "tracked_drive": "SIUD", "tracked_project": "SIUD", "schema_migrations": "S"},
 	store.FnAppAuth:        {"app_token_used": "SID", "schema_migrations": "S"},
 }
 
-var tables = []string{"iapp_config", "job_state", "outbox", "app_token_used", "schema_migrations"}
+var tables = []string{"iapp_config", "job_state", "outbox", "app_token_used", "tracked_drive", "tracked_project", "schema_migrations"}
 
 // probe runs one statement of kind op on table as the connection's role, in a transaction that is rolled
 // back, and reports whether PostgreSQL let the role do it. The statements touch no row: privileges are
@@ -37,7 +37,8 @@ func probe(ctx context.Context, conn *pgx.Conn, op byte, table string) (bool, er
 		'S': "SELECT count(*) FROM " + t,
 		'I': "INSERT INTO " + t + " DEFAULT VALUES",
 		'U': "UPDATE " + t + " SET " + map[string]string{"iapp_config": "etag = etag", "job_state": "last_seq = last_seq",
-			"outbox": "seq = seq", "app_token_used": "nonce = nonce", "schema_migrations": "name = name"}[table] + " WHERE false",
+			"outbox": "seq = seq", "app_token_used": "nonce = nonce", "tracked_drive": "drive_id = drive_id",
+			"tracked_project": "project_id = project_id", "schema_migrations": "name = name"}[table] + " WHERE false",
 		'D': "DELETE FROM " + t + " WHERE false",
 	}[op]
 	tx, err := conn.Begin(ctx)

@@ -83,6 +83,8 @@ type Core struct {
 	transitions  map[string][]ucloud.JobState
 	// productCreates counts accepted products.v2.create calls.
 	productCreates int
+	// book holds drives and projects (drives.go).
+	book driveBook
 }
 
 // New starts a fake Core on loopback.
