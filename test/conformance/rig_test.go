@@ -54,6 +54,7 @@ func newRig(t *testing.T) *rig {
 		t.Fatal(err)
 	}
 	core := fakecore.Start(t)
+	core.PersonalDrive("51234", "alice#1234") // the drive of the recorded Syncthing update's folders
 	r := &rig{t: t, ref: ref, core: core}
 	proxy := httputil.NewSingleHostReverseProxy(must(url.Parse(core.URL())))
 	proxy.ModifyResponse = func(resp *http.Response) error {
