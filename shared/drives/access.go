@@ -22,6 +22,49 @@ type Access struct {
 	Store *Store
 	// Core, when set, is asked for drives; without it only what Store holds is known.
 	Core DriveSource
+	// Stream, when set, is Core's provider notification stream, which FollowProjects keeps projects from.
+	Stream ProjectStream
+}
+
+// ProjectStream is Core's provider notification stream (ucloud.Client.ProjectNotifications).
+type ProjectStream interface {
+	ProjectNotifications(ctx context.Context, replayFromMs int64, handle ucloud.ProjectHandler) error
+}
+
+// replayMargin is how far before the newest stored change a reconnecting stream replays from (changes
+// committed out of order around a disconnect).
+const replayMargin = time.Minute
+
+// FollowProjects keeps tracked_project from Core's notification stream until ctx ends, reconnecting after
+// 1 s, doubling to 30 s while Core cannot be reached, and replaying from the newest change stored.
+func (a *Access) FollowProjects(ctx context.Context, log *slog.Logger) {
+	if a.Stream == nil {
+		return
+	}
+	wait := time.Second
+	for ctx.Err() == nil {
+		from, err := a.Store.LastProjectChange(ctx)
+		if err == nil {
+			from = max(0, from-replayMargin.Milliseconds())
+			started := time.Now()
+			err = a.Stream.ProjectNotifications(ctx, from, func(ctx context.Context, p ucloud.Project, modifiedAt int64) error {
+				return a.Store.PutProject(ctx, p, modifiedAt)
+			})
+			if time.Since(started) > time.Minute {
+				wait = time.Second
+			}
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		log.Warn("Core's project notifications ended; reconnecting", "err", fmt.Sprint(err), "in", wait.String())
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 30*time.Second)
+	}
 }
 
 // Denied lists the folders actor may not use, in order (empty: all allowed). With fresh, the folders'

@@ -75,18 +75,29 @@ func (s *Store) DeleteDrive(ctx context.Context, id string) error {
 	return nil
 }
 
-// PutProject records a project with its members and groups.
-func (s *Store) PutProject(ctx context.Context, p ucloud.Project) error {
+// PutProject records a project with its members and groups as Core last changed it (modifiedAt, ms); an
+// older copy (a replay) never overwrites a newer one.
+func (s *Store) PutProject(ctx context.Context, p ucloud.Project, modifiedAt int64) error {
 	raw, err := json.Marshal(p)
 	if err != nil {
 		return err
 	}
-	_, err = s.Pool.Exec(ctx, `INSERT INTO tracked_project (project_id, resource, refreshed_at) VALUES ($1, $2, now())
-		ON CONFLICT (project_id) DO UPDATE SET resource = EXCLUDED.resource, refreshed_at = now()`, p.ID, raw)
+	_, err = s.Pool.Exec(ctx, `INSERT INTO tracked_project (project_id, resource, modified_at, refreshed_at) VALUES ($1, $2, $3, now())
+		ON CONFLICT (project_id) DO UPDATE SET resource = EXCLUDED.resource, modified_at = EXCLUDED.modified_at, refreshed_at = now()
+		WHERE tracked_project.modified_at <= EXCLUDED.modified_at`, p.ID, raw, modifiedAt)
 	if err != nil {
 		return fmt.Errorf("store project %s: %w", p.ID, err)
 	}
 	return nil
+}
+
+// LastProjectChange is the newest modification time stored (ms; 0 with none).
+func (s *Store) LastProjectChange(ctx context.Context) (int64, error) {
+	var ms int64
+	if err := s.Pool.QueryRow(ctx, `SELECT coalesce(max(modified_at), 0) FROM tracked_project`).Scan(&ms); err != nil {
+		return 0, fmt.Errorf("read the last project change: %w", err)
+	}
+	return ms, nil
 }
 
 // DeleteProject forgets a project.

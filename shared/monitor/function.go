@@ -103,7 +103,7 @@ func Main(name string) {
 				return nil, err
 			}
 			m.Orphans = &Orphans{Core: core, Kube: cs, Namespace: env.JobsNamespace, Grace: env.OrphanGrace, Log: log}
-			m.Drives = &drives.Access{Store: &drives.Store{Pool: db.Pool}, Core: core}
+			m.Drives = &drives.Access{Store: &drives.Store{Pool: db.Pool}, Core: core, Stream: core}
 			m.DriveRefresh = env.DriveRefresh
 			m.OrphanEvery = env.OrphanEvery
 		case env.CoreURL != "" || env.RefreshTokenFile != "":

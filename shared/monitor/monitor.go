@@ -118,6 +118,7 @@ func (m *Monitor) Run(ctx context.Context) error {
 			m.DriveRefresh = 30 * time.Second
 		}
 		go m.Drives.Run(ctx, m.DriveRefresh, m.Log)
+		go m.Drives.FollowProjects(ctx, m.Log)
 	}
 	// Jobs that may have no pod to send an event: unfinished ones (their pods may have gone while we were
 	// down) and integrated applications (their pod may need recreating).

@@ -19,6 +19,7 @@ import (
 	"github.com/ucloud-im/knative-im/shared/appsession"
 	"github.com/ucloud-im/knative-im/shared/coreauth"
 	"github.com/ucloud-im/knative-im/shared/fn"
+	"github.com/ucloud-im/knative-im/shared/drives"
 	"github.com/ucloud-im/knative-im/shared/iapps"
 	"github.com/ucloud-im/knative-im/shared/jobs"
 	"github.com/ucloud-im/knative-im/shared/store"
@@ -91,7 +92,7 @@ func newRig(t *testing.T) *rig {
 	// The configuration operations on config-update's database role (its grants cover all four).
 	db := storetest.New(t, env.Database(t)).Open(t, store.FnConfigUpdate)
 	ia := &iapps.Service{Provider: "k8s", Registry: iapps.Handlers(iapps.HandlerEnv{}), Store: &iapps.ConfigStore{Pool: db.Pool},
-		Core: r.client, Kube: env.Clientset, Namespace: r.ns}
+		Core: r.client, Kube: env.Clientset, Namespace: r.ns, Access: &drives.Access{Store: &drives.Store{Pool: db.Pool}, Core: r.client}}
 
 	// As the path table splits them: create to job-create, the other job calls and the provider-level
 	// calls to job-control, the configuration calls to the config functions.

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/ucloud-im/knative-im/shared/ucloud"
 )
@@ -15,6 +16,7 @@ type driveBook struct {
 	mu       sync.Mutex
 	drives   map[string]ucloud.Drive
 	projects map[string]ucloud.Project
+	modified map[string]int64
 	// watchers get every project change (the provider notification stream).
 	watchers map[chan ucloud.Project]bool
 }
@@ -22,6 +24,7 @@ type driveBook struct {
 func (b *driveBook) init() {
 	if b.drives == nil {
 		b.drives, b.projects, b.watchers = map[string]ucloud.Drive{}, map[string]ucloud.Project{}, map[chan ucloud.Project]bool{}
+		b.modified = map[string]int64{}
 	}
 }
 
@@ -65,6 +68,7 @@ func (c *Core) PutProject(p ucloud.Project) {
 	b.mu.Lock()
 	b.init()
 	b.projects[p.ID] = p
+	b.modified[p.ID] = time.Now().UnixMilli()
 	var ws []chan ucloud.Project
 	for w := range b.watchers {
 		ws = append(ws, w)

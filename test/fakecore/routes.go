@@ -31,6 +31,7 @@ func (c *Core) routes() http.Handler {
 	mux.HandleFunc("POST /api/products/v2", c.authed(c.createProducts))
 	mux.HandleFunc("GET /api/products/v2/browse", c.authed(c.browseProducts))
 	mux.HandleFunc("GET /api/files/collections/control/retrieve", c.authed(c.retrieveDrive))
+	mux.Handle("GET /api/accounting/notifications", c.notifications())
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		c.violation(r, "no such call in the wire reference")
 		writeError(w, http.StatusNotFound, "Unknown call")

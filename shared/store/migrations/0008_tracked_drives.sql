@@ -7,8 +7,11 @@ CREATE TABLE tracked_drive (
     refreshed_at timestamptz NOT NULL DEFAULT now()
 );
 
+-- Projects (members, roles, groups) from Core's provider notification stream; modified_at is Core's time
+-- of the change (ms), from which a reconnecting stream replays.
 CREATE TABLE tracked_project (
     project_id   text PRIMARY KEY,
     resource     jsonb NOT NULL,
+    modified_at  bigint NOT NULL DEFAULT 0,
     refreshed_at timestamptz NOT NULL DEFAULT now()
 );
