@@ -97,6 +97,7 @@ func Build(job ucloud.Job, p Product, app Application, s Settings) (Objects, err
 		}
 		// The job's folders, by drive (see drives.Layout): never a sub-path deeper than a drive's own folder.
 		layout.Apply(pod, s.HelperImage)
+		drives.Annotate(pod, job.Owner, drives.JobFolders(job)) // the monitor decides the owner's access again
 		isolation.Harden(pod)
 		objs.Pods = append(objs.Pods, pod)
 	}

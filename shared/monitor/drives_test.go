@@ -9,8 +9,10 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	"github.com/ucloud-im/knative-im/shared/iapps"
+	"github.com/ucloud-im/knative-im/shared/jobs"
 	"github.com/ucloud-im/knative-im/shared/kube"
 	"github.com/ucloud-im/knative-im/test/envtest"
 
@@ -128,4 +130,56 @@ func TestRevokedAccessLeavesTheRunningApplications(t *testing.T) {
 	if got, err := svc.Retrieve(ctx, "syncthing", iapps.RetrieveRequest{ProductID: "syncthing", Principal: alice}); err != nil || !strings.Contains(string(got.Config), "/60/Shared") {
 		t.Fatalf("the stored configuration changed: %s %v", got.Config, err)
 	}
+}
+
+// A normal job reads bob's drive 61 through a READ entry Core checked at submit. Bob removes the entry: within
+// the bound the monitor stops the job (its pods are deleted) and Core receives FAILURE with a message naming
+// the folder, once.
+func TestRevokedAccessStopsARunningJob(t *testing.T) {
+	r := newRig(t)
+	stop := r.start()
+	defer stop()
+	shared := r.core.PersonalDrive("61", "bob#1")
+	shared.Permissions.Others = []ucloud.ResourceAclEntry{{Entity: ucloud.AclEntity{Type: ucloud.AclUser, Username: "alice#1"}, Permissions: []ucloud.Permission{"READ"}}}
+	r.core.PutDrive(shared)
+	catalog, _ := jobs.LoadCatalog("")
+	job := ucloud.Job{ID: "610", Owner: ucloud.ResourceOwner{CreatedBy: "alice#1"}, Specification: ucloud.JobSpecification{
+		Product: ucloud.ProductReference{ID: "u1-standard-1", Category: "u1-standard"}, Application: ucloud.NameAndVersion{Name: "batch-ubuntu", Version: "24.04"},
+		Replicas: 2, Resources: []ucloud.AppParameterValue{{Type: "file", Path: "/61/Data", ReadOnly: ptr.To(true)}, {Type: "file", Path: "/1/Out", ReadOnly: ptr.To(false)}}}}
+	p, _ := catalog.Product(job.Specification.Product)
+	app, _ := catalog.Application(job.Specification.Application)
+	objs, err := jobs.Build(job, p, app, jobs.Settings{Namespace: r.ns})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pod := range objs.Pods {
+		if _, err := env.Clientset.CoreV1().Pods(r.ns).Create(context.Background(), pod, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lastState := func(want string) {
+		t.Helper()
+		envtest.Eventually(t, revocationBound, func() error {
+			if got := r.states("610"); len(got) == 0 || got[len(got)-1] != want {
+				return fmt.Errorf("Core has %v for the job, want it to end with %s", got, want)
+			}
+			return nil
+		})
+	}
+	lastState("RUNNING")
+	revoked := time.Now()
+	r.core.SetDriveACL("61", nil)
+	lastState("FAILURE")
+	t.Logf("the job was stopped %s after its owner lost access", time.Since(revoked))
+	if s := r.statusesOf("610"); !strings.Contains(s[len(s)-1], "no longer have permission to use /61/Data") {
+		t.Fatalf("Core's last status for the job: %q", s)
+	}
+	envtest.Eventually(t, revocationBound, func() error {
+		pods, err := env.Clientset.CoreV1().Pods(r.ns).List(context.Background(), metav1.ListOptions{LabelSelector: kube.LabelJobID + "=610"})
+		if err != nil || len(pods.Items) != 0 {
+			return fmt.Errorf("the job's pods are still there (%v)", err)
+		}
+		return nil
+	})
+	r.quiet("610")
 }

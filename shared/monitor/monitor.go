@@ -182,6 +182,27 @@ func (m *Monitor) podlessCandidates(ctx context.Context) ([]string, error) {
 	return ids, nil
 }
 
+// lostFolders are the folders a normal job's pods mount that their owner may no longer use (decided on
+// the stored facts; none without Drives: the job keeps what Core checked at submit).
+func (m *Monitor) lostFolders(ctx context.Context, pods []*corev1.Pod) ([]string, error) {
+	if m.Drives == nil || len(pods) == 0 {
+		return nil, nil
+	}
+	owner, folders, ok := drives.MountsOf(pods[0])
+	if !ok {
+		return nil, nil
+	}
+	denied, err := m.Drives.Denied(ctx, owner, folders, false)
+	if err != nil {
+		return nil, err
+	}
+	lost := make([]string, len(denied))
+	for i, f := range denied {
+		lost[i] = f.UCloudPath
+	}
+	return lost, nil
+}
+
 // states is the job_state table, through the monitor's own pool (role FnMonitor).
 func (m *Monitor) states() *store.JobStates { return &store.JobStates{Pool: m.Pool} }
 
@@ -220,6 +241,16 @@ func (m *Monitor) Reconcile(ctx context.Context, jobID string) error {
 		case obs.Expired:
 			if err := m.deletePods(ctx, jobID); err != nil {
 				return err
+			}
+		case !obs.State.Final():
+			if lost, err := m.lostFolders(ctx, pods); err != nil {
+				return err
+			} else if len(lost) > 0 {
+				// As the original: a running job whose owner may no longer use a folder is stopped.
+				if err := m.deletePods(ctx, jobID); err != nil {
+					return err
+				}
+				obs = Observation{State: ucloud.StateFailure, Status: "The job was stopped: you no longer have permission to use " + strings.Join(lost, ", ") + "."}
 			}
 		}
 	}
