@@ -72,7 +72,9 @@ func (a *Access) FollowProjects(ctx context.Context, log *slog.Logger) {
 // from Core once. A drive or project that stays unknown is denied.
 func (a *Access) Denied(ctx context.Context, actor ucloud.ResourceOwner, folders []Folder, fresh bool) ([]Folder, error) {
 	var denied []Folder
+	// One read per drive and project, however many folders share them.
 	drives := map[string]*ucloud.Drive{}
+	projects := map[string]*ucloud.Project{}
 	for _, f := range folders {
 		id := DriveID(f.UCloudPath)
 		d, seen := drives[id]
@@ -85,9 +87,14 @@ func (a *Access) Denied(ctx context.Context, actor ucloud.ResourceOwner, folders
 		}
 		var project *ucloud.Project
 		if d != nil && d.Owner.Project != nil && *d.Owner.Project != "" {
-			var err error
-			if project, err = a.Store.Project(ctx, *d.Owner.Project); err != nil {
-				return nil, err
+			pid := *d.Owner.Project
+			var seen bool
+			if project, seen = projects[pid]; !seen {
+				var err error
+				if project, err = a.Store.Project(ctx, pid); err != nil {
+					return nil, err
+				}
+				projects[pid] = project
 			}
 		}
 		if !CanUse(actor, d, project, f.ReadOnly) {
