@@ -12,16 +12,21 @@ import (
 	"github.com/ucloud-im/knative-im/shared/ucloud"
 )
 
-// podUIDs are the namespace's pods by name and uid: "no pod changes" is this map staying equal.
+// podUIDs are the namespace's pods by name: "no pod changes" is this map staying equal.
 func (r *rig) podUIDs() map[string]string {
 	r.t.Helper()
 	pods, err := env.Clientset.CoreV1().Pods(r.ns).List(context.Background(), metav1.ListOptions{})
 	if err != nil {
 		r.t.Fatal(err)
 	}
+	// The uid, what the pod runs and its annotations; not the resourceVersion, which KWOK's status updates
+	// change, nor the node the scheduler binds it to.
 	out := map[string]string{}
 	for _, p := range pods.Items {
-		out[p.Name] = string(p.UID) + "/" + p.ResourceVersion
+		p.Spec.NodeName = "" // set by the scheduler after creation
+		spec, _ := json.Marshal(p.Spec)
+		meta, _ := json.Marshal(p.Annotations)
+		out[p.Name] = string(p.UID) + "/" + string(spec) + string(meta)
 	}
 	return out
 }
