@@ -55,18 +55,44 @@ func iappPolicy(id, ns string, labels map[string]string, public ...int32) *netwo
 	}
 }
 
+// hardened is the security context every container gets.
+func hardened() *corev1.SecurityContext {
+	return &corev1.SecurityContext{
+		Privileged: kptr.To(false), AllowPrivilegeEscalation: kptr.To(false),
+		Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}, Add: []corev1.Capability{
+			"AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD", "NET_BIND_SERVICE",
+			"SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT"}},
+		SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+	}
+}
+
 // iappPod is an application's rank-0 pod written out: hardened, the configuration mounted, and the folders
-// (mounts after the configuration's) from the shared filesystem.
+// by drive: each drive in rw whole (subPath = its id) at /ucloud/drives/<id>, an emptyDir at /work, and an
+// init container linking each folder (links: [path in the container, target]) into its drive's mount.
 func iappPod(id, ns, app, etag string, labels map[string]string, image string, command []string, cpu, mem string,
-	folders []corev1.VolumeMount, ports []corev1.ContainerPort) *corev1.Pod {
+	rw []string, links [][2]string, ports []corev1.ContainerPort) *corev1.Pod {
 	req := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(cpu), corev1.ResourceMemory: resource.MustParse(mem)}
 	volumes := []corev1.Volume{{Name: "iapp-config", VolumeSource: corev1.VolumeSource{
 		ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: "j-" + id + "-iapp-config"}},
 	}}}
-	if len(folders) > 0 {
+	mounts := []corev1.VolumeMount{{Name: "iapp-config", MountPath: "/etc/ucloud/iapp", ReadOnly: true}}
+	var inits []corev1.Container
+	if len(links) > 0 {
 		volumes = append(volumes, corev1.Volume{Name: "ucloud-filesystem", VolumeSource: corev1.VolumeSource{
 			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "ucloud-filesystem"},
-		}})
+		}}, corev1.Volume{Name: "ucloud-work", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}})
+		for _, d := range rw {
+			mounts = append(mounts, corev1.VolumeMount{Name: "ucloud-filesystem", SubPath: d, MountPath: "/ucloud/drives/" + d})
+		}
+		mounts = append(mounts, corev1.VolumeMount{Name: "ucloud-work", MountPath: "/work"})
+		args := []string{"-c", `set -e; while [ $# -gt 0 ]; do ln -sfn "$1" "$2"; shift 2; done`, "links"}
+		for _, l := range links {
+			args = append(args, l[1], l[0])
+		}
+		small := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("32Mi")}
+		inits = []corev1.Container{{Name: "ucloud-links", Image: "busybox:1.37", Command: []string{"sh"}, Args: args,
+			VolumeMounts: []corev1.VolumeMount{{Name: "ucloud-work", MountPath: "/work"}},
+			Resources:    corev1.ResourceRequirements{Requests: small, Limits: small}, SecurityContext: hardened()}}
 	}
 	name := "j-" + id + "-job-0"
 	return &corev1.Pod{
@@ -76,17 +102,12 @@ func iappPod(id, ns, app, etag string, labels map[string]string, image string, c
 			RestartPolicy: corev1.RestartPolicyNever, AutomountServiceAccountToken: kptr.To(false), EnableServiceLinks: kptr.To(false),
 			Hostname: name, Subdomain: "j-" + id, TerminationGracePeriodSeconds: kptr.To[int64](5),
 			SecurityContext: &corev1.PodSecurityContext{SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}},
+			InitContainers:  inits,
 			Containers: []corev1.Container{{
 				Name: "user-job", Image: image, Command: command, Ports: ports,
-				Resources:    corev1.ResourceRequirements{Requests: req, Limits: req},
-				VolumeMounts: append([]corev1.VolumeMount{{Name: "iapp-config", MountPath: "/etc/ucloud/iapp", ReadOnly: true}}, folders...),
-				SecurityContext: &corev1.SecurityContext{
-					Privileged: kptr.To(false), AllowPrivilegeEscalation: kptr.To(false),
-					Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}, Add: []corev1.Capability{
-						"AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD", "NET_BIND_SERVICE",
-						"SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT"}},
-					SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
-				},
+				Resources:       corev1.ResourceRequirements{Requests: req, Limits: req},
+				VolumeMounts:    mounts,
+				SecurityContext: hardened(),
 			}},
 			Volumes: volumes,
 		},
@@ -120,10 +141,7 @@ func TestAppBuildTable(t *testing.T) {
 		want: iapps.Objects{
 			Pod: iappPod("21", "jobs", "syncthing", "e1", personal, "dreg.cloud.sdu.dk/ucloud/syncthing-go:latest",
 				[]string{"/usr/bin/ucloud-sync", "/etc/ucloud/iapp/config.json"}, "400m", "2Gi",
-				[]corev1.VolumeMount{
-					{Name: "ucloud-filesystem", SubPath: "1/Sync", MountPath: "/work/Sync"},
-					{Name: "ucloud-filesystem", SubPath: "2/Sync", MountPath: "/work/Sync-2"},
-				},
+				[]string{"1", "2"}, [][2]string{{"/work/Sync", "/ucloud/drives/1/Sync"}, {"/work/Sync-2", "/ucloud/drives/2/Sync"}},
 				[]corev1.ContainerPort{{Name: "sync", ContainerPort: 22000, Protocol: corev1.ProtocolTCP}}),
 			ConfigMap: configMap("21", "jobs", "e1", personal, syncCfg),
 			Services: []*corev1.Service{{
@@ -142,7 +160,7 @@ func TestAppBuildTable(t *testing.T) {
 		cfg:  `{"devices":[],"folders":[]}`,
 		want: iapps.Objects{
 			Pod: iappPod("22", "ns2", "syncthing", "e2", inProject, "registry.example/sync:2",
-				[]string{"/usr/bin/ucloud-sync", "/etc/ucloud/iapp/config.json"}, "400m", "2Gi", nil,
+				[]string{"/usr/bin/ucloud-sync", "/etc/ucloud/iapp/config.json"}, "400m", "2Gi", nil, nil,
 				[]corev1.ContainerPort{{Name: "sync", ContainerPort: 22000, Protocol: corev1.ProtocolTCP}}),
 			ConfigMap: configMap("22", "ns2", "e2", inProject, `{"devices":[],"folders":[]}`),
 			Services: []*corev1.Service{{
@@ -161,11 +179,7 @@ func TestAppBuildTable(t *testing.T) {
 		cfg:  `{"folders":["/1/Home","/3/Data/Home","/4/x"]}`,
 		want: iapps.Objects{
 			Pod: iappPod("21", "jobs", "terminal", "e3", personal, "ubuntu:24.04", []string{"sleep", "infinity"}, "500m", "2Gi",
-				[]corev1.VolumeMount{
-					{Name: "ucloud-filesystem", SubPath: "1/Home", MountPath: "/work/Home"},
-					{Name: "ucloud-filesystem", SubPath: "3/Data/Home", MountPath: "/work/Home-2"},
-					{Name: "ucloud-filesystem", SubPath: "4/x", MountPath: "/work/x"},
-				}, nil),
+				[]string{"1", "3", "4"}, [][2]string{{"/work/Home", "/ucloud/drives/1/Home"}, {"/work/Home-2", "/ucloud/drives/3/Data/Home"}, {"/work/x", "/ucloud/drives/4/x"}}, nil),
 			ConfigMap: configMap("21", "jobs", "e3", personal, `{"folders":["/1/Home","/3/Data/Home","/4/x"]}`),
 			Policy:    iappPolicy("21", "jobs", personal),
 		},
@@ -176,7 +190,7 @@ func TestAppBuildTable(t *testing.T) {
 		cfg:  `{"Folders":["/9/Work"]}`,
 		want: iapps.Objects{
 			Pod: iappPod("22", "ns2", "terminal", "e4", inProject, "registry.example/shell:1", []string{"sleep", "infinity"}, "500m", "2Gi",
-				[]corev1.VolumeMount{{Name: "ucloud-filesystem", SubPath: "9/Work", MountPath: "/work/Work"}}, nil),
+				[]string{"9"}, [][2]string{{"/work/Work", "/ucloud/drives/9/Work"}}, nil),
 			ConfigMap: configMap("22", "ns2", "e4", inProject, `{"Folders":["/9/Work"]}`),
 			Policy:    iappPolicy("22", "ns2", inProject),
 		},

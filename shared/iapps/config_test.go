@@ -119,7 +119,9 @@ func TestStaleETagChangesNothing(t *testing.T) {
 	}
 	// A stale ETag on a key with nothing stored registers nothing.
 	bob := ucloud.ResourceOwner{CreatedBy: "bob#1"}
-	if code, _ := r.call("syncthing", iapps.OpUpdate, iapps.UpdateRequest{Principal: bob, Config: syncthingConfig("B"), ExpectedETag: ptr("old")}); code != 400 {
+	r.core.PersonalDrive("124", bob.CreatedBy)
+	bobs := json.RawMessage(strings.Replace(string(syncthingConfig("B")), "/123/", "/124/", 1))
+	if code, _ := r.call("syncthing", iapps.OpUpdate, iapps.UpdateRequest{Principal: bob, Config: bobs, ExpectedETag: ptr("old")}); code != 400 {
 		t.Fatalf("stale first update: %d", code)
 	}
 	if n := len(r.core.Registered()); n != 1 {
@@ -155,7 +157,7 @@ func TestResetRestartAndReconcile(t *testing.T) {
 		t.Fatal(err)
 	}
 	h, _ := r.svc.Registry.Lookup("syncthing")
-	if _, err := iapps.Reconcile(ctx, env.Clientset, r.ns, h, rec); err != nil {
+	if _, err := iapps.Reconcile(ctx, env.Clientset, r.ns, h, rec, r.svc.Access); err != nil {
 		t.Fatal(err)
 	}
 	back, err := r.pod("5000")
@@ -249,8 +251,11 @@ func TestTerminalAcceptsCapitalFoldersAndStoresLowercase(t *testing.T) {
 	for _, m := range pod.Spec.Containers[0].VolumeMounts {
 		mounts = append(mounts, m.MountPath)
 	}
-	if strings.Join(mounts, ",") != "/etc/ucloud/iapp,/work/Home,/work/Home-2" {
+	if strings.Join(mounts, ",") != "/etc/ucloud/iapp,/ucloud/drives/7,/ucloud/drives/8,/work" {
 		t.Fatalf("mounts %v", mounts)
+	}
+	if links := strings.Join(pod.Spec.InitContainers[0].Args[3:], ","); links != "/ucloud/drives/7/Home,/work/Home,/ucloud/drives/8/Home,/work/Home-2" {
+		t.Fatalf("links %s", links)
 	}
 }
 
@@ -271,11 +276,11 @@ func TestIdleTerminalIsStoppedByReconcile(t *testing.T) {
 	}
 	now := rec.UpdatedAt.Add(10 * time.Minute)
 	term := iapps.Terminal{IdleTimeout: 15 * time.Minute, Now: func() time.Time { return now }}
-	if out, err := iapps.Reconcile(ctx, env.Clientset, r.ns, term, rec); err != nil || out != iapps.Unchanged {
+	if out, err := iapps.Reconcile(ctx, env.Clientset, r.ns, term, rec, r.svc.Access); err != nil || out.Outcome != iapps.Unchanged {
 		t.Fatalf("after 10 idle minutes: %s %v, want unchanged", out, err)
 	}
 	now = rec.UpdatedAt.Add(16 * time.Minute)
-	if out, err := iapps.Reconcile(ctx, env.Clientset, r.ns, term, rec); err != nil || out != iapps.Stopped {
+	if out, err := iapps.Reconcile(ctx, env.Clientset, r.ns, term, rec, r.svc.Access); err != nil || out.Outcome != iapps.Stopped {
 		t.Fatalf("after 16 idle minutes: %s %v, want stopped", out, err)
 	}
 	if _, err := r.pod("5000"); !apierrors.IsNotFound(err) {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ucloud-im/knative-im/shared/coreauth"
+	"github.com/ucloud-im/knative-im/shared/drives"
 	"github.com/ucloud-im/knative-im/shared/fn"
 	"github.com/ucloud-im/knative-im/shared/isolation"
 	"github.com/ucloud-im/knative-im/shared/kube"
@@ -80,6 +81,9 @@ func Build(ctx context.Context, op Op, log *slog.Logger) (*fn.Server, error) {
 			return nil, err
 		}
 		svc.Core = core
+		if op == OpUpdate {
+			svc.Access = &drives.Access{Store: &drives.Store{Pool: db.Pool}, Core: core}
+		}
 	}
 	if op != OpRetrieve {
 		cs, err := kube.NewClientset(env.Kubeconfig)

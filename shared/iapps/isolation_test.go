@@ -23,6 +23,7 @@ func TestApplicationsAreFencedAndHardened(t *testing.T) {
 		t.Run(app, func(t *testing.T) {
 			owner := alice()
 			owner.CreatedBy = app + "-owner#1"
+			r.core.PersonalDrive(map[string]string{"terminal": "7", "syncthing": "123"}[app], owner.CreatedBy)
 			code, body := r.call(app, iapps.OpUpdate, iapps.UpdateRequest{Principal: owner, Config: cfg})
 			if code != 200 {
 				t.Fatalf("update: %d %s", code, body)

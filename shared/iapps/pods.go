@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
+	"github.com/ucloud-im/knative-im/shared/drives"
 	"github.com/ucloud-im/knative-im/shared/isolation"
 	"github.com/ucloud-im/knative-im/shared/kube"
 )
@@ -62,7 +63,7 @@ func policy(iso isolation.Env, job Job, ports isolation.Ports) *networkingv1.Net
 }
 
 // FilesystemVolume is the shared volume holding users' files; folders are mounted from it by sub-path.
-const FilesystemVolume = "ucloud-filesystem"
+const FilesystemVolume = drives.ClaimVolume
 
 // mountPaths gives each UCloud path its place in the container, /work/<last part>, made unique with a
 // numeric suffix when two folders share a name (/1/Sync and /2/Sync).
@@ -81,17 +82,16 @@ func mountPaths(ucloudPaths []string) []string {
 	return out
 }
 
-// mountFolder mounts a UCloud path (/<drive>/<path>) from the shared filesystem at mountPath.
-func mountFolder(pod *corev1.Pod, ucloudPath, mountPath string, readOnly bool) {
-	c := &pod.Spec.Containers[0]
-	if len(pod.Spec.Volumes) == 1 {
-		pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{Name: FilesystemVolume, VolumeSource: corev1.VolumeSource{
-			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: FilesystemVolume},
-		}})
+// mountFolders mounts folders by drive (drives.Layout: each drive whole, by its own folder; the folders
+// are links at their paths under /work), after which the pod is hardened again for the init container.
+func mountFolders(pod *corev1.Pod, folders []drives.Folder) error {
+	layout, err := drives.Plan(folders)
+	if err != nil {
+		return err
 	}
-	c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{
-		Name: FilesystemVolume, SubPath: ucloudPath[1:], MountPath: mountPath, ReadOnly: readOnly,
-	})
+	layout.Apply(pod, "")
+	isolation.Harden(pod)
+	return nil
 }
 
 func lastPart(p string) string {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -33,47 +34,66 @@ const podGoneTimeout = 10 * time.Second
 // ErrPodTerminating is a replaced pod that did not go away in time; a later reconcile finishes the job.
 var ErrPodTerminating = errors.New("the application's previous pod is still terminating")
 
+// Result is what Reconcile found or did, and the folders it left out of the pod because the owner may no
+// longer use them (a Syncthing pod without them, or, for the terminal, Stopped).
+type Result struct {
+	Outcome Outcome
+	Dropped []string
+}
+
 // Reconcile makes the rank-0 pod of rec's job match the stored configuration (the original's rule: a pod
 // whose ETag annotation differs is replaced) and creates it when it is missing and should run. It is the
-// step the monitor runs for a deleted pod, and the one update runs to apply a new configuration.
-func Reconcile(ctx context.Context, cs kubernetes.Interface, ns string, h Handler, rec Record) (Outcome, error) {
+// step the monitor runs for a deleted pod, and the one update runs to apply a new configuration. Every
+// time, the owner's access to the configuration's folders is decided again (access, on the stored facts):
+// a folder the owner may no longer use is left out of the pod (its pod is replaced), or the application
+// stops when it cannot run without it.
+func Reconcile(ctx context.Context, cs kubernetes.Interface, ns string, h Handler, rec Record, access Access) (Result, error) {
 	if !rec.Active() {
-		return Stopped, nil
+		return Result{Outcome: Stopped}, nil
 	}
+	cfg, dropped, mayRun, err := effective(ctx, access, h, rec)
+	if err != nil {
+		return Result{}, err
+	}
+	res := func(o Outcome) (Result, error) { return Result{Outcome: o, Dropped: dropped}, nil }
 	pods := cs.CoreV1().Pods(ns)
 	name := kube.PodName(rec.JobID, 0)
-	shouldRun := h.ShouldRun(rec.Config, rec.UpdatedAt)
+	shouldRun := mayRun && h.ShouldRun(cfg, rec.UpdatedAt)
 	replaced := false
 	pod, err := pods.Get(ctx, name, metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
 	case err != nil:
-		return "", err
-	case pod.DeletionTimestamp == nil && pod.Annotations[kube.AnnotationIAppETag] == rec.ETag && shouldRun:
-		return Unchanged, nil
+		return Result{}, err
+	case pod.DeletionTimestamp == nil && pod.Annotations[kube.AnnotationIAppETag] == rec.ETag &&
+		pod.Annotations[AnnotationDropped] == strings.Join(dropped, ",") && shouldRun:
+		return res(Unchanged)
 	default:
 		if err := deleteRank0(ctx, cs, ns, rec.JobID); err != nil {
-			return "", err
+			return Result{}, err
 		}
 		if err := waitGone(ctx, cs, ns, name); err != nil {
-			return "", err
+			return Result{}, err
 		}
 		replaced = true
 	}
 	if !shouldRun {
-		return Stopped, nil
+		return res(Stopped)
 	}
-	objs, err := h.Build(Job{ID: rec.JobID, Key: rec.Key, ETag: rec.ETag, Namespace: ns}, rec.Config)
+	objs, err := h.Build(Job{ID: rec.JobID, Key: rec.Key, ETag: rec.ETag, Namespace: ns}, cfg)
 	if err != nil {
-		return "", err
+		return Result{}, err
+	}
+	if len(dropped) > 0 {
+		objs.Pod.Annotations[AnnotationDropped] = strings.Join(dropped, ",")
 	}
 	if err := createObjects(ctx, cs, ns, objs); err != nil {
-		return "", err
+		return Result{}, err
 	}
 	if replaced {
-		return Replaced, nil
+		return res(Replaced)
 	}
-	return Created, nil
+	return res(Created)
 }
 
 // deleteRank0 deletes the job's rank-0 pod at once (grace period 0); its objects follow by garbage

@@ -8,6 +8,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/ucloud-im/knative-im/shared/drives"
 	"github.com/ucloud-im/knative-im/shared/iapps"
 	"github.com/ucloud-im/knative-im/shared/kube"
 	"github.com/ucloud-im/knative-im/shared/store"
@@ -28,9 +29,11 @@ func TestEachOperationRunsAsItsOwnRole(t *testing.T) {
 	}
 	ns := env.Namespace(t)
 	env.FilesystemClaim(t, ns, iapps.FilesystemVolume)
+	core.PersonalDrive("123", alice().CreatedBy)
 	as := func(fn string) *iapps.Service {
-		return &iapps.Service{Provider: "k8s", Registry: iapps.Handlers(iapps.HandlerEnv{}), Store: &iapps.ConfigStore{Pool: sdb.Open(t, fn).Pool},
-			Core: client, Kube: env.Clientset, Namespace: ns}
+		pool := sdb.Open(t, fn).Pool
+		return &iapps.Service{Provider: "k8s", Registry: iapps.Handlers(iapps.HandlerEnv{}), Store: &iapps.ConfigStore{Pool: pool},
+			Core: client, Kube: env.Clientset, Namespace: ns, Access: &drives.Access{Store: &drives.Store{Pool: pool}, Core: client}}
 	}
 	update, reset, restart, retrieve := as(store.FnConfigUpdate), as(store.FnConfigReset), as(store.FnConfigRestart), as(store.FnConfigRetrieve)
 	ctx := context.Background()

@@ -52,6 +52,9 @@ type Service struct {
 	Core      Registrar
 	Kube      kubernetes.Interface
 	Namespace string
+	// Access decides the owner's access to the folders a configuration mounts (needed by update and
+	// reset: a configuration with folders and no Access is refused).
+	Access Access
 }
 
 var errStale = fn.Errorf(http.StatusBadRequest, "ETAG_MISMATCH", "The configuration has changed since you last loaded the page. Please reload it and try again.")
@@ -131,6 +134,10 @@ func (s *Service) Update(ctx context.Context, app string, req UpdateRequest) err
 	if err != nil {
 		return validationError(err)
 	}
+	// Before anything is registered or stored: a folder the owner may not use is refused (403 naming it).
+	if err := checkAccess(ctx, s.Access, h, req.Principal, cfg); err != nil {
+		return err
+	}
 	return s.store(ctx, h, KeyOf(app, req.Principal), cfg, req.ExpectedETag)
 }
 
@@ -209,10 +216,10 @@ func (s *Service) store(ctx context.Context, h Handler, key Key, cfg json.RawMes
 	}
 	// The configuration is stored: the call has succeeded. Applying it now spares the user the monitor's
 	// next pass; when the cluster cannot be reached, the monitor applies it later from the stored row.
-	if outcome, err := Reconcile(ctx, s.Kube, s.Namespace, h, rec); err != nil {
+	if res, err := Reconcile(ctx, s.Kube, s.Namespace, h, rec, s.Access); err != nil {
 		fn.Log(ctx).Warn("configuration stored but not applied yet; the monitor will apply it", "err", err.Error())
 	} else {
-		fn.Log(ctx).Info("configuration applied", "outcome", string(outcome), "etag", rec.ETag)
+		fn.Log(ctx).Info("configuration applied", "outcome", string(res.Outcome), "etag", rec.ETag)
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/ucloud-im/knative-im/shared/coreauth"
+	"github.com/ucloud-im/knative-im/shared/drives"
 	"github.com/ucloud-im/knative-im/shared/fn"
 	"github.com/ucloud-im/knative-im/shared/iapps"
 	"github.com/ucloud-im/knative-im/shared/store"
@@ -53,6 +54,11 @@ func newRig(t *testing.T) *rig {
 	svc := &iapps.Service{
 		Provider: "k8s", Registry: iapps.Handlers(iapps.HandlerEnv{}), Store: &iapps.ConfigStore{Pool: fnDB.Pool},
 		Core: client, Kube: env.Clientset, Namespace: ns,
+		Access: &drives.Access{Store: &drives.Store{Pool: fnDB.Pool}, Core: client},
+	}
+	// The drives the tests' folders are in belong to alice; anyone else is refused them.
+	for _, id := range []string{"1", "2", "3", "4", "7", "8", "9", "123"} {
+		core.PersonalDrive(id, alice().CreatedBy)
 	}
 	key, err := coreauth.ParsePublicKey(core.PublicKeyPEM())
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
+	"github.com/ucloud-im/knative-im/shared/drives"
 	"github.com/ucloud-im/knative-im/shared/isolation"
 	"github.com/ucloud-im/knative-im/shared/kube"
 	"github.com/ucloud-im/knative-im/shared/ucloud"
@@ -162,8 +163,13 @@ func (s Syncthing) Build(job Job, raw json.RawMessage) (Objects, error) {
 		image = "dreg.cloud.sdu.dk/ucloud/syncthing-go:latest"
 	}
 	pod, cm := basePod(job, raw, image, []string{"/usr/bin/ucloud-sync", ConfigFile}, "400m", "2Gi")
-	for _, f := range c.Folders {
-		mountFolder(pod, f.UCloudPath, f.Path, false)
+	folders := make([]drives.Folder, len(c.Folders))
+	for i, f := range c.Folders {
+		// Syncthing writes: always read-write, as in the original.
+		folders[i] = drives.Folder{UCloudPath: f.UCloudPath, At: f.Path}
+	}
+	if err := mountFolders(pod, folders); err != nil {
+		return Objects{}, fmt.Errorf("stored syncthing configuration: %w", err)
 	}
 	pod.Spec.Containers[0].Ports = []corev1.ContainerPort{{Name: "sync", ContainerPort: SyncthingPort, Protocol: corev1.ProtocolTCP}}
 	labels := kube.JobLabels(job.ID, 0, job.Key.Project)
@@ -190,4 +196,39 @@ func iappJobSpec(app, provider string) ucloud.JobSpecification {
 		Parameters:  map[string]ucloud.AppParameterValue{},
 		Resources:   []ucloud.AppParameterValue{},
 	}
+}
+
+// Folders implements Mounter: Syncthing writes, so every folder needs EDIT.
+func (Syncthing) Folders(raw json.RawMessage) ([]drives.Folder, error) {
+	var c SyncthingConfig
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return nil, fmt.Errorf("syncthing configuration: %w", err)
+	}
+	out := make([]drives.Folder, len(c.Folders))
+	for i, f := range c.Folders {
+		out[i] = drives.Folder{UCloudPath: f.UCloudPath}
+	}
+	return out, nil
+}
+
+// Without implements Mounter: the denied folders are dropped (as the original drops them from the
+// runtime configuration); Syncthing keeps running with the rest.
+func (Syncthing) Without(raw json.RawMessage, denied []drives.Folder) (json.RawMessage, bool, error) {
+	var c SyncthingConfig
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return nil, false, fmt.Errorf("syncthing configuration: %w", err)
+	}
+	drop := map[string]bool{}
+	for _, f := range denied {
+		drop[f.UCloudPath] = true
+	}
+	kept := c.Folders[:0]
+	for _, f := range c.Folders {
+		if !drop[f.UCloudPath] {
+			kept = append(kept, f)
+		}
+	}
+	c.Folders = kept
+	out, err := json.Marshal(c)
+	return out, true, err
 }

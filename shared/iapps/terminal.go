@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/ucloud-im/knative-im/shared/drives"
 	"github.com/ucloud-im/knative-im/shared/isolation"
 	"github.com/ucloud-im/knative-im/shared/ucloud"
 )
@@ -94,10 +95,33 @@ func (t Terminal) Build(job Job, raw json.RawMessage) (Objects, error) {
 		image = "ubuntu:24.04"
 	}
 	pod, cm := basePod(job, raw, image, []string{"sleep", "infinity"}, "500m", "2Gi")
+	folders := make([]drives.Folder, len(c.Folders))
 	for i, mp := range mountPaths(c.Folders) {
-		mountFolder(pod, c.Folders[i], mp, false)
+		folders[i] = drives.Folder{UCloudPath: c.Folders[i], At: mp}
+	}
+	if err := mountFolders(pod, folders); err != nil {
+		return Objects{}, fmt.Errorf("stored terminal configuration: %w", err)
 	}
 	// A shell is a job like any other: fenced in, reached by no one (sessions will come through the
 	// apiserver's exec, not the network).
 	return Objects{Pod: pod, ConfigMap: cm, Policy: policy(t.Isolation, job, isolation.Ports{})}, nil
+}
+
+// Folders implements Mounter: the terminal mounts every folder read-write, so each needs EDIT.
+func (Terminal) Folders(raw json.RawMessage) ([]drives.Folder, error) {
+	var c TerminalConfig
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return nil, fmt.Errorf("terminal configuration: %w", err)
+	}
+	out := make([]drives.Folder, len(c.Folders))
+	for i, f := range c.Folders {
+		out[i] = drives.Folder{UCloudPath: f}
+	}
+	return out, nil
+}
+
+// Without implements Mounter: a terminal that lost any of its folders does not run (the original's
+// ShouldRun is false when a folder lacks EDIT): its pod is stopped.
+func (Terminal) Without(raw json.RawMessage, _ []drives.Folder) (json.RawMessage, bool, error) {
+	return raw, false, nil
 }

@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 
+	"github.com/ucloud-im/knative-im/shared/drives"
 	"github.com/ucloud-im/knative-im/shared/isolation"
 	"github.com/ucloud-im/knative-im/shared/kube"
 	"github.com/ucloud-im/knative-im/shared/ucloud"
@@ -43,6 +44,9 @@ type Settings struct {
 	Namespace string
 	// Isolation describes the cluster for the job's NetworkPolicy (zero: the safe defaults).
 	Isolation isolation.Env
+	// HelperImage runs the init container that links the job's folders into /work (default
+	// drives.DefaultHelperImage).
+	HelperImage string
 }
 
 // Build makes the objects of job with the given product and application (ResolveApplication).
@@ -66,6 +70,10 @@ func Build(job ucloud.Job, p Product, app Application, s Settings) (Objects, err
 	if ta := job.Specification.TimeAllocation; ta != nil {
 		annotations[AnnotationTimeAllocation] = strconv.FormatInt(ta.Milliseconds(), 10)
 	}
+	layout, err := drives.JobLayout(job)
+	if err != nil {
+		return Objects{}, err
+	}
 	var objs Objects
 	for rank := range replicas {
 		name := kube.PodName(job.ID, rank)
@@ -85,6 +93,9 @@ func Build(job ucloud.Job, p Product, app Application, s Settings) (Objects, err
 				Containers: []corev1.Container{c},
 			},
 		}
+		// The job's folders, by drive (see drives.Layout): never a sub-path deeper than a drive's own folder.
+		layout.Apply(pod, s.HelperImage)
+		drives.Annotate(pod, job.Owner, drives.JobFolders(job)) // the monitor decides the owner's access again
 		isolation.Harden(pod)
 		objs.Pods = append(objs.Pods, pod)
 	}

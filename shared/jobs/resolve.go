@@ -4,11 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"path"
-	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/ucloud-im/knative-im/shared/drives"
 	"github.com/ucloud-im/knative-im/shared/fn"
 	"github.com/ucloud-im/knative-im/shared/invocation"
 	"github.com/ucloud-im/knative-im/shared/ucloud"
@@ -103,39 +102,18 @@ func webPort(job ucloud.Job) int {
 	return defaultWebPort
 }
 
-// WorkFolders maps UCloud paths to where a job's container sees them, by the original's rule: each
-// folder or file the job names (a file resource or a file parameter) at /work/<its name>, and a path
-// directly inside one of them below that. A drive's root (/<drive id>) is mounted under the drive's
-// title, which the job does not carry, so it is not mapped here.
-//
-// TODO(drives): the mounts themselves are shared/drives'; at merge this mapping comes from there.
+// WorkFolders maps UCloud paths to where a job's container sees them through the mounts Build makes
+// (drives.JobLayout of the same job): a folder or file the job names at /work/<its name>, anything below it
+// under that, and any other path of a mounted drive inside that drive's own mount. A path of a drive the job
+// does not mount is an error, so a parameter can never name a place the container cannot see.
 func WorkFolders(job ucloud.Job) invocation.PathMapper {
-	mounted := map[string]string{}
-	add := func(v ucloud.AppParameterValue) {
-		if v.Type != ucloud.ValueFile || !strings.HasPrefix(v.Path, "/") {
-			return
-		}
-		clean := path.Clean(v.Path)
-		if strings.Count(clean, "/") < 2 {
-			return
-		}
-		mounted[clean] = path.Join(containerWorkDir, path.Base(clean))
-	}
-	for _, v := range job.Specification.Resources {
-		add(v)
-	}
-	for _, v := range job.Specification.Parameters {
-		add(v)
-	}
+	layout, err := drives.JobLayout(job)
 	return func(ucloudPath string) (string, error) {
-		clean := path.Clean(ucloudPath)
-		if strings.HasPrefix(ucloudPath, "/") {
-			if where, ok := mounted[clean]; ok {
-				return where, nil
-			}
-			if where, ok := mounted[path.Dir(clean)]; ok {
-				return path.Join(where, path.Base(clean)), nil
-			}
+		if err != nil {
+			return "", err
+		}
+		if where, ok := layout.ContainerPath(ucloudPath); ok {
+			return where, nil
 		}
 		return "", fmt.Errorf("%s is not among the job's folders", ucloudPath)
 	}

@@ -36,6 +36,14 @@ func TestTheContainerIsWhatTheOriginalRuns(t *testing.T) {
 	small := jobs.Product{ID: "u1-standard-1", Category: "u1-standard", CPU: 1, MemoryGiB: 4}
 	blastEnv := []corev1.EnvVar{{Name: "BLASTDB", Value: "/work/blastdb"}, {Name: "BLAST_HOME", Value: "$$HOME"},
 		{Name: "BLAST_USAGE_REPORT", Value: "false"}}
+	// The web app's data folder (/51234/...): its drive whole, the folder linked into /work (drives.Layout).
+	webMounts := []corev1.VolumeMount{{Name: "ucloud-filesystem", MountPath: "/ucloud/drives/51234", SubPath: "51234"},
+		{Name: "ucloud-work", MountPath: "/work"}}
+	// BLAST's query file and database, both read-only: their two drives read-only, linked into /work.
+	blastMounts := []corev1.VolumeMount{
+		{Name: "ucloud-filesystem", ReadOnly: true, MountPath: "/ucloud/drives-ro/51234", SubPath: "51234"},
+		{Name: "ucloud-filesystem", ReadOnly: true, MountPath: "/ucloud/drives-ro/51235", SubPath: "51235"},
+		{Name: "ucloud-work", MountPath: "/work"}}
 	for _, tc := range []struct {
 		fixture  string
 		replicas int
@@ -50,21 +58,25 @@ func TestTheContainerIsWhatTheOriginalRuns(t *testing.T) {
 		{"web", 2, []corev1.Container{{
 			Image: "docker.io/rocker/rstudio:4.4.2", Command: []string{"/init", "--data-dir", "/work/data", "--threads", "4"},
 			WorkingDir: "/work", Env: append([]corev1.EnvVar{{Name: "DISABLE_AUTH", Value: "true"}}, rankEnv("71", "0", "2")...),
-			Ports: []corev1.ContainerPort{{Name: "web", ContainerPort: 8787, Protocol: corev1.ProtocolTCP}},
+			Ports:        []corev1.ContainerPort{{Name: "web", ContainerPort: 8787, Protocol: corev1.ProtocolTCP}},
+			VolumeMounts: webMounts,
 		}, {
 			Image: "docker.io/rocker/rstudio:4.4.2", Command: []string{"/init", "--data-dir", "/work/data", "--threads", "4"},
 			WorkingDir: "/work", Env: append([]corev1.EnvVar{{Name: "DISABLE_AUTH", Value: "true"}}, rankEnv("71", "1", "2")...),
-			Ports: []corev1.ContainerPort{{Name: "web", ContainerPort: 8787, Protocol: corev1.ProtocolTCP}},
+			Ports:        []corev1.ContainerPort{{Name: "web", ContainerPort: 8787, Protocol: corev1.ProtocolTCP}},
+			VolumeMounts: webMounts,
 		}}},
 		{"envflag-on", 1, []corev1.Container{{
-			Image:   "docker.io/ncbi/blast:2.16.0",
-			Command: []string{"blastn", "-query", "/work/query.fasta", "-db", "nt", "-html", "-evalue", "1e-05"},
-			Env:     append(append([]corev1.EnvVar{}, blastEnv...), rankEnv("71", "0", "1")...),
+			Image:        "docker.io/ncbi/blast:2.16.0",
+			Command:      []string{"blastn", "-query", "/work/query.fasta", "-db", "nt", "-html", "-evalue", "1e-05"},
+			Env:          append(append([]corev1.EnvVar{}, blastEnv...), rankEnv("71", "0", "1")...),
+			VolumeMounts: blastMounts,
 		}}},
 		{"envflag-off", 1, []corev1.Container{{
-			Image:   "docker.io/ncbi/blast:2.16.0",
-			Command: []string{"blastn", "-query", "/work/query.fasta", "-db", "nt", "-evalue", "1e-05"},
-			Env:     append(append([]corev1.EnvVar{}, blastEnv...), rankEnv("71", "0", "1")...),
+			Image:        "docker.io/ncbi/blast:2.16.0",
+			Command:      []string{"blastn", "-query", "/work/query.fasta", "-db", "nt", "-evalue", "1e-05"},
+			Env:          append(append([]corev1.EnvVar{}, blastEnv...), rankEnv("71", "0", "1")...),
+			VolumeMounts: blastMounts,
 		}}},
 	} {
 		t.Run(tc.fixture, func(t *testing.T) {
@@ -130,10 +142,12 @@ func TestAnApplicationThisProviderCannotRunIsRefused(t *testing.T) {
 	}
 }
 
-// TestWorkFoldersPlacesTheJobsFoldersUnderWork: the original's rule for where a job's folders appear.
+// TestWorkFoldersPlacesTheJobsFoldersUnderWork: a parameter's path is where the job's own mounts
+// (drives.JobLayout) show it: the job's folders at /work/<name> as the original places them, anything below
+// them under that, other paths of a mounted drive inside the drive's mount, and nothing else.
 func TestWorkFoldersPlacesTheJobsFoldersUnderWork(t *testing.T) {
 	job := ucloud.Job{Specification: ucloud.JobSpecification{
-		Resources:  []ucloud.AppParameterValue{{Type: "file", Path: "/51234/Home/thesis/"}, {Type: "file", Path: "/7"}, {Type: "peer", Hostname: "db"}},
+		Resources:  []ucloud.AppParameterValue{{Type: "file", Path: "/51234/Home/thesis"}, {Type: "file", Path: "/7"}, {Type: "peer", Hostname: "db"}},
 		Parameters: map[string]ucloud.AppParameterValue{"in": {Type: "file", Path: "/51235/data/in.csv"}},
 	}}
 	m := jobs.WorkFolders(job)
@@ -141,9 +155,10 @@ func TestWorkFoldersPlacesTheJobsFoldersUnderWork(t *testing.T) {
 		"/51234/Home/thesis":           "/work/thesis",
 		"/51234/Home/thesis/notes.txt": "/work/thesis/notes.txt",
 		"/51235/data/in.csv":           "/work/in.csv",
-		"/51234/Home/thesis/a/b.txt":   "",
-		"/51234/Home":                  "",
-		"/7":                           "",
+		"/51234/Home/thesis/a/b.txt":   "/work/thesis/a/b.txt",
+		"/51234/Home":                  "/ucloud/drives/51234/Home",
+		"/7":                           "/work/7",
+		"/99/not/mounted":              "",
 		"/51234/Home/thesis/../../x":   "",
 		"relative/thesis":              "",
 	} {

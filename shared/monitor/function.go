@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 
+	"github.com/ucloud-im/knative-im/shared/drives"
 	"github.com/ucloud-im/knative-im/shared/eventauth"
 	"github.com/ucloud-im/knative-im/shared/fn"
 	"github.com/ucloud-im/knative-im/shared/iapps"
@@ -30,7 +31,9 @@ type Env struct {
 	Sink     string        `envconfig:"K_SINK" required:"true"`
 	Identity string        `envconfig:"POD_NAME"`
 	Resync   time.Duration `envconfig:"MONITOR_RESYNC" default:"10s"`
-	Lease    string        `envconfig:"MONITOR_LEASE" default:"ucloud-im-monitor"`
+	// DriveRefresh is how often every tracked drive is read again from Core (ACL changes are not pushed).
+	DriveRefresh time.Duration `envconfig:"DRIVE_REFRESH" default:"30s"`
+	Lease        string        `envconfig:"MONITOR_LEASE" default:"ucloud-im-monitor"`
 	// The token sent with every event. In a cluster a file Knative keeps fresh (the SinkBinding's OIDC
 	// token, /oidc/token); in make run, tokens asked of the TokenRequest API for a ServiceAccount
 	// ("namespace/name") and audience (status-report's, which is the sink there).
@@ -103,6 +106,8 @@ func Main(name string) {
 				return nil, err
 			}
 			m.Orphans = &Orphans{Core: core, Kube: cs, Namespace: env.JobsNamespace, Grace: env.OrphanGrace, Log: log}
+			m.Drives = &drives.Access{Store: &drives.Store{Pool: db.Pool}, Core: core, Stream: core}
+			m.DriveRefresh = env.DriveRefresh
 			m.OrphanEvery = env.OrphanEvery
 			if env.UsagePeriod < time.Second {
 				return nil, fmt.Errorf("configuration: USAGE_REPORT_PERIOD=%s is below 1s", env.UsagePeriod)
@@ -111,7 +116,8 @@ func Main(name string) {
 		case env.CoreURL != "" || env.RefreshTokenFile != "":
 			return nil, errors.New("configuration: UCLOUD_CORE_URL and UCLOUD_REFRESH_TOKEN_FILE go together")
 		default:
-			log.Warn("UCLOUD_CORE_URL is not set: jobs Core does not know (a create Core gave up on) are never removed, and no usage is reported")
+			log.Warn("UCLOUD_CORE_URL is not set: jobs Core does not know (a create Core gave up on) are never removed, no usage is reported, and drives are decided on what is stored only")
+			m.Drives = &drives.Access{Store: &drives.Store{Pool: db.Pool}}
 		}
 		id := identity(env.Identity)
 		lock := &resourcelock.LeaseLock{

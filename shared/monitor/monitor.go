@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -17,6 +18,7 @@ import (
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/ptr"
 
+	"github.com/ucloud-im/knative-im/shared/drives"
 	"github.com/ucloud-im/knative-im/shared/iapps"
 	"github.com/ucloud-im/knative-im/shared/kube"
 	"github.com/ucloud-im/knative-im/shared/store"
@@ -34,8 +36,13 @@ type Monitor struct {
 	Namespace string
 	Pool      *pgxpool.Pool
 	Registry  *iapps.Registry
-	Sink      Sender
-	Log       *slog.Logger
+	// Drives decides, every time an integrated application's pod is reconciled, which of its folders the
+	// owner may still use; while leading, the monitor reads every tracked drive again from Core every
+	// DriveRefresh (default 30 s). Without it no folder is mounted (fail closed).
+	Drives       *drives.Access
+	DriveRefresh time.Duration
+	Sink         Sender
+	Log          *slog.Logger
 	// Resync re-examines every job this often (expiry is a matter of time, not of events); default 10 s.
 	Resync  time.Duration
 	Workers int
@@ -112,6 +119,13 @@ func (m *Monitor) Run(ctx context.Context) error {
 	if m.Usage != nil {
 		go m.reportUsage(ctx)
 	}
+	if m.Drives != nil {
+		if m.DriveRefresh == 0 {
+			m.DriveRefresh = 30 * time.Second
+		}
+		go m.Drives.Run(ctx, m.DriveRefresh, m.Log)
+		go m.Drives.FollowProjects(ctx, m.Log)
+	}
 	// Jobs that may have no pod to send an event: unfinished ones (their pods may have gone while we were
 	// down) and integrated applications (their pod may need recreating).
 	go func() {
@@ -174,6 +188,27 @@ func (m *Monitor) podlessCandidates(ctx context.Context) ([]string, error) {
 	return ids, nil
 }
 
+// lostFolders are the folders a normal job's pods mount that their owner may no longer use (decided on
+// the stored facts; none without Drives: the job keeps what Core checked at submit).
+func (m *Monitor) lostFolders(ctx context.Context, pods []*corev1.Pod) ([]string, error) {
+	if m.Drives == nil || len(pods) == 0 {
+		return nil, nil
+	}
+	owner, folders, ok := drives.MountsOf(pods[0])
+	if !ok {
+		return nil, nil
+	}
+	denied, err := m.Drives.Denied(ctx, owner, folders, false)
+	if err != nil {
+		return nil, err
+	}
+	lost := make([]string, len(denied))
+	for i, f := range denied {
+		lost[i] = f.UCloudPath
+	}
+	return lost, nil
+}
+
 // states is the job_state table, through the monitor's own pool (role FnMonitor).
 func (m *Monitor) states() *store.JobStates { return &store.JobStates{Pool: m.Pool} }
 
@@ -215,6 +250,16 @@ func (m *Monitor) Reconcile(ctx context.Context, jobID string) error {
 			if err := m.deletePods(ctx, jobID); err != nil {
 				return err
 			}
+		case !obs.State.Final():
+			if lost, err := m.lostFolders(ctx, pods); err != nil {
+				return err
+			} else if len(lost) > 0 {
+				// As the original: a running job whose owner may no longer use a folder is stopped.
+				if err := m.deletePods(ctx, jobID); err != nil {
+					return err
+				}
+				obs = Observation{State: ucloud.StateFailure, Status: "The job was stopped: you no longer have permission to use " + strings.Join(lost, ", ") + "."}
+			}
 		}
 	}
 	if obs.State == prev.State {
@@ -242,12 +287,21 @@ func (m *Monitor) iappState(ctx context.Context, rec iapps.Record, pods []*corev
 			return Observation{State: ucloud.StateSuspended, Status: "The application stopped; it is being restarted."}, true, nil
 		}
 	}
-	outcome, err := iapps.Reconcile(ctx, m.Kube, m.Namespace, h, rec)
+	var access iapps.Access
+	if m.Drives != nil {
+		access = m.Drives
+	}
+	res, err := iapps.Reconcile(ctx, m.Kube, m.Namespace, h, rec, access)
 	if err != nil {
 		return Observation{}, false, err
 	}
+	outcome := res.Outcome
+	lost := ""
+	if len(res.Dropped) > 0 {
+		lost = " You no longer have permission to use " + strings.Join(res.Dropped, ", ") + ": it is not mounted."
+	}
 	if outcome == iapps.Stopped {
-		return Observation{State: ucloud.StateSuspended, Status: "Your machine is currently powered off."}, true, nil
+		return Observation{State: ucloud.StateSuspended, Status: "Your machine is currently powered off." + lost}, true, nil
 	}
 	for _, p := range pods {
 		if p.DeletionTimestamp != nil || p.Annotations[kube.AnnotationIAppETag] != rec.ETag || outcome != iapps.Unchanged {
@@ -256,9 +310,9 @@ func (m *Monitor) iappState(ctx context.Context, rec iapps.Record, pods []*corev
 		seen = true
 		switch p.Status.Phase {
 		case corev1.PodRunning:
-			return Observation{State: ucloud.StateRunning, Status: "Your job is now running."}, true, nil
+			return Observation{State: ucloud.StateRunning, Status: "Your job is now running." + lost}, true, nil
 		case corev1.PodPending:
-			return Observation{State: ucloud.StateInQueue, Status: "The application is starting."}, true, nil
+			return Observation{State: ucloud.StateInQueue, Status: "The application is starting." + lost}, true, nil
 		}
 	}
 	if outcome == iapps.Unchanged && !seen {
@@ -269,7 +323,7 @@ func (m *Monitor) iappState(ctx context.Context, rec iapps.Record, pods []*corev
 		// job back here.
 		return Observation{}, false, nil
 	}
-	return Observation{State: ucloud.StateSuspended, Status: "The application is starting with its new configuration."}, true, nil
+	return Observation{State: ucloud.StateSuspended, Status: "The application is starting with its new configuration." + lost}, true, nil
 }
 
 func (m *Monitor) deletePods(ctx context.Context, jobID string) error {

@@ -62,15 +62,18 @@ var Roles = []Role{
 	{FnConfigRetrieve, []Grant{{"iapp_config", ro}}},
 	// update and reset register (INSERT, UPDATE), compare-and-swap (UPDATE), clear an ended job's row
 	// (DELETE) and ask whether the monitor saw the job end (job_state, read only).
-	{FnConfigUpdate, []Grant{{"iapp_config", rw}, {"job_state", ro}}},
+	// update also decides folders: it reads drives fresh from Core into tracked_drive and reads projects.
+	{FnConfigUpdate, []Grant{{"iapp_config", rw}, {"job_state", ro}, {"tracked_drive", rw}, {"tracked_project", ro}}},
+	// reset stores the default configuration, which has no folders: no drive is looked at.
 	{FnConfigReset, []Grant{{"iapp_config", rw}, {"job_state", ro}}},
 	// restart reads the job id and deletes a pod.
 	{FnConfigRestart, []Grant{{"iapp_config", ro}}},
 	// status-report owns the outbox (its id is a bigserial: the sequence too).
 	{FnStatusReport, []Grant{{"outbox", rw}, {"outbox_id_seq", []string{"USAGE"}}}},
 	// the monitor owns job_state and job_usage (running time and usage reported) and reads configurations
-	// to rebuild integrated applications' pods.
-	{FnMonitor, []Grant{{"job_state", rw}, {"iapp_config", ro}, {"job_usage", rw}}},
+	// to rebuild integrated applications' pods. It also re-decides integrated applications' folders at every
+	// reconcile: it refreshes tracked_drive from Core and keeps tracked_project from Core's provider notifications.
+	{FnMonitor, []Grant{{"job_state", rw}, {"iapp_config", ro}, {"job_usage", rw}, {"tracked_drive", rw}, {"tracked_project", rw}}},
 	// app-auth records used one-time tokens and removes old ones; it never updates one.
 	{FnAppAuth, []Grant{{"app_token_used", []string{"SELECT", "INSERT", "DELETE"}}}},
 	// job-control hands out shell sessions: it inserts them and can read none back.

@@ -19,6 +19,7 @@ import (
 	"github.com/ucloud-im/knative-im/shared/appdomain"
 	"github.com/ucloud-im/knative-im/shared/appsession"
 	"github.com/ucloud-im/knative-im/shared/coreauth"
+	"github.com/ucloud-im/knative-im/shared/drives"
 	"github.com/ucloud-im/knative-im/shared/fn"
 	"github.com/ucloud-im/knative-im/shared/iapps"
 	"github.com/ucloud-im/knative-im/shared/jobs"
@@ -57,6 +58,7 @@ func newRig(t *testing.T) *rig {
 		t.Fatal(err)
 	}
 	core := fakecore.Start(t)
+	core.PersonalDrive("51234", "alice#1234") // the drive of the recorded Syncthing update's folders
 	r := &rig{t: t, ref: ref, core: core}
 	proxy := httputil.NewSingleHostReverseProxy(must(url.Parse(core.URL())))
 	proxy.ModifyResponse = func(resp *http.Response) error {
@@ -96,7 +98,7 @@ func newRig(t *testing.T) *rig {
 	// Shell sessions on job-control's role, opened at job-streams (served below, as the path table does).
 	r.jobs.Shells = &shellsession.Store{Pool: sdb.Open(t, store.FnJobControl).Pool}
 	ia := &iapps.Service{Provider: "k8s", Registry: iapps.Handlers(iapps.HandlerEnv{}), Store: &iapps.ConfigStore{Pool: db.Pool},
-		Core: r.client, Kube: env.Clientset, Namespace: r.ns}
+		Core: r.client, Kube: env.Clientset, Namespace: r.ns, Access: &drives.Access{Store: &drives.Store{Pool: db.Pool}, Core: r.client}}
 
 	// As the path table splits them: create to job-create, the other job calls and the provider-level
 	// calls to job-control, the configuration calls to the config functions.

@@ -32,6 +32,7 @@ type stack struct {
 func newStack(t *testing.T) *stack {
 	t.Helper()
 	core := fakecore.Start(t)
+	core.PersonalDrive("123", owner.CreatedBy) // the drive of config()'s folder
 	dir := t.TempDir()
 	if err := core.WriteFiles(dir); err != nil {
 		t.Fatal(err)

@@ -84,6 +84,8 @@ type Core struct {
 	// productCreates counts accepted products.v2.create calls.
 	productCreates int
 	acct           accountingState
+	// book holds drives and projects (drives.go).
+	book driveBook
 }
 
 // New starts a fake Core on loopback.

@@ -30,6 +30,8 @@ func (c *Core) routes() http.Handler {
 	mux.HandleFunc("GET /api/jobs/control/browse", c.authed(c.browse))
 	mux.HandleFunc("POST /api/products/v2", c.authed(c.createProducts))
 	mux.HandleFunc("GET /api/products/v2/browse", c.authed(c.browseProducts))
+	mux.HandleFunc("GET /api/files/collections/control/retrieve", c.authed(c.retrieveDrive))
+	mux.Handle("GET /api/accounting/notifications", c.notifications())
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		c.violation(r, "no such call in the wire reference")
 		writeError(w, http.StatusNotFound, "Unknown call")
@@ -56,6 +58,7 @@ func (c *Core) routes() http.Handler {
 	inspect.HandleFunc("GET "+InspectPrefix+"products", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, c.Products()) })
 	inspect.HandleFunc("GET "+InspectPrefix+"registered", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, c.Registered()) })
 	c.accounting(mux, inspect)
+	c.driveSetup(inspect)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, InspectPrefix) {
 			inspect.ServeHTTP(w, r)

@@ -120,6 +120,23 @@ func (w *walker) confirm(ctx context.Context, body any) error {
 	return nil
 }
 
+// giveDrive has the fake Core hold a personal drive of the provider owned by owner.
+func (w *walker) giveDrive(ctx context.Context, id, owner string) error {
+	d := ucloud.Drive{ID: id, Owner: ucloud.ResourceOwner{CreatedBy: owner}, Permissions: &ucloud.ResourcePermissions{Myself: []ucloud.Permission{}},
+		Specification: ucloud.DriveSpecification{Title: "Home", Product: ucloud.ProductReference{ID: "storage", Category: "storage", Provider: w.Provider}}}
+	raw, _ := json.Marshal(d)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPut, w.CoreURL+fakecore.InspectPrefix+"drives", bytes.NewReader(raw))
+	resp, err := w.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("give drive %s to %s in the fake Core: %w", id, owner, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("give drive %s to %s in the fake Core: %s", id, owner, resp.Status)
+	}
+	return nil
+}
+
 func clip(b []byte) string {
 	s := strings.TrimSpace(string(b))
 	if len(s) > 160 {
@@ -261,6 +278,10 @@ const device = "MFZWI3D-BONSGYC-YLTMRWG-C43ENR5-QXGZDMM-FZWI3DP-BONSGYY-LTMRWAD"
 func (w *walker) syncthing(ctx context.Context) error {
 	owner := ucloud.ResourceOwner{CreatedBy: "walkthrough-" + w.JobID + "#1234"}
 	cfg := json.RawMessage(`{"devices":[{"deviceId":"` + device + `","label":"laptop"}],"folders":[{"id":"x1","ucloudPath":"/123/Home/Sync"}]}`)
+	// The folder's drive is the owner's in Core (the provider checks it before storing anything).
+	if err := w.giveDrive(ctx, "123", owner.CreatedBy); err != nil {
+		return err
+	}
 	var got iapps.Retrieved
 	retrieve := func() error {
 		code, body, err := w.core(ctx, http.MethodPost, "/iapps/syncthing/retrieve", iapps.RetrieveRequest{ProductID: "syncthing", Principal: owner})

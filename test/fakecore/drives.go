@@ -1,0 +1,182 @@
+package fakecore
+
+import (
+	"encoding/json"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/ucloud-im/knative-im/shared/ucloud"
+)
+
+// driveBook is what the fake knows of drives and projects: set by tests (PutDrive, PutProject, ...) or
+// through the inspect endpoints, served as core2 serves them to a provider.
+type driveBook struct {
+	mu       sync.Mutex
+	drives   map[string]ucloud.Drive
+	projects map[string]ucloud.Project
+	modified map[string]int64
+	// watchers get every project change (the provider notification stream).
+	watchers map[chan ucloud.Project]bool
+}
+
+func (b *driveBook) init() {
+	if b.drives == nil {
+		b.drives, b.projects, b.watchers = map[string]ucloud.Drive{}, map[string]ucloud.Project{}, map[chan ucloud.Project]bool{}
+		b.modified = map[string]int64{}
+	}
+}
+
+// PutDrive creates or replaces a drive (its ACL included: an ACL change in Core is this).
+func (c *Core) PutDrive(d ucloud.Drive) {
+	b := &c.book
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.init()
+	b.drives[d.ID] = d
+}
+
+// SetDriveACL replaces a drive's ACL entries for others (Core's files.collections.updateAcl).
+func (c *Core) SetDriveACL(id string, others []ucloud.ResourceAclEntry) {
+	b := &c.book
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.init()
+	d, ok := b.drives[id]
+	if !ok {
+		return
+	}
+	perms := ucloud.ResourcePermissions{Myself: []ucloud.Permission{"READ", "PROVIDER"}, Others: slices.Clone(others)}
+	d.Permissions = &perms
+	b.drives[id] = d
+}
+
+// DeleteDrive removes a drive.
+func (c *Core) DeleteDrive(id string) {
+	b := &c.book
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.init()
+	delete(b.drives, id)
+}
+
+// PutProject creates or replaces a project with its members and groups, and tells every connected provider
+// notification stream, as core2 does on a change of members, roles or groups.
+func (c *Core) PutProject(p ucloud.Project) {
+	b := &c.book
+	b.mu.Lock()
+	b.init()
+	b.projects[p.ID] = p
+	b.modified[p.ID] = time.Now().UnixMilli()
+	var ws []chan ucloud.Project
+	for w := range b.watchers {
+		ws = append(ws, w)
+	}
+	b.mu.Unlock()
+	for _, w := range ws {
+		select {
+		case w <- p:
+		default:
+		}
+	}
+}
+
+// Drives lists the drives the fake holds.
+func (c *Core) Drives() []ucloud.Drive {
+	b := &c.book
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []ucloud.Drive
+	for _, d := range b.drives {
+		out = append(out, d)
+	}
+	slices.SortFunc(out, func(a, b ucloud.Drive) int { return cmpString(a.ID, b.ID) })
+	return out
+}
+
+func cmpString(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// retrieveDrive is files.collections.control.retrieve: one of this provider's drives; its ACL for others
+// only with includeOthers (core2's ResourceFlags); 404 for a drive that is not there or not this provider's.
+func (c *Core) retrieveDrive(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	for k := range q {
+		switch k {
+		case "id", "includeOthers", "includeUpdates", "includeSupport", "includeProduct":
+		default:
+			c.violation(r, "unknown query parameter %q", k)
+		}
+	}
+	id := q.Get("id")
+	if id == "" {
+		c.violation(r, "no id")
+		writeError(w, http.StatusBadRequest, "Missing id")
+		return
+	}
+	b := &c.book
+	b.mu.Lock()
+	b.init()
+	d, ok := b.drives[id]
+	b.mu.Unlock()
+	if !ok || d.Specification.Product.Provider != c.o.ProviderID {
+		writeError(w, http.StatusNotFound, "Not found")
+		return
+	}
+	if d.Permissions == nil {
+		d.Permissions = &ucloud.ResourcePermissions{}
+	}
+	perms := *d.Permissions
+	perms.Myself = []ucloud.Permission{"READ", "PROVIDER"}
+	if q.Get("includeOthers") != "true" {
+		perms.Others = nil
+	}
+	d.Permissions = &perms
+	writeJSON(w, d)
+}
+
+// driveSetup serves the inspect endpoints for drives and projects (outside tests, make run): PUT a drive
+// or a project (JSON, as Core holds it), DELETE a drive (?id=), GET the drives.
+func (c *Core) driveSetup(mux *http.ServeMux) {
+	mux.HandleFunc("GET "+InspectPrefix+"drives", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, c.Drives()) })
+	mux.HandleFunc("PUT "+InspectPrefix+"drives", func(w http.ResponseWriter, r *http.Request) {
+		var d ucloud.Drive
+		if err := json.NewDecoder(r.Body).Decode(&d); err != nil || d.ID == "" {
+			writeError(w, http.StatusBadRequest, "Bad request: a drive with an id")
+			return
+		}
+		c.PutDrive(d)
+		writeJSON(w, struct{}{})
+	})
+	mux.HandleFunc("DELETE "+InspectPrefix+"drives", func(w http.ResponseWriter, r *http.Request) {
+		c.DeleteDrive(r.URL.Query().Get("id"))
+		writeJSON(w, struct{}{})
+	})
+	mux.HandleFunc("PUT "+InspectPrefix+"projects", func(w http.ResponseWriter, r *http.Request) {
+		var p ucloud.Project
+		if err := json.NewDecoder(r.Body).Decode(&p); err != nil || p.ID == "" {
+			writeError(w, http.StatusBadRequest, "Bad request: a project with an id")
+			return
+		}
+		c.PutProject(p)
+		writeJSON(w, struct{}{})
+	})
+}
+
+// PersonalDrive puts a personal drive of this provider owned by owner, with no ACL entries for others, and
+// returns it.
+func (c *Core) PersonalDrive(id, owner string) ucloud.Drive {
+	d := ucloud.Drive{ID: id, Owner: ucloud.ResourceOwner{CreatedBy: owner},
+		Permissions:   &ucloud.ResourcePermissions{Myself: []ucloud.Permission{}},
+		Specification: ucloud.DriveSpecification{Title: "Home", Product: ucloud.ProductReference{ID: "storage", Category: "storage", Provider: c.o.ProviderID}}}
+	c.PutDrive(d)
+	return d
+}
