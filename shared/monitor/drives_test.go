@@ -14,6 +14,7 @@ import (
 	"github.com/ucloud-im/knative-im/shared/iapps"
 	"github.com/ucloud-im/knative-im/shared/jobs"
 	"github.com/ucloud-im/knative-im/shared/kube"
+	"github.com/ucloud-im/knative-im/test/apps"
 	"github.com/ucloud-im/knative-im/test/envtest"
 
 	"github.com/ucloud-im/knative-im/shared/drives"
@@ -144,10 +145,14 @@ func TestRevokedAccessStopsARunningJob(t *testing.T) {
 	r.core.PutDrive(shared)
 	catalog, _ := jobs.LoadCatalog("")
 	job := ucloud.Job{ID: "610", Owner: ucloud.ResourceOwner{CreatedBy: "alice#1"}, Specification: ucloud.JobSpecification{
-		Product: ucloud.ProductReference{ID: "u1-standard-1", Category: "u1-standard"}, Application: ucloud.NameAndVersion{Name: "batch-ubuntu", Version: "24.04"},
+		Product:  ucloud.ProductReference{ID: "u1-standard-1", Category: "u1-standard"},
 		Replicas: 2, Resources: []ucloud.AppParameterValue{{Type: "file", Path: "/61/Data", ReadOnly: ptr.To(true)}, {Type: "file", Path: "/1/Out", ReadOnly: ptr.To(false)}}}}
+	apps.Load("batch").Apply(&job)
 	p, _ := catalog.Product(job.Specification.Product)
-	app, _ := catalog.Application(job.Specification.Application)
+	app, err := jobs.ResolveApplication(job, jobs.WorkFolders(job))
+	if err != nil {
+		t.Fatal(err)
+	}
 	objs, err := jobs.Build(job, p, app, jobs.Settings{Namespace: r.ns})
 	if err != nil {
 		t.Fatal(err)
