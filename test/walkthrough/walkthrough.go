@@ -21,10 +21,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
 
 	"github.com/ucloud-im/knative-im/gateway/local"
 	"github.com/ucloud-im/knative-im/shared/appdomain"
 	"github.com/ucloud-im/knative-im/shared/appsession"
+	"github.com/ucloud-im/knative-im/shared/drives"
 	"github.com/ucloud-im/knative-im/shared/iapps"
 	"github.com/ucloud-im/knative-im/shared/kube"
 	"github.com/ucloud-im/knative-im/shared/ucloud"
@@ -198,8 +200,20 @@ func (w *walker) job(ctx context.Context) error {
 	// The user's value for the application's parameter reaches the container's command line.
 	page := "/lab/tree/walkthrough-" + id + ".ipynb"
 	job.Specification.Parameters["default_url"] = ucloud.AppParameterValue{Type: ucloud.ValueText, Value: json.RawMessage(strconv.Quote(page))}
+	// Two of the user's folders: results read-write, reference data read-only (Core says which); their drives
+	// are the user's in Core, as the provider checks again while the job runs.
+	results, reference := "/124/Home/Results", "/125/Home/Reference"
+	for _, d := range []string{"124", "125"} {
+		if err := w.giveDrive(ctx, d, job.Owner.CreatedBy); err != nil {
+			return err
+		}
+	}
+	job.Specification.Resources = append(job.Specification.Resources,
+		ucloud.AppParameterValue{Type: ucloud.ValueFile, Path: results, ReadOnly: ptr.To(false)},
+		ucloud.AppParameterValue{Type: ucloud.ValueFile, Path: reference, ReadOnly: ptr.To(true)})
 	w.say("job %s runs %s %s (resolved by Core: image %s) with parameter default_url=%q", id, job.Specification.Application.Name,
 		job.Specification.Application.Version, job.Status.ResolvedApplication.Invocation.Tool.Tool.Description.Image, page)
+	w.say("and folders %s (read-write) and %s (read-only)", results, reference)
 	if code, body, err := w.core(ctx, http.MethodPost, "/jobs", ucloud.BulkRequest[ucloud.Job]{Items: []ucloud.Job{job}}); err != nil || code != 200 || !bytes.Contains(body, []byte("[null]")) {
 		return fmt.Errorf("create: %d %s %v", code, body, err)
 	}
@@ -226,7 +240,7 @@ func (w *walker) job(ctx context.Context) error {
 		if !slices.Contains(c.Command, "--LabApp.default_url="+page) {
 			return fmt.Errorf("the parameter default_url=%q is not in the pod's command %q", page, c.Command)
 		}
-		return nil
+		return podShowsFolders(pods.Items[0], w.say)
 	}); err != nil {
 		return err
 	}
@@ -468,4 +482,31 @@ func (w *walker) standIn(ctx context.Context, jobID string) (*http.Server, error
 	}
 	w.say("the app's Service %s points at a stand-in web server on %s (KWOK pods run no processes)", name, ln.Addr())
 	return srv, nil
+}
+
+// podShowsFolders checks that the job's pod mounts the walkthrough's two folders as the drives issue
+// says: each drive whole at its own mount (subPath = the drive id), the read-only one read-only, and the
+// folders linked to /work/<name> by the links init container.
+func podShowsFolders(p corev1.Pod, say func(string, ...any)) error {
+	c := p.Spec.Containers[0]
+	want := []corev1.VolumeMount{
+		{Name: drives.ClaimVolume, SubPath: "124", MountPath: drives.DrivesRoot + "/124"},
+		{Name: drives.ClaimVolume, SubPath: "125", MountPath: drives.DrivesRootRO + "/125", ReadOnly: true},
+	}
+	for _, m := range want {
+		if !slices.Contains(c.VolumeMounts, m) {
+			return fmt.Errorf("the pod does not mount drive %s at %s (read-only %v): %+v", m.SubPath, m.MountPath, m.ReadOnly, c.VolumeMounts)
+		}
+		say("its container mounts drive %s at %s (read-only %v)", m.SubPath, m.MountPath, m.ReadOnly)
+	}
+	for _, ic := range p.Spec.InitContainers {
+		if ic.Name == drives.LinksContainer {
+			if !slices.Contains(ic.Args, "/work/Results") || !slices.Contains(ic.Args, "/work/Reference") {
+				return fmt.Errorf("the links container does not link /work/Results and /work/Reference: %q", ic.Args)
+			}
+			say("init container %s links %q", ic.Name, ic.Args[3:])
+			return nil
+		}
+	}
+	return fmt.Errorf("the pod has no %s init container", drives.LinksContainer)
 }
