@@ -74,7 +74,9 @@ func Start(ctx context.Context, name string, noPostgres bool) (*Bench, error) {
 			b.Close()
 			return nil, err
 		}
-		if b.Env, err = localenv.Start(ctx, localenv.Options{Dir: filepath.Join(dir, "env"), BinDir: kubeBin, ProjectDir: project, NoPostgres: noPostgres}); err != nil {
+		if b.Env, err = localenv.Start(ctx, localenv.Options{Dir: filepath.Join(dir, "env"), BinDir: kubeBin, ProjectDir: project, NoPostgres: noPostgres,
+			// Durable, as production runs it: fsync off flatters every database-bound figure.
+			DurablePostgres: true}); err != nil {
 			b.Close()
 			return nil, err
 		}
@@ -110,8 +112,28 @@ func Start(ctx context.Context, name string, noPostgres bool) (*Bench, error) {
 			b.Close()
 			return nil, err
 		}
+		if err := printDurability(ctx, b.DatabaseURL); err != nil {
+			b.Close()
+			return nil, err
+		}
 	}
 	return b, nil
+}
+
+// printDurability says how PostgreSQL commits, beside the figures it affects (a shared environment is the
+// tests' own, without fsync).
+func printDurability(ctx context.Context, url string) error {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	var fsync, syncCommit string
+	if err := conn.QueryRow(ctx, "SELECT current_setting('fsync'), current_setting('synchronous_commit')").Scan(&fsync, &syncCommit); err != nil {
+		return err
+	}
+	fmt.Printf("PostgreSQL: fsync=%s synchronous_commit=%s\n", fsync, syncCommit)
+	return nil
 }
 
 // freshDatabase (re)creates database name beside the one adminURL names and answers its URL.

@@ -163,6 +163,12 @@ func run(bin string, n int, rate float64, duration time.Duration) error {
 	fmt.Printf("== steady state: %d jobs running, %d ended at %.0f/s (sent over %s), each replaced by a new job\n", n, k, rate, steadyTook.Round(time.Millisecond))
 	fmt.Printf("informer sees pod Succeeded -> Core has SUCCESS: %s\n", ended)
 	fmt.Printf("informer sees pod Running   -> Core has RUNNING: %s\n", started)
+	inOutbox, err := outboxWait(ctx, b.DatabaseURL, jobIDs(0, k), "SUCCESS")
+	if err != nil {
+		return err
+	}
+	fmt.Printf("of which in status-report's outbox (insert -> marked delivered after Core's 2xx), SUCCESS: %s\n", inOutbox)
+	fmt.Printf("load average %s\n", loadAverage())
 	usage.print(2 * k)
 
 	// Burst: every running job ends at once.
@@ -184,6 +190,7 @@ func run(bin string, n int, rate float64, duration time.Duration) error {
 	fmt.Printf("bare informer saw every change after %s; Core had every final state after %s; ratio %.2fx\n",
 		seen.Round(time.Millisecond), got.Round(time.Millisecond), got.Seconds()/seen.Seconds())
 	fmt.Printf("informer sees pod Succeeded -> Core has SUCCESS: %s\n", latencies(watch, core, burst, "Succeeded", "SUCCESS"))
+	fmt.Printf("load average %s\n", loadAverage())
 	usage.print(len(burst))
 	fmt.Printf("monitor RSS after the burst %.1f MB (%d pods in the namespace)\n", mb(rss(mon.PID)), n+k)
 	// Best effort: a shared environment should not carry thousands of pods into the next program.
