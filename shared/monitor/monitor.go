@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -51,6 +52,8 @@ type Monitor struct {
 	Usage *Usage
 
 	pods cache.Indexer
+	// last is the leader's memory of job_state, rebuilt when Run starts.
+	last *lastStates
 }
 
 // byJob indexes the informer's pods by job id, so one job's pods are found without scanning all of them
@@ -72,6 +75,9 @@ func (m *Monitor) Run(ctx context.Context) error {
 	factory := informers.NewSharedInformerFactoryWithOptions(m.Kube, m.Resync, informers.WithNamespace(m.Namespace),
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = kube.LabelJobID }))
 	inf := factory.Core().V1().Pods()
+	if err := inf.Informer().SetTransform(slimPod); err != nil {
+		return err
+	}
 	if err := inf.Informer().AddIndexers(cache.Indexers{byJob: func(obj any) ([]string, error) {
 		if p, ok := obj.(*corev1.Pod); ok && p.Labels[kube.LabelJobID] != "" {
 			return []string{p.Labels[kube.LabelJobID]}, nil
@@ -84,11 +90,13 @@ func (m *Monitor) Run(ctx context.Context) error {
 	queue := workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
 		workqueue.TypedRateLimitingQueueConfig[string]{Name: "jobs"})
 	defer queue.ShutDown()
+	queued := &queuedSince{at: map[string]time.Time{}}
 	enqueue := func(obj any) {
 		if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 			obj = d.Obj
 		}
 		if p, ok := obj.(*corev1.Pod); ok && p.Labels[kube.LabelJobID] != "" {
+			queued.add(p.Labels[kube.LabelJobID])
 			queue.Add(p.Labels[kube.LabelJobID])
 		}
 	}
@@ -101,6 +109,20 @@ func (m *Monitor) Run(ctx context.Context) error {
 	defer factory.Shutdown()
 	if !cache.WaitForCacheSync(ctx.Done(), inf.Informer().HasSynced) {
 		return errors.New("pod informer did not sync")
+	}
+	// The memory of what was reported, from the table, before anything is reconciled.
+	m.last = newLastStates(m.states())
+	for {
+		err := m.last.load(ctx)
+		if err == nil {
+			break
+		}
+		m.Log.Warn("reading job_state failed; retrying", "err", err.Error())
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(time.Second):
+		}
 	}
 	if m.Retention > 0 {
 		go store.Retention{Table: "job_state", Keep: m.Retention, Every: m.RetentionEvery, Sweep: m.Sweep, Log: m.Log}.Run(ctx)
@@ -139,7 +161,9 @@ func (m *Monitor) Run(ctx context.Context) error {
 				if shutdown {
 					return
 				}
-				if err := m.Reconcile(ctx, id); err != nil && ctx.Err() == nil {
+				st := newStages()
+				st.took["queued"] = queued.take(id, st.last).Microseconds()
+				if err := m.reconcile(ctx, id, st); err != nil && ctx.Err() == nil {
 					m.Log.Warn("reconcile failed; retrying", "job_id", id, "err", err.Error())
 					queue.AddRateLimited(id)
 				} else {
@@ -155,7 +179,7 @@ func (m *Monitor) Run(ctx context.Context) error {
 
 // podlessCandidates lists, once each, the unfinished jobs and the active integrated applications' jobs.
 func (m *Monitor) podlessCandidates(ctx context.Context) ([]string, error) {
-	unfinished, err := m.states().Unfinished(ctx)
+	unfinished, err := m.memory().unfinished(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -177,12 +201,26 @@ func (m *Monitor) podlessCandidates(ctx context.Context) ([]string, error) {
 // states is the job_state table, through the monitor's own pool (role FnMonitor).
 func (m *Monitor) states() *store.JobStates { return &store.JobStates{Pool: m.Pool} }
 
+// memory is the leader's memory of job_state; outside Run (tests calling Reconcile) one that reads the
+// table every time.
+func (m *Monitor) memory() *lastStates {
+	if m.last == nil {
+		return newLastStates(m.states())
+	}
+	return m.last
+}
+
 // Reconcile examines one job and reports a change of its state.
 func (m *Monitor) Reconcile(ctx context.Context, jobID string) error {
-	prev, err := m.states().Last(ctx, jobID)
+	return m.reconcile(ctx, jobID, newStages())
+}
+
+func (m *Monitor) reconcile(ctx context.Context, jobID string, st *stages) error {
+	prev, err := m.memory().get(ctx, jobID)
 	if err != nil {
 		return err
 	}
+	st.mark("last")
 	if prev.State.Final() {
 		return nil // a final state is reported once and never followed by another
 	}
@@ -195,6 +233,7 @@ func (m *Monitor) Reconcile(ctx context.Context, jobID string) error {
 	if err != nil {
 		return err
 	}
+	st.mark("iapp")
 	var obs Observation
 	if isIApp {
 		var seen bool
@@ -220,10 +259,12 @@ func (m *Monitor) Reconcile(ctx context.Context, jobID string) error {
 	if obs.State == prev.State {
 		return nil
 	}
+	st.mark("fold")
 	if err := m.account(ctx, jobID, prev, obs.State, pods, m.Now()); err != nil {
 		return fmt.Errorf("record the running time of job %s: %w", jobID, err)
 	}
-	return m.report(ctx, jobID, prev, obs)
+	st.mark("account")
+	return m.report(ctx, jobID, prev, obs, st)
 }
 
 // iappState runs the integrated application's reconcile rule: a pod that ended or runs an old
@@ -301,7 +342,7 @@ func asPods(objs []any) []*corev1.Pod {
 // so a monitor that crashed in between can tell, on its next look, a resend of that change (the same number:
 // status-report drops it if it had arrived) from a later change (a new number; reusing the old one would have
 // status-report drop the later change as a duplicate).
-func (m *Monitor) report(ctx context.Context, jobID string, prev store.JobStateRow, obs Observation) error {
+func (m *Monitor) report(ctx context.Context, jobID string, prev store.JobStateRow, obs Observation, st *stages) error {
 	state, msg := obs.State, obs.Status
 	u := ucloud.JobUpdate{State: &state, Status: &msg, Timestamp: m.Now().UnixMilli()}
 	if obs.UnlessAlready {
@@ -312,17 +353,66 @@ func (m *Monitor) report(ctx context.Context, jobID string, prev store.JobStateR
 		seq = prev.SentSeq
 	} else {
 		if err := m.states().RecordIntent(ctx, jobID, prev, seq, state); err != nil {
+			m.memory().doubt(jobID)
 			return fmt.Errorf("record the intent to send %s for job %s: %w", state, jobID, err)
 		}
+		m.memory().set(jobID, store.JobStateRow{State: prev.State, Seq: prev.Seq, SentSeq: seq, SentState: state})
 	}
+	st.mark("intent")
 	if err := m.Sink.Send(ctx, jobID, seq, u); err != nil {
 		return fmt.Errorf("send %s for job %s: %w", state, jobID, err)
 	}
+	st.mark("send")
 	err := m.states().RecordAccepted(ctx, jobID, seq, state)
-	if err == nil {
-		m.Log.Info("job state changed", "job_id", jobID, "state", string(state), "seq", seq)
+	st.mark("accepted")
+	if err != nil {
+		m.memory().doubt(jobID)
+	} else {
+		m.memory().set(jobID, store.JobStateRow{State: state, Seq: seq, SentSeq: seq, SentState: state})
+		m.Log.Info("job state changed", "job_id", jobID, "state", string(state), "seq", seq, "stages_us", st.took)
 	}
 	return err
+}
+
+// stages times the steps of one reconcile, logged with the change it reports (where a change's latency
+// goes: make bench sums them).
+type stages struct {
+	last time.Time
+	took map[string]int64 // step -> microseconds
+}
+
+// queuedSince remembers when a pod event first queued each job, until a worker takes it.
+type queuedSince struct {
+	mu sync.Mutex
+	at map[string]time.Time
+}
+
+func (q *queuedSince) add(id string) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if _, ok := q.at[id]; !ok {
+		q.at[id] = time.Now()
+	}
+}
+
+// take answers how long id waited (zero when no pod event queued it) and forgets it.
+func (q *queuedSince) take(id string, now time.Time) time.Duration {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	t, ok := q.at[id]
+	if !ok {
+		return 0
+	}
+	delete(q.at, id)
+	return now.Sub(t)
+}
+
+func newStages() *stages { return &stages{last: time.Now(), took: map[string]int64{}} }
+
+func (s *stages) mark(step string) {
+	now := time.Now()
+	s.took[step] = now.Sub(s.last).Microseconds()
+	s.last = now
 }
 
 func (m *Monitor) iapp(ctx context.Context, jobID string) (iapps.Record, bool, error) {
@@ -364,6 +454,9 @@ func (m *Monitor) Sweep(ctx context.Context, cutoff time.Time) (int64, error) {
 			n, err := m.states().DeleteFinal(ctx, id, cutoff)
 			if err != nil {
 				return total, err
+			}
+			if n > 0 {
+				m.memory().forget(id)
 			}
 			total += n
 		}

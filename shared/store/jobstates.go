@@ -65,6 +65,26 @@ func (j *JobStates) Final(ctx context.Context, jobID string) (bool, error) {
 	return final, err
 }
 
+// All reads every job's row (the leading monitor's memory is rebuilt from it on election).
+func (j *JobStates) All(ctx context.Context) (map[string]JobStateRow, error) {
+	rows, err := j.Pool.Query(ctx, "SELECT job_id, last_state, last_seq, sent_seq, sent_state FROM job_state")
+	if err != nil {
+		return nil, Classify(err)
+	}
+	defer rows.Close()
+	all := map[string]JobStateRow{}
+	for rows.Next() {
+		var id, s, sent string
+		var r JobStateRow
+		if err := rows.Scan(&id, &s, &r.Seq, &r.SentSeq, &sent); err != nil {
+			return nil, Classify(err)
+		}
+		r.State, r.SentState = ucloud.JobState(s), ucloud.JobState(sent)
+		all[id] = r
+	}
+	return all, Classify(rows.Err())
+}
+
 // Unfinished lists the jobs last reported in a state that is not final.
 func (j *JobStates) Unfinished(ctx context.Context) ([]string, error) {
 	rows, err := j.Pool.Query(ctx, `SELECT job_id FROM job_state WHERE last_state NOT IN ('SUCCESS', 'FAILURE', 'EXPIRED')`)
