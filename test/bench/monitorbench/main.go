@@ -131,7 +131,8 @@ func run(bin string, n int, rate float64, duration time.Duration) error {
 	if err != nil {
 		return err
 	}
-	mon, err := benchenv.Run(filepath.Join(bin, "monitor"), append(slices.Clip(vars), "K_SINK="+sr.URL, monVar))
+	// At info the monitor logs each change it reports with its stage timings (the breakdown below).
+	mon, err := benchenv.Run(filepath.Join(bin, "monitor"), append(slices.Clip(vars), "K_SINK="+sr.URL, monVar, "LOG_LEVEL=info"))
 	if err != nil {
 		return err
 	}
