@@ -37,7 +37,8 @@ type Monitor struct {
 	Registry  *iapps.Registry
 	Sink      Sender
 	Log       *slog.Logger
-	// Resync re-examines every job this often (expiry is a matter of time, not of events); default 10 s.
+	// Resync re-examines every unfinished job and integrated application this often (expiry is a matter
+	// of time, not of events); default 10 s.
 	Resync  time.Duration
 	Workers int
 	Now     func() time.Time
@@ -72,7 +73,9 @@ func (m *Monitor) Run(ctx context.Context) error {
 	if m.Now == nil {
 		m.Now = time.Now
 	}
-	factory := informers.NewSharedInformerFactoryWithOptions(m.Kube, m.Resync, informers.WithNamespace(m.Namespace),
+	// No informer resync: the pass below re-examines every unfinished job (the only ones time can change)
+	// and every integrated application; resyncing every pod as well queued each job twice per period.
+	factory := informers.NewSharedInformerFactoryWithOptions(m.Kube, 0, informers.WithNamespace(m.Namespace),
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = kube.LabelJobID }))
 	inf := factory.Core().V1().Pods()
 	if err := inf.Informer().SetTransform(slimPod); err != nil {
@@ -136,16 +139,22 @@ func (m *Monitor) Run(ctx context.Context) error {
 	}
 	// Jobs that may have no pod to send an event: unfinished ones (their pods may have gone while we were
 	// down) and integrated applications (their pod may need recreating).
+	// After the first pass the jobs are spread over the period, so that a pod event never waits behind
+	// thousands of re-examinations queued at once.
 	go func() {
 		ticker := time.NewTicker(m.Resync)
 		defer ticker.Stop()
-		for {
+		for first := true; ; first = false {
 			ids, err := m.podlessCandidates(ctx)
 			if err != nil {
 				m.Log.Warn("listing jobs to resync failed", "err", err.Error())
 			}
-			for _, id := range ids {
-				queue.Add(id)
+			for i, id := range ids {
+				if first {
+					queue.Add(id)
+				} else {
+					queue.AddAfter(id, time.Duration(i)*m.Resync/time.Duration(len(ids)))
+				}
 			}
 			select {
 			case <-ctx.Done():
