@@ -53,9 +53,15 @@ type Monitor struct {
 	Usage *Usage
 
 	pods cache.Indexer
-	// last is the leader's memory of job_state, rebuilt when Run starts.
-	last *lastStates
+	// last is the leader's memory of job_state, rebuilt when Run starts; accepted writes the accepted
+	// changes in batches while Run runs.
+	last     *lastStates
+	accepted *acceptedWriter
 }
+
+// DefaultWorkers is how many jobs are reconciled at once: each mostly waits (a durable commit, the send),
+// so a few per core leave changes queued behind each other.
+const DefaultWorkers = 32
 
 // byJob indexes the informer's pods by job id, so one job's pods are found without scanning all of them
 // (with 10,000 pods a scan per reconcile made the monitor's CPU grow with the square of the pod count).
@@ -68,7 +74,7 @@ func (m *Monitor) Run(ctx context.Context) error {
 		m.Resync = 10 * time.Second
 	}
 	if m.Workers == 0 {
-		m.Workers = 8
+		m.Workers = DefaultWorkers
 	}
 	if m.Now == nil {
 		m.Now = time.Now
@@ -127,6 +133,10 @@ func (m *Monitor) Run(ctx context.Context) error {
 		case <-time.After(time.Second):
 		}
 	}
+	m.accepted = newAcceptedWriter(m.states(), m.Log)
+	acceptedDone := make(chan struct{})
+	go func() { defer close(acceptedDone); m.accepted.run(ctx) }()
+	defer func() { <-acceptedDone }()
 	if m.Retention > 0 {
 		go store.Retention{Table: "job_state", Keep: m.Retention, Every: m.RetentionEvery, Sweep: m.Sweep, Log: m.Log}.Run(ctx)
 		go store.Retention{Table: "job_usage", Keep: m.Retention, Every: m.RetentionEvery, Sweep: m.usage().DeleteReportedBefore, Log: m.Log}.Run(ctx)
@@ -372,7 +382,12 @@ func (m *Monitor) report(ctx context.Context, jobID string, prev store.JobStateR
 		return fmt.Errorf("send %s for job %s: %w", state, jobID, err)
 	}
 	st.mark("send")
-	err := m.states().RecordAccepted(ctx, jobID, seq, state)
+	var err error
+	if m.accepted != nil {
+		m.accepted.add(store.Accepted{JobID: jobID, Seq: seq, State: state})
+	} else {
+		err = m.states().RecordAccepted(ctx, jobID, seq, state)
+	}
 	st.mark("accepted")
 	if err != nil {
 		m.memory().doubt(jobID)
