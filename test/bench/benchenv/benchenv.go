@@ -206,17 +206,22 @@ func (p *Process) Stop() { _ = p.cmd.Process.Kill(); <-p.exited }
 // 200. The port is free when picked but another process can take it before path binds it (this machine
 // has one that opens loopback ports at random), so a start that fails is retried on another port.
 func Run(path string, vars []string) (*Process, error) {
+	return RunLogging(path, vars, os.Stderr)
+}
+
+// RunLogging is Run with the process's log (its stdout) written to log instead of stderr.
+func RunLogging(path string, vars []string, log io.Writer) (*Process, error) {
 	var err error
 	for range 3 {
 		var p *Process
-		if p, err = runOnce(path, vars); err == nil {
+		if p, err = runOnce(path, vars, log); err == nil {
 			return p, nil
 		}
 	}
 	return nil, err
 }
 
-func runOnce(path string, vars []string) (*Process, error) {
+func runOnce(path string, vars []string, log io.Writer) (*Process, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -226,7 +231,7 @@ func runOnce(path string, vars []string) (*Process, error) {
 	cmd := exec.Command(path)
 	cmd.Env = append(append(os.Environ(), vars...), "PORT="+strconv.Itoa(port))
 	// Functions log to stdout; at LOG_LEVEL=error that is why one would not start.
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	cmd.Stdout, cmd.Stderr = log, os.Stderr
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}

@@ -132,7 +132,8 @@ func run(bin string, n int, rate float64, duration time.Duration) error {
 		return err
 	}
 	// At info the monitor logs each change it reports with its stage timings (the breakdown below).
-	mon, err := benchenv.Run(filepath.Join(bin, "monitor"), append(slices.Clip(vars), "K_SINK="+sr.URL, monVar, "LOG_LEVEL=info"))
+	stageLog, monLog := newStageLog()
+	mon, err := benchenv.RunLogging(filepath.Join(bin, "monitor"), append(slices.Clip(vars), "K_SINK="+sr.URL, monVar, "LOG_LEVEL=info"), monLog)
 	if err != nil {
 		return err
 	}
@@ -168,6 +169,8 @@ func run(bin string, n int, rate float64, duration time.Duration) error {
 	if err != nil {
 		return err
 	}
+	fmt.Printf("in the monitor, per stage (queue wait, read last state, iapp lookup, fold, usage record, intent commit, send to status-report, acceptance), SUCCESS: %s\n",
+		stageLog.breakdown(jobIDs(0, k), "SUCCESS"))
 	fmt.Printf("of which in status-report's outbox (insert -> marked delivered after Core's 2xx), SUCCESS: %s\n", inOutbox)
 	fmt.Printf("load average %s\n", loadAverage())
 	usage.print(2 * k)
