@@ -78,7 +78,8 @@ func Main(name string) {
 		if err := env.RetentionEnv.Validate(); err != nil {
 			return nil, err
 		}
-		db, err := store.Open(ctx, env.DatabaseURL)
+		// A connection per worker, and some for the periodic passes.
+		db, err := store.Open(ctx, env.DatabaseURL, store.MinMaxConns(DefaultWorkers+8))
 		if err != nil {
 			return nil, err
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -43,7 +44,8 @@ type Monitor struct {
 	DriveRefresh time.Duration
 	Sink         Sender
 	Log          *slog.Logger
-	// Resync re-examines every job this often (expiry is a matter of time, not of events); default 10 s.
+	// Resync re-examines every unfinished job and integrated application this often (expiry is a matter
+	// of time, not of events); default 10 s.
 	Resync  time.Duration
 	Workers int
 	Now     func() time.Time
@@ -58,7 +60,15 @@ type Monitor struct {
 	Usage *Usage
 
 	pods cache.Indexer
+	// last is the leader's memory of job_state, rebuilt when Run starts; accepted writes the accepted
+	// changes in batches while Run runs.
+	last     *lastStates
+	accepted *acceptedWriter
 }
+
+// DefaultWorkers is how many jobs are reconciled at once: each mostly waits (a durable commit, the send),
+// so a few per core leave changes queued behind each other.
+const DefaultWorkers = 32
 
 // byJob indexes the informer's pods by job id, so one job's pods are found without scanning all of them
 // (with 10,000 pods a scan per reconcile made the monitor's CPU grow with the square of the pod count).
@@ -71,14 +81,19 @@ func (m *Monitor) Run(ctx context.Context) error {
 		m.Resync = 10 * time.Second
 	}
 	if m.Workers == 0 {
-		m.Workers = 8
+		m.Workers = DefaultWorkers
 	}
 	if m.Now == nil {
 		m.Now = time.Now
 	}
-	factory := informers.NewSharedInformerFactoryWithOptions(m.Kube, m.Resync, informers.WithNamespace(m.Namespace),
+	// No informer resync: the pass below re-examines every unfinished job (the only ones time can change)
+	// and every integrated application; resyncing every pod as well queued each job twice per period.
+	factory := informers.NewSharedInformerFactoryWithOptions(m.Kube, 0, informers.WithNamespace(m.Namespace),
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = kube.LabelJobID }))
 	inf := factory.Core().V1().Pods()
+	if err := inf.Informer().SetTransform(slimPod); err != nil {
+		return err
+	}
 	if err := inf.Informer().AddIndexers(cache.Indexers{byJob: func(obj any) ([]string, error) {
 		if p, ok := obj.(*corev1.Pod); ok && p.Labels[kube.LabelJobID] != "" {
 			return []string{p.Labels[kube.LabelJobID]}, nil
@@ -91,11 +106,13 @@ func (m *Monitor) Run(ctx context.Context) error {
 	queue := workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
 		workqueue.TypedRateLimitingQueueConfig[string]{Name: "jobs"})
 	defer queue.ShutDown()
+	queued := &queuedSince{at: map[string]time.Time{}}
 	enqueue := func(obj any) {
 		if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 			obj = d.Obj
 		}
 		if p, ok := obj.(*corev1.Pod); ok && p.Labels[kube.LabelJobID] != "" {
+			queued.add(p.Labels[kube.LabelJobID])
 			queue.Add(p.Labels[kube.LabelJobID])
 		}
 	}
@@ -109,6 +126,24 @@ func (m *Monitor) Run(ctx context.Context) error {
 	if !cache.WaitForCacheSync(ctx.Done(), inf.Informer().HasSynced) {
 		return errors.New("pod informer did not sync")
 	}
+	// The memory of what was reported, from the table, before anything is reconciled.
+	m.last = newLastStates(m.states())
+	for {
+		err := m.last.load(ctx)
+		if err == nil {
+			break
+		}
+		m.Log.Warn("reading job_state failed; retrying", "err", err.Error())
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(time.Second):
+		}
+	}
+	m.accepted = newAcceptedWriter(m.states(), m.Log)
+	acceptedDone := make(chan struct{})
+	go func() { defer close(acceptedDone); m.accepted.run(ctx) }()
+	defer func() { <-acceptedDone }()
 	if m.Retention > 0 {
 		go store.Retention{Table: "job_state", Keep: m.Retention, Every: m.RetentionEvery, Sweep: m.Sweep, Log: m.Log}.Run(ctx)
 		go store.Retention{Table: "job_usage", Keep: m.Retention, Every: m.RetentionEvery, Sweep: m.usage().DeleteReportedBefore, Log: m.Log}.Run(ctx)
@@ -128,16 +163,22 @@ func (m *Monitor) Run(ctx context.Context) error {
 	}
 	// Jobs that may have no pod to send an event: unfinished ones (their pods may have gone while we were
 	// down) and integrated applications (their pod may need recreating).
+	// After the first pass the jobs are spread over the period, so that a pod event never waits behind
+	// thousands of re-examinations queued at once.
 	go func() {
 		ticker := time.NewTicker(m.Resync)
 		defer ticker.Stop()
-		for {
+		for first := true; ; first = false {
 			ids, err := m.podlessCandidates(ctx)
 			if err != nil {
 				m.Log.Warn("listing jobs to resync failed", "err", err.Error())
 			}
-			for _, id := range ids {
-				queue.Add(id)
+			for i, id := range ids {
+				if first {
+					queue.Add(id)
+				} else {
+					queue.AddAfter(id, time.Duration(i)*m.Resync/time.Duration(len(ids)))
+				}
 			}
 			select {
 			case <-ctx.Done():
@@ -153,7 +194,9 @@ func (m *Monitor) Run(ctx context.Context) error {
 				if shutdown {
 					return
 				}
-				if err := m.Reconcile(ctx, id); err != nil && ctx.Err() == nil {
+				st := newStages()
+				st.took["queued"] = queued.take(id, st.last).Microseconds()
+				if err := m.reconcile(ctx, id, st); err != nil && ctx.Err() == nil {
 					m.Log.Warn("reconcile failed; retrying", "job_id", id, "err", err.Error())
 					queue.AddRateLimited(id)
 				} else {
@@ -169,7 +212,7 @@ func (m *Monitor) Run(ctx context.Context) error {
 
 // podlessCandidates lists, once each, the unfinished jobs and the active integrated applications' jobs.
 func (m *Monitor) podlessCandidates(ctx context.Context) ([]string, error) {
-	unfinished, err := m.states().Unfinished(ctx)
+	unfinished, err := m.memory().unfinished(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -212,12 +255,26 @@ func (m *Monitor) lostFolders(ctx context.Context, pods []*corev1.Pod) ([]string
 // states is the job_state table, through the monitor's own pool (role FnMonitor).
 func (m *Monitor) states() *store.JobStates { return &store.JobStates{Pool: m.Pool} }
 
+// memory is the leader's memory of job_state; outside Run (tests calling Reconcile) one that reads the
+// table every time.
+func (m *Monitor) memory() *lastStates {
+	if m.last == nil {
+		return newLastStates(m.states())
+	}
+	return m.last
+}
+
 // Reconcile examines one job and reports a change of its state.
 func (m *Monitor) Reconcile(ctx context.Context, jobID string) error {
-	prev, err := m.states().Last(ctx, jobID)
+	return m.reconcile(ctx, jobID, newStages())
+}
+
+func (m *Monitor) reconcile(ctx context.Context, jobID string, st *stages) error {
+	prev, err := m.memory().get(ctx, jobID)
 	if err != nil {
 		return err
 	}
+	st.mark("last")
 	if prev.State.Final() {
 		return nil // a final state is reported once and never followed by another
 	}
@@ -230,6 +287,7 @@ func (m *Monitor) Reconcile(ctx context.Context, jobID string) error {
 	if err != nil {
 		return err
 	}
+	st.mark("iapp")
 	var obs Observation
 	if isIApp {
 		var seen bool
@@ -265,10 +323,12 @@ func (m *Monitor) Reconcile(ctx context.Context, jobID string) error {
 	if obs.State == prev.State {
 		return nil
 	}
+	st.mark("fold")
 	if err := m.account(ctx, jobID, prev, obs.State, pods, m.Now()); err != nil {
 		return fmt.Errorf("record the running time of job %s: %w", jobID, err)
 	}
-	return m.report(ctx, jobID, prev, obs)
+	st.mark("account")
+	return m.report(ctx, jobID, prev, obs, st)
 }
 
 // iappState runs the integrated application's reconcile rule: a pod that ended or runs an old
@@ -355,7 +415,7 @@ func asPods(objs []any) []*corev1.Pod {
 // so a monitor that crashed in between can tell, on its next look, a resend of that change (the same number:
 // status-report drops it if it had arrived) from a later change (a new number; reusing the old one would have
 // status-report drop the later change as a duplicate).
-func (m *Monitor) report(ctx context.Context, jobID string, prev store.JobStateRow, obs Observation) error {
+func (m *Monitor) report(ctx context.Context, jobID string, prev store.JobStateRow, obs Observation, st *stages) error {
 	state, msg := obs.State, obs.Status
 	u := ucloud.JobUpdate{State: &state, Status: &msg, Timestamp: m.Now().UnixMilli()}
 	if obs.UnlessAlready {
@@ -366,17 +426,71 @@ func (m *Monitor) report(ctx context.Context, jobID string, prev store.JobStateR
 		seq = prev.SentSeq
 	} else {
 		if err := m.states().RecordIntent(ctx, jobID, prev, seq, state); err != nil {
+			m.memory().doubt(jobID)
 			return fmt.Errorf("record the intent to send %s for job %s: %w", state, jobID, err)
 		}
+		m.memory().set(jobID, store.JobStateRow{State: prev.State, Seq: prev.Seq, SentSeq: seq, SentState: state})
 	}
+	st.mark("intent")
 	if err := m.Sink.Send(ctx, jobID, seq, u); err != nil {
 		return fmt.Errorf("send %s for job %s: %w", state, jobID, err)
 	}
-	err := m.states().RecordAccepted(ctx, jobID, seq, state)
-	if err == nil {
-		m.Log.Info("job state changed", "job_id", jobID, "state", string(state), "seq", seq)
+	st.mark("send")
+	var err error
+	if m.accepted != nil {
+		m.accepted.add(store.Accepted{JobID: jobID, Seq: seq, State: state})
+	} else {
+		err = m.states().RecordAccepted(ctx, jobID, seq, state)
+	}
+	st.mark("accepted")
+	if err != nil {
+		m.memory().doubt(jobID)
+	} else {
+		m.memory().set(jobID, store.JobStateRow{State: state, Seq: seq, SentSeq: seq, SentState: state})
+		m.Log.Info("job state changed", "job_id", jobID, "state", string(state), "seq", seq, "stages_us", st.took)
 	}
 	return err
+}
+
+// stages times the steps of one reconcile, logged with the change it reports (where a change's latency
+// goes: make bench sums them).
+type stages struct {
+	last time.Time
+	took map[string]int64 // step -> microseconds
+}
+
+// queuedSince remembers when a pod event first queued each job, until a worker takes it.
+type queuedSince struct {
+	mu sync.Mutex
+	at map[string]time.Time
+}
+
+func (q *queuedSince) add(id string) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if _, ok := q.at[id]; !ok {
+		q.at[id] = time.Now()
+	}
+}
+
+// take answers how long id waited (zero when no pod event queued it) and forgets it.
+func (q *queuedSince) take(id string, now time.Time) time.Duration {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	t, ok := q.at[id]
+	if !ok {
+		return 0
+	}
+	delete(q.at, id)
+	return now.Sub(t)
+}
+
+func newStages() *stages { return &stages{last: time.Now(), took: map[string]int64{}} }
+
+func (s *stages) mark(step string) {
+	now := time.Now()
+	s.took[step] = now.Sub(s.last).Microseconds()
+	s.last = now
 }
 
 func (m *Monitor) iapp(ctx context.Context, jobID string) (iapps.Record, bool, error) {
@@ -418,6 +532,9 @@ func (m *Monitor) Sweep(ctx context.Context, cutoff time.Time) (int64, error) {
 			n, err := m.states().DeleteFinal(ctx, id, cutoff)
 			if err != nil {
 				return total, err
+			}
+			if n > 0 {
+				m.memory().forget(id)
 			}
 			total += n
 		}

@@ -46,7 +46,8 @@ type Reporter struct {
 	// MaxBackoff caps the wait between failed deliveries (default 30 s).
 	MaxBackoff time.Duration
 
-	wake chan struct{}
+	wake    chan struct{}
+	inserts groupCommit
 }
 
 // NewReporter makes a reporter; Run drains in the background.
@@ -80,8 +81,7 @@ func (r *Reporter) store(ctx context.Context, eventID, jobID string, seq int64, 
 	if err != nil {
 		return err
 	}
-	_, err = r.Pool.Exec(ctx, `INSERT INTO outbox (event_id, job_id, seq, update) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`, eventID, jobID, seq, raw)
-	return store.Classify(err)
+	return r.inserts.insert(ctx, r.Pool, &outboxRow{eventID: eventID, jobID: jobID, seq: seq, update: raw})
 }
 
 // Wake asks the drainer to run soon.
@@ -122,8 +122,8 @@ func (r *Reporter) Run(ctx context.Context) {
 	}
 }
 
-// Drain delivers pending rows in batches until none are left, another instance is draining, or Core
-// fails. It returns how many rows it delivered.
+// Drain delivers pending rows in batches until a batch is not full (none were left when it was read),
+// another instance is draining, or Core fails. It returns how many rows it delivered.
 func (r *Reporter) Drain(ctx context.Context) (int, error) {
 	conn, err := r.Pool.Acquire(ctx)
 	if err != nil {
@@ -190,6 +190,11 @@ func (r *Reporter) Drain(ctx context.Context) (int, error) {
 			return delivered, store.Classify(err)
 		}
 		delivered += len(ids)
+		if len(ids) < BatchSize {
+			// The outbox held no more than this when it was read; a row inserted since woke the drainer
+			// (Handle wakes it after its commit), so asking again now would only cost a round trip.
+			return delivered, nil
+		}
 	}
 }
 

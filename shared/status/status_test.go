@@ -251,3 +251,59 @@ func TestRefusedUpdateDoesNotBlockTheRest(t *testing.T) {
 		t.Fatalf("refused row not recorded: %q %v", rejected, err)
 	}
 }
+
+// Events arriving together share a transaction: 100 jobs' events sent at once, each twice (the Broker
+// redelivers), from 2 status-report instances, are each acknowledged, stored once and reach Core once,
+// in order per job.
+func TestConcurrentEventsAreStoredOnceAndDeliveredInOrder(t *testing.T) {
+	r := newRig(t)
+	a, urlA := r.newReporter()
+	_, urlB := r.newReporter()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go a.Run(ctx)
+	var wg sync.WaitGroup
+	codes := make(chan int, 400)
+	for job := range 100 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i, s := range []ucloud.JobState{ucloud.StateRunning, ucloud.StateSuccess} {
+				var inner sync.WaitGroup
+				for _, url := range []string{urlA, urlB} { // the same event at both instances at once
+					inner.Add(1)
+					go func() {
+						defer inner.Done()
+						codes <- r.send(url, fmt.Sprintf("c%d-%d", job, i), fmt.Sprint(5000+job), i+1, s)
+					}()
+				}
+				inner.Wait() // the monitor sends a job's next change only once the previous one was accepted
+			}
+		}()
+	}
+	wg.Wait()
+	close(codes)
+	for code := range codes {
+		if code != http.StatusAccepted {
+			t.Fatalf("an event was answered %d", code)
+		}
+	}
+	envtest.Eventually(t, 20*time.Second, func() error {
+		if n, _ := a.Pending(ctx); n != 0 {
+			return fmt.Errorf("%d pending", n)
+		}
+		return nil
+	})
+	var rows int
+	if err := r.owner.QueryRow(ctx, "SELECT count(*) FROM outbox").Scan(&rows); err != nil {
+		t.Fatal(err)
+	}
+	if rows != 200 {
+		t.Fatalf("outbox holds %d rows for 200 events", rows)
+	}
+	for job := range 100 {
+		if got := fmt.Sprint(states(r.core, fmt.Sprint(5000+job))); got != "[RUNNING SUCCESS]" {
+			t.Fatalf("job %d: Core got %s", 5000+job, got)
+		}
+	}
+}

@@ -40,11 +40,34 @@ func (j *JobStates) Last(ctx context.Context, jobID string) (JobStateRow, error)
 	return r, err
 }
 
-// RecordIntent records, before sending, that change seq (to state) is about to be sent after prev.
+// RecordIntent records, before sending, that change seq (to state) is about to be sent after prev; prev
+// (the last change accepted) is recorded with it, as its own RecordAccepted may not have been written yet.
 func (j *JobStates) RecordIntent(ctx context.Context, jobID string, prev JobStateRow, seq int64, state ucloud.JobState) error {
 	_, err := j.Pool.Exec(ctx, `INSERT INTO job_state (job_id, last_state, last_seq, sent_seq, sent_state) VALUES ($1, $2, $3, $4, $5)
-		ON CONFLICT (job_id) DO UPDATE SET sent_seq = EXCLUDED.sent_seq, sent_state = EXCLUDED.sent_state, updated_at = now()`,
+		ON CONFLICT (job_id) DO UPDATE SET sent_seq = EXCLUDED.sent_seq, sent_state = EXCLUDED.sent_state, updated_at = now(),
+			last_state = CASE WHEN EXCLUDED.last_seq > job_state.last_seq THEN EXCLUDED.last_state ELSE job_state.last_state END,
+			last_seq = greatest(job_state.last_seq, EXCLUDED.last_seq)`,
 		jobID, string(prev.State), prev.Seq, seq, string(state))
+	return Classify(err)
+}
+
+// Accepted is one change the sink accepted.
+type Accepted struct {
+	JobID string
+	Seq   int64
+	State ucloud.JobState
+}
+
+// RecordAcceptedMany records several accepted changes in one statement; a change older than the one
+// recorded is ignored.
+func (j *JobStates) RecordAcceptedMany(ctx context.Context, changes []Accepted) error {
+	ids, seqs, states := make([]string, len(changes)), make([]int64, len(changes)), make([]string, len(changes))
+	for i, c := range changes {
+		ids[i], seqs[i], states[i] = c.JobID, c.Seq, string(c.State)
+	}
+	_, err := j.Pool.Exec(ctx, `UPDATE job_state s SET last_state = v.state, last_seq = v.seq, updated_at = now()
+		FROM unnest($1::text[], $2::bigint[], $3::text[]) AS v(job_id, seq, state)
+		WHERE s.job_id = v.job_id AND s.last_seq < v.seq`, ids, seqs, states)
 	return Classify(err)
 }
 
@@ -63,6 +86,26 @@ func (j *JobStates) Final(ctx context.Context, jobID string) (bool, error) {
 		return false, nil
 	}
 	return final, err
+}
+
+// All reads every job's row (the leading monitor's memory is rebuilt from it on election).
+func (j *JobStates) All(ctx context.Context) (map[string]JobStateRow, error) {
+	rows, err := j.Pool.Query(ctx, "SELECT job_id, last_state, last_seq, sent_seq, sent_state FROM job_state")
+	if err != nil {
+		return nil, Classify(err)
+	}
+	defer rows.Close()
+	all := map[string]JobStateRow{}
+	for rows.Next() {
+		var id, s, sent string
+		var r JobStateRow
+		if err := rows.Scan(&id, &s, &r.Seq, &r.SentSeq, &sent); err != nil {
+			return nil, Classify(err)
+		}
+		r.State, r.SentState = ucloud.JobState(s), ucloud.JobState(sent)
+		all[id] = r
+	}
+	return all, Classify(rows.Err())
 }
 
 // Unfinished lists the jobs last reported in a state that is not final.

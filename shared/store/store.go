@@ -45,10 +45,13 @@ type Store struct {
 
 // Open connects to url and returns the store. It does not migrate: CheckSchema (part of Ping) says
 // whether the schema is ready for this build.
-func Open(ctx context.Context, url string) (*Store, error) {
+func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	for _, o := range opts {
+		o(cfg)
 	}
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = 5 * time.Second
@@ -62,6 +65,15 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	return &Store{Pool: pool}, nil
+}
+
+// Option adjusts the pool before it connects.
+type Option func(*pgxpool.Config)
+
+// MinMaxConns raises the pool's connection limit to at least n (pgxpool's default is the number of CPUs,
+// at least 4): a function whose workers each wait on the database needs a connection per worker.
+func MinMaxConns(n int32) Option {
+	return func(c *pgxpool.Config) { c.MaxConns = max(c.MaxConns, n) }
 }
 
 // Close closes the pool.

@@ -74,7 +74,9 @@ func Start(ctx context.Context, name string, noPostgres bool) (*Bench, error) {
 			b.Close()
 			return nil, err
 		}
-		if b.Env, err = localenv.Start(ctx, localenv.Options{Dir: filepath.Join(dir, "env"), BinDir: kubeBin, ProjectDir: project, NoPostgres: noPostgres}); err != nil {
+		if b.Env, err = localenv.Start(ctx, localenv.Options{Dir: filepath.Join(dir, "env"), BinDir: kubeBin, ProjectDir: project, NoPostgres: noPostgres,
+			// Durable, as production runs it: fsync off flatters every database-bound figure.
+			DurablePostgres: true}); err != nil {
 			b.Close()
 			return nil, err
 		}
@@ -110,8 +112,28 @@ func Start(ctx context.Context, name string, noPostgres bool) (*Bench, error) {
 			b.Close()
 			return nil, err
 		}
+		if err := printDurability(ctx, b.DatabaseURL); err != nil {
+			b.Close()
+			return nil, err
+		}
 	}
 	return b, nil
+}
+
+// printDurability says how PostgreSQL commits, beside the figures it affects (a shared environment is the
+// tests' own, without fsync).
+func printDurability(ctx context.Context, url string) error {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	var fsync, syncCommit string
+	if err := conn.QueryRow(ctx, "SELECT current_setting('fsync'), current_setting('synchronous_commit')").Scan(&fsync, &syncCommit); err != nil {
+		return err
+	}
+	fmt.Printf("PostgreSQL: fsync=%s synchronous_commit=%s\n", fsync, syncCommit)
+	return nil
 }
 
 // freshDatabase (re)creates database name beside the one adminURL names and answers its URL.
@@ -184,17 +206,22 @@ func (p *Process) Stop() { _ = p.cmd.Process.Kill(); <-p.exited }
 // 200. The port is free when picked but another process can take it before path binds it (this machine
 // has one that opens loopback ports at random), so a start that fails is retried on another port.
 func Run(path string, vars []string) (*Process, error) {
+	return RunLogging(path, vars, os.Stderr)
+}
+
+// RunLogging is Run with the process's log (its stdout) written to log instead of stderr.
+func RunLogging(path string, vars []string, log io.Writer) (*Process, error) {
 	var err error
 	for range 3 {
 		var p *Process
-		if p, err = runOnce(path, vars); err == nil {
+		if p, err = runOnce(path, vars, log); err == nil {
 			return p, nil
 		}
 	}
 	return nil, err
 }
 
-func runOnce(path string, vars []string) (*Process, error) {
+func runOnce(path string, vars []string, log io.Writer) (*Process, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -204,7 +231,7 @@ func runOnce(path string, vars []string) (*Process, error) {
 	cmd := exec.Command(path)
 	cmd.Env = append(append(os.Environ(), vars...), "PORT="+strconv.Itoa(port))
 	// Functions log to stdout; at LOG_LEVEL=error that is why one would not start.
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	cmd.Stdout, cmd.Stderr = log, os.Stderr
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 // Command iappsbench measures the configuration functions as processes on loopback: warm retrieve
 // throughput beside a bare net/http hello-world, and update throughput beside a raw pgx single-row UPDATE
-// loop. Each load runs for a fixed time with a fixed number of workers and stops by itself.
+// loop, and update latency (p50/p99, one request at a time) beside its floor: one SQL UPDATE plus one
+// apiserver GET. Each load runs for a fixed time with a fixed number of workers and stops by itself.
 //
 //	iappsbench -bin DIR -hello PATH [-workers 8] [-duration 5s]
 package main
@@ -16,11 +17,15 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/util/flowcontrol"
 
 	"github.com/ucloud-im/knative-im/shared/iapps"
 	"github.com/ucloud-im/knative-im/shared/ucloud"
@@ -110,6 +115,31 @@ func run(bin, hello string, workers int, d time.Duration) error {
 	})
 	fmt.Printf("update (auth, validate, CAS, reconcile) %6.0f req/s\n", updateRate)
 	fmt.Printf("raw pgx single-row UPDATE     %9.0f op/s    update/raw = %.2f\n", rawRate, updateRate/rawRate)
+
+	// Latency, one request at a time (no queueing), next to its floor: what an update must do at least,
+	// one SQL UPDATE and one apiserver GET, in sequence.
+	// Without client-go's default limit of 5 requests/s, which alone would make the floor 200 ms.
+	kcfg, err := b.Env.RESTConfig()
+	if err != nil {
+		return err
+	}
+	kcfg.RateLimiter = flowcontrol.NewFakeAlwaysRateLimiter()
+	cs, err := kubernetes.NewForConfig(kcfg)
+	if err != nil {
+		return err
+	}
+	updateLat := sequential(d, func(i int) bool { return post(client, updateURL, "update", token, updateBody(owners[0], i)) == 200 })
+	floorLat := sequential(d, func(i int) bool {
+		if _, err := pool.Exec(ctx, "UPDATE iapp_config SET config = $1, etag = $2, updated_at = now() WHERE app = 'syncthing' AND created_by = $3 AND project = ''",
+			updateBody(owners[1], i).Config, iapps.NewETag(), owners[1].CreatedBy); err != nil {
+			return false
+		}
+		_, err := cs.CoreV1().Namespaces().Get(ctx, "default", metav1.GetOptions{})
+		return err == nil
+	})
+	fmt.Printf("update latency, one at a time                  %s\n", updateLat)
+	fmt.Printf("floor: one SQL UPDATE + one apiserver GET      %s   p50 update/floor = %.2f\n", floorLat, updateLat.p(50).Seconds()/floorLat.p(50).Seconds())
+	fmt.Printf("load average %s\n", loadAverage())
 	return nil
 }
 
@@ -154,4 +184,42 @@ func postRaw(c *http.Client, url, token string, raw []byte) int {
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+// latency is a sorted sample of durations.
+type latency []time.Duration
+
+func (l latency) p(q int) time.Duration {
+	if len(l) == 0 {
+		return 0
+	}
+	return l[min(len(l)-1, len(l)*q/100)]
+}
+
+func (l latency) String() string {
+	r := func(x time.Duration) time.Duration { return x.Round(10 * time.Microsecond) }
+	return fmt.Sprintf("p50 %s, p99 %s (%d)", r(l.p(50)), r(l.p(99)), len(l))
+}
+
+// sequential calls op one at a time for d and answers the durations of the successful calls.
+func sequential(d time.Duration, op func(i int) bool) latency {
+	var l latency
+	for i, deadline := 0, time.Now().Add(d); time.Now().Before(deadline); i++ {
+		t := time.Now()
+		if op(i) {
+			l = append(l, time.Since(t))
+		}
+	}
+	slices.Sort(l)
+	return l
+}
+
+// loadAverage is the machine's 1, 5 and 15 minute load averages, printed beside the figures.
+func loadAverage() string {
+	raw, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(raw))
+	return strings.Join(f[:min(3, len(f))], " ")
 }

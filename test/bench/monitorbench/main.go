@@ -131,7 +131,9 @@ func run(bin string, n int, rate float64, duration time.Duration) error {
 	if err != nil {
 		return err
 	}
-	mon, err := benchenv.Run(filepath.Join(bin, "monitor"), append(slices.Clip(vars), "K_SINK="+sr.URL, monVar))
+	// At info the monitor logs each change it reports with its stage timings (the breakdown below).
+	stageLog, monLog := newStageLog()
+	mon, err := benchenv.RunLogging(filepath.Join(bin, "monitor"), append(slices.Clip(vars), "K_SINK="+sr.URL, monVar, "LOG_LEVEL=info"), monLog)
 	if err != nil {
 		return err
 	}
@@ -163,6 +165,14 @@ func run(bin string, n int, rate float64, duration time.Duration) error {
 	fmt.Printf("== steady state: %d jobs running, %d ended at %.0f/s (sent over %s), each replaced by a new job\n", n, k, rate, steadyTook.Round(time.Millisecond))
 	fmt.Printf("informer sees pod Succeeded -> Core has SUCCESS: %s\n", ended)
 	fmt.Printf("informer sees pod Running   -> Core has RUNNING: %s\n", started)
+	inOutbox, err := outboxWait(ctx, b.DatabaseURL, jobIDs(0, k), "SUCCESS")
+	if err != nil {
+		return err
+	}
+	fmt.Printf("in the monitor, per stage (queue wait, read last state, iapp lookup, fold, usage record, intent commit, send to status-report, acceptance), SUCCESS: %s\n",
+		stageLog.breakdown(jobIDs(0, k), "SUCCESS"))
+	fmt.Printf("of which in status-report's outbox (insert -> marked delivered after Core's 2xx), SUCCESS: %s\n", inOutbox)
+	fmt.Printf("load average %s\n", loadAverage())
 	usage.print(2 * k)
 
 	// Burst: every running job ends at once.
@@ -184,6 +194,7 @@ func run(bin string, n int, rate float64, duration time.Duration) error {
 	fmt.Printf("bare informer saw every change after %s; Core had every final state after %s; ratio %.2fx\n",
 		seen.Round(time.Millisecond), got.Round(time.Millisecond), got.Seconds()/seen.Seconds())
 	fmt.Printf("informer sees pod Succeeded -> Core has SUCCESS: %s\n", latencies(watch, core, burst, "Succeeded", "SUCCESS"))
+	fmt.Printf("load average %s\n", loadAverage())
 	usage.print(len(burst))
 	fmt.Printf("monitor RSS after the burst %.1f MB (%d pods in the namespace)\n", mb(rss(mon.PID)), n+k)
 	// Best effort: a shared environment should not carry thousands of pods into the next program.

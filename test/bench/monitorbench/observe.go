@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/informers"
@@ -274,4 +275,42 @@ func bareInformer(ns string) error {
 	fmt.Println(len(inf.GetStore().List()))
 	<-ctx.Done()
 	return nil
+}
+
+// outboxWait is, per job of ids, how long its update to state waited in status-report's outbox: from the
+// insert (created_at, the event's arrival) to the row being marked delivered after Core's 2xx.
+func outboxWait(ctx context.Context, databaseURL string, ids []string, state string) (dist, error) {
+	conn, err := pgx.Connect(ctx, databaseURL)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, `SELECT extract(epoch FROM delivered_at - created_at) FROM outbox
+		WHERE job_id = ANY($1) AND update->>'state' = $2 AND delivered_at IS NOT NULL`, ids, state)
+	if err != nil {
+		return nil, err
+	}
+	secs, err := pgx.CollectRows(rows, pgx.RowTo[float64])
+	if err != nil {
+		return nil, err
+	}
+	d := make(dist, len(secs))
+	for i, s := range secs {
+		d[i] = time.Duration(s * float64(time.Second))
+	}
+	slices.Sort(d)
+	return d, nil
+}
+
+// loadAverage is the machine's 1, 5 and 15 minute load averages, printed beside figures.
+func loadAverage() string {
+	raw, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(raw))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
 }

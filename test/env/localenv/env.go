@@ -30,6 +30,9 @@ type Options struct {
 	Detach bool
 	// NoKube and NoPostgres skip a part.
 	NoKube, NoPostgres bool
+	// DurablePostgres keeps PostgreSQL's fsync, synchronous_commit and full_page_writes on, as production
+	// runs it (the benchmarks); tests turn them off for speed.
+	DurablePostgres bool
 	// Logf reports progress; nil is silent.
 	Logf func(format string, args ...any)
 }
@@ -92,7 +95,7 @@ func Start(ctx context.Context, o Options) (env *Env, err error) {
 				pgErr = err
 				return
 			}
-			p, url, scratch, err := startPostgres(ctx, filepath.Join(dir, "postgres"), filepath.Join(dir, "logs"), ports[0], "ucloud_im", o.Detach)
+			p, url, scratch, err := startPostgres(ctx, filepath.Join(dir, "postgres"), filepath.Join(dir, "logs"), ports[0], "ucloud_im", o.Detach, o.DurablePostgres)
 			if scratch != "" {
 				env.mu.Lock()
 				env.Scratch = append(env.Scratch, scratch)

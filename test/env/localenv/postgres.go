@@ -57,7 +57,7 @@ func postgresCredential() (*syscall.Credential, int, int, error) {
 // the data lives in a fresh folder under the system temp dir instead, because the server runs as the
 // 'postgres' user and dir's parents (a CI clone in a private temp folder, say) may be closed to it; that
 // folder is returned as scratch, to be removed after the server stops.
-func startPostgres(ctx context.Context, dir, logDir string, port int, dbName string, detach bool) (p *process, url, scratch string, err error) {
+func startPostgres(ctx context.Context, dir, logDir string, port int, dbName string, detach, durable bool) (p *process, url, scratch string, err error) {
 	bin, err := postgresBinDir()
 	if err != nil {
 		return nil, "", "", err
@@ -89,8 +89,10 @@ func startPostgres(ctx context.Context, dir, logDir string, port int, dbName str
 		return nil, "", scratch, fmt.Errorf("initdb: %w: %s", err, out)
 	}
 	args := []string{"-D", data, "-p", strconv.Itoa(port), "-k", data,
-		"-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off",
-		"-c", "full_page_writes=off", "-c", "max_connections=300", "-c", "shared_buffers=64MB"}
+		"-c", "listen_addresses=127.0.0.1", "-c", "max_connections=300", "-c", "shared_buffers=64MB"}
+	if !durable {
+		args = append(args, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
+	}
 	p, err = launch("postgres", filepath.Join(bin, "postgres"), args, logDir, detach, cred)
 	if err != nil {
 		return nil, "", scratch, err

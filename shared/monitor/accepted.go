@@ -1,0 +1,84 @@
+package monitor
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/ucloud-im/knative-im/shared/store"
+)
+
+// acceptedWriter records accepted changes in job_state in batches, off the reconcile's path. Losing one
+// (a crash before its write) costs only a resend: the row still holds the change as intended (SentSeq),
+// so the next monitor sends it again under the same sequence number and status-report drops the copy;
+// the next change's intent records it anyway (RecordIntent writes the previous accepted change).
+type acceptedWriter struct {
+	db  *store.JobStates
+	log *slog.Logger
+
+	mu      sync.Mutex
+	pending map[string]store.Accepted
+	wake    chan struct{}
+}
+
+func newAcceptedWriter(db *store.JobStates, log *slog.Logger) *acceptedWriter {
+	return &acceptedWriter{db: db, log: log, pending: map[string]store.Accepted{}, wake: make(chan struct{}, 1)}
+}
+
+// add queues a for writing; a later change of the same job replaces an earlier one not yet written.
+func (w *acceptedWriter) add(a store.Accepted) {
+	w.mu.Lock()
+	if old, ok := w.pending[a.JobID]; !ok || old.Seq < a.Seq {
+		w.pending[a.JobID] = a
+	}
+	w.mu.Unlock()
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run writes what is queued until ctx ends, then once more (a monitor stopping leaves nothing to resend).
+func (w *acceptedWriter) run(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			_ = w.flush(flushCtx)
+			return
+		case <-w.wake:
+		}
+		if err := w.flush(ctx); err != nil && ctx.Err() == nil {
+			w.log.Warn("recording accepted job states failed; retrying", "err", err.Error())
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+			w.add(store.Accepted{}) // only to wake the next pass; the empty job id is dropped below
+		}
+	}
+}
+
+func (w *acceptedWriter) flush(ctx context.Context) error {
+	w.mu.Lock()
+	batch := make([]store.Accepted, 0, len(w.pending))
+	for id, a := range w.pending {
+		if id != "" {
+			batch = append(batch, a)
+		}
+	}
+	w.pending = map[string]store.Accepted{}
+	w.mu.Unlock()
+	if len(batch) == 0 {
+		return nil
+	}
+	err := w.db.RecordAcceptedMany(ctx, batch)
+	if err != nil {
+		for _, a := range batch {
+			w.add(a) // kept, unless a later change of the job came meanwhile
+		}
+	}
+	return err
+}
