@@ -19,6 +19,7 @@ import (
 
 	"github.com/ucloud-im/knative-im/shared/iapps"
 	"github.com/ucloud-im/knative-im/shared/kube"
+	"github.com/ucloud-im/knative-im/shared/metrics"
 	"github.com/ucloud-im/knative-im/shared/store"
 	"github.com/ucloud-im/knative-im/shared/ucloud"
 )
@@ -49,6 +50,10 @@ type Monitor struct {
 	OrphanEvery time.Duration
 	// Usage, when set, reports the running jobs' usage to Core's accounting while leading.
 	Usage *Usage
+	// Metrics records reconciles and the state changes sent; Queue is the work queue's metrics provider
+	// (client-go's; nil: its default, which records nothing).
+	Metrics *metrics.Monitor
+	Queue   workqueue.MetricsProvider
 
 	pods cache.Indexer
 }
@@ -82,7 +87,7 @@ func (m *Monitor) Run(ctx context.Context) error {
 	}
 	m.pods = inf.Informer().GetIndexer()
 	queue := workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
-		workqueue.TypedRateLimitingQueueConfig[string]{Name: "jobs"})
+		workqueue.TypedRateLimitingQueueConfig[string]{Name: "jobs", MetricsProvider: m.Queue})
 	defer queue.ShutDown()
 	enqueue := func(obj any) {
 		if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
@@ -139,7 +144,10 @@ func (m *Monitor) Run(ctx context.Context) error {
 				if shutdown {
 					return
 				}
-				if err := m.Reconcile(ctx, id); err != nil && ctx.Err() == nil {
+				began := time.Now()
+				err := m.Reconcile(ctx, id)
+				m.Metrics.ObserveReconcile(err, time.Since(began))
+				if err != nil && ctx.Err() == nil {
 					m.Log.Warn("reconcile failed; retrying", "job_id", id, "err", err.Error())
 					queue.AddRateLimited(id)
 				} else {
@@ -320,6 +328,7 @@ func (m *Monitor) report(ctx context.Context, jobID string, prev store.JobStateR
 	}
 	err := m.states().RecordAccepted(ctx, jobID, seq, state)
 	if err == nil {
+		m.Metrics.Transition(string(state))
 		m.Log.Info("job state changed", "job_id", jobID, "state", string(state), "seq", seq)
 	}
 	return err
