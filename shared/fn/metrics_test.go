@@ -62,6 +62,13 @@ func TestRequestsAreCountedOnTheMetricsListenerOnly(t *testing.T) {
 			t.Errorf("the function's port answers /metrics with %d, want 404: metrics must not be on the routed port", resp.StatusCode)
 		}
 	}
+	// A client's made-up methods do not each become a series.
+	for _, m := range []string{"BREW", "WHEN", "X-Y"} {
+		req, _ := http.NewRequest(m, base+"/things/a", nil)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}
 	after, err := scrape.Get(scrapeURL)
 	if err != nil {
 		t.Fatal(err)
@@ -70,6 +77,8 @@ func TestRequestsAreCountedOnTheMetricsListenerOnly(t *testing.T) {
 		`ucloud_im_http_requests_total{code="200",method="GET",route="GET /things/{id}"}`:      2,
 		`ucloud_im_http_requests_total{code="418",method="GET",route="GET /things/{id}"}`:      1,
 		`ucloud_im_http_requests_total{code="404",method="GET",route="unmatched"}`:             2,
+		`ucloud_im_http_requests_total{code="405",method="other",route="unmatched"}`:           3,
+		`ucloud_im_http_request_duration_seconds_count{method="other",route="unmatched"}`:      3,
 		`ucloud_im_http_request_duration_seconds_count{method="GET",route="GET /things/{id}"}`: 3,
 		`ucloud_im_http_request_duration_seconds_count{method="GET",route="unmatched"}`:        2,
 	}

@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"net/http"
 	"strconv"
 	"time"
 
@@ -34,6 +35,16 @@ func (h *HTTP) Observe(route, method string, code int, d time.Duration) {
 	if h == nil {
 		return
 	}
+	method = knownMethod(method)
 	h.requests.WithLabelValues(route, method, strconv.Itoa(code)).Inc()
 	h.duration.WithLabelValues(route, method).Observe(d.Seconds())
+}
+
+// knownMethod keeps the method label bounded: a client may send any token as a method.
+func knownMethod(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions:
+		return m
+	}
+	return "other"
 }
