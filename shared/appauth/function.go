@@ -45,7 +45,9 @@ func Main(name string) {
 	}
 	log := fn.NewLogger(os.Stdout, name, cfg.LogLevel)
 	slog.SetDefault(log)
-	cfg.Metrics = metrics.New(name)
+	if cfg.MetricsAddr != "" {
+		cfg.Metrics = metrics.New(name)
+	}
 	if err := run(cfg, log); err != nil {
 		log.Error("stopped", "err", err.Error())
 		os.Exit(1)

@@ -16,7 +16,8 @@ type Config struct {
 	ListenEnv
 	// METRICS_ADDR: the metrics listener, apart from PORT (see shared/metrics).
 	metrics.Env
-	// Metrics is the process's registry, made by Main before build (not read from the environment):
+	// Metrics is the process's registry, made by Main before build when METRICS_ADDR is set (nil
+	// otherwise: nothing recorded); not read from the environment.
 	// build hands it to the parts that record (Core client, monitor, outbox, cache, sessions).
 	Metrics         *metrics.Registry `ignored:"true"`
 	ShutdownTimeout time.Duration     `envconfig:"SHUTDOWN_TIMEOUT" default:"25s"`

@@ -317,7 +317,10 @@ func Main(name string, build func(ctx context.Context, cfg Config, log *slog.Log
 	slog.SetDefault(log)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	cfg.Metrics = metrics.New(name)
+	if cfg.MetricsAddr != "" {
+		// Without a listener nothing is recorded either: every recorder is nil and records nothing.
+		cfg.Metrics = metrics.New(name)
+	}
 	srv, err := build(ctx, cfg, log)
 	if err != nil {
 		log.Error("cannot start", "err", err.Error())

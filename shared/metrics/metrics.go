@@ -27,7 +27,7 @@ const Path = "/metrics"
 
 // Env is where a process serves its metrics: host:port of a listener apart from the function's own port,
 // so Knative's route (which forwards only the serving port) and the ingress never expose it. Empty: no
-// listener (the metrics are still recorded). The Knative Services set 0.0.0.0:9090.
+// listener and nothing recorded (fn.Main makes no registry). The Knative Services set 0.0.0.0:9464.
 type Env struct {
 	MetricsAddr string `envconfig:"METRICS_ADDR"`
 }
