@@ -41,7 +41,7 @@ go build -o "$out/" ./functions/config-retrieve ./functions/config-update ./func
   ./test/bench/streamsbench
 
 echo "== start-up: exec -> GET /healthz 200 ($starts starts each; binaries stripped)"
-"$out/startup" -n "$starts" "fn-host=$out/hellofn" "bare=$out/hellobare"
+"$out/startup" -n "$starts" "bare=$out/hellobare" "fn-host=$out/hellofn" "fn-host+metrics=$out/hellofn"
 echo "== Go benchmarks"
 mapfile -t pkgs < <(grep -rl --include='*_test.go' '^func Benchmark' shared | xargs -n1 dirname | sort -u | sed 's|^|./|')
 go test -run '^$' -bench . -benchtime "$benchtime" -benchmem "${pkgs[@]}"

@@ -133,12 +133,19 @@ start() {
   # Each function connects as its own database role; one that uses no database gets no URL at all.
   local db=""
   [ -s "$run/db/$name" ] && db=$(cat "$run/db/$name")
-  DATABASE_URL=$db PORT=$port "$run/bin/$name" >"$run/logs/$name.log" 2>&1 &
+  # Every function serves its metrics on a listener of its own (METRICS_ADDR), which the gateway never routes.
+  metrics_port=""
+  [ "$name" != local-gateway ] && metrics_port=$(free_port)
+  DATABASE_URL=$db PORT=$port METRICS_ADDR=${metrics_port:+127.0.0.1:$metrics_port} "$run/bin/$name" >"$run/logs/$name.log" 2>&1 &
   pids+=($!) names+=("$name")
   echo $! >"$run/pids/$name"
   for _ in $(seq 300); do
     if curl -fsS "http://127.0.0.1:$port$check" >/dev/null 2>&1; then
       status "$name" "http://127.0.0.1:$port ready in $(ms "$t") ms  ($what)"
+      if [ -n "$metrics_port" ]; then
+        status "" "metrics: http://127.0.0.1:$metrics_port/metrics"
+        echo "export METRICS_$(echo "$name" | tr 'a-z-' 'A-Z_')=http://127.0.0.1:$metrics_port/metrics" >>"$run/env"
+      fi
       return 0
     fi
     kill -0 "${pids[-1]}" 2>/dev/null || break
@@ -171,6 +178,7 @@ echo
 echo "ready in $(ms "$began") ms."
 echo "  IM_URL (the one base URL Core uses): http://127.0.0.1:$port"
 echo "  application domain: *.apps.localhost, through the same gateway (send the app's Host header)"
+echo "  metrics (Prometheus text, one listener per function, never behind the gateway): \$METRICS_<FUNCTION> in $run/env"
 echo "  source $run/env to use it; make token prints a Core token; make demo walks through it; make logs tails the logs"
 echo "  Ctrl-C stops everything."
 declare -A reported=()

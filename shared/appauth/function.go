@@ -17,6 +17,7 @@ import (
 	"github.com/ucloud-im/knative-im/shared/appsession"
 	"github.com/ucloud-im/knative-im/shared/fn"
 	"github.com/ucloud-im/knative-im/shared/kube"
+	"github.com/ucloud-im/knative-im/shared/metrics"
 	"github.com/ucloud-im/knative-im/shared/store"
 )
 
@@ -44,6 +45,9 @@ func Main(name string) {
 	}
 	log := fn.NewLogger(os.Stdout, name, cfg.LogLevel)
 	slog.SetDefault(log)
+	if cfg.MetricsAddr != "" {
+		cfg.Metrics = metrics.New(name)
+	}
 	if err := run(cfg, log); err != nil {
 		log.Error("stopped", "err", err.Error())
 		os.Exit(1)
@@ -95,6 +99,19 @@ func run(cfg fn.Config, log *slog.Logger) error {
 	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.ListenHost, strconv.Itoa(cfg.Port)))
 	if err != nil {
 		return err
+	}
+	if cfg.Metrics != nil && cfg.MetricsAddr != "" {
+		// Its own listener, as every function's (fn's host is not used here); the Go runtime and process
+		// metrics so far, not yet requests by route.
+		mln, err := metrics.Listen(cfg.MetricsAddr)
+		if err != nil {
+			return err
+		}
+		go func() {
+			if err := cfg.Metrics.Serve(ctx, mln, log); err != nil {
+				log.Error("metrics listener stopped", "err", err.Error())
+			}
+		}()
 	}
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	log.Info("listening", "addr", ln.Addr().String(), "jobs_namespace", env.JobsNamespace, "upstreams", env.Upstreams)

@@ -7,12 +7,20 @@ import (
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
+
+	"github.com/ucloud-im/knative-im/shared/metrics"
 )
 
 // Config is what every function reads from its environment.
 type Config struct {
 	ListenEnv
-	ShutdownTimeout time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"25s"`
+	// METRICS_ADDR: the metrics listener, apart from PORT (see shared/metrics).
+	metrics.Env
+	// Metrics is the process's registry, made by Main before build when METRICS_ADDR is set (nil
+	// otherwise: nothing recorded); not read from the environment.
+	// build hands it to the parts that record (Core client, monitor, outbox, cache, sessions).
+	Metrics         *metrics.Registry `ignored:"true"`
+	ShutdownTimeout time.Duration     `envconfig:"SHUTDOWN_TIMEOUT" default:"25s"`
 	// The server's timeouts, so a client that trickles its headers or body, reads its answer slowly or
 	// holds idle connections open cannot tie up the function. ReadTimeout covers headers and body;
 	// WriteTimeout runs from the end of the headers to the end of the answer, so it bounds a handler's

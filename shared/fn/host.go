@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/ucloud-im/knative-im/shared/coreauth"
+	"github.com/ucloud-im/knative-im/shared/metrics"
 )
 
 // Check is a readiness check of one dependency (database, apiserver, Core key...).
@@ -44,8 +45,13 @@ type Server struct {
 	// with a context that ends when shutdown begins, and Run waits for it (within the shutdown timeout)
 	// after the in-flight requests, so it can finish cleanly (release a lease, say).
 	Background []func(ctx context.Context)
+	// Metrics, when set, records every request (by route, method and status) and is served on
+	// Config.Metrics.Addr (METRICS_ADDR), a listener apart from the function's port. Main sets it.
+	Metrics *metrics.Registry
 
 	draining atomic.Bool
+	httpOnce sync.Once
+	http     *metrics.HTTP
 }
 
 // Handler is the complete HTTP handler: health endpoints, then body limit, logging and recovery around
@@ -65,7 +71,28 @@ func (s *Server) Handler() http.Handler {
 	}
 	app = s.dispatchEvents(app)
 	mux.Handle("/", s.limitBody(app))
+	s.httpOnce.Do(func() {
+		if s.Metrics != nil {
+			s.http = metrics.NewHTTP(s.Metrics)
+		}
+	})
 	return s.observe(mux)
+}
+
+// routeOf names a request's route for the metrics: the Routes' ServeMux pattern that serves it, "event"
+// for a CloudEvent to "/", or "unmatched"; never the raw path, which a client chooses.
+func (s *Server) routeOf(r *http.Request) string {
+	if s.Events != nil && r.URL.Path == EventPath && r.Method == http.MethodPost {
+		return "event"
+	}
+	if m, ok := s.Routes.(interface {
+		Handler(*http.Request) (http.Handler, string)
+	}); ok {
+		if _, pattern := m.Handler(r); pattern != "" {
+			return pattern
+		}
+	}
+	return "unmatched"
 }
 
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
@@ -166,6 +193,13 @@ func (s *Server) observe(next http.Handler) http.Handler {
 			if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" {
 				return
 			}
+			if s.http != nil {
+				status := sw.status
+				if status == 0 {
+					status = http.StatusOK
+				}
+				s.http.Observe(s.routeOf(r), r.Method, status, time.Since(began))
+			}
 			rl.get().Info("request", "method", r.Method, "path", r.URL.Path, "status", sw.status, "duration_ms", time.Since(began).Milliseconds())
 		}()
 		next.ServeHTTP(sw, r)
@@ -226,6 +260,21 @@ func (s *Server) serve(ctx context.Context, ln net.Listener) error {
 	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBackground()
 	var background sync.WaitGroup
+	if s.Metrics != nil && s.Config.MetricsAddr != "" {
+		mln, err := metrics.Listen(s.Config.MetricsAddr)
+		if err != nil {
+			_ = srv.Close()
+			return err
+		}
+		// The metrics stay up through the drain (a scrape then sees it) and stop with the background work.
+		background.Add(1)
+		go func() {
+			defer background.Done()
+			if err := s.Metrics.Serve(bgCtx, mln, s.logger()); err != nil {
+				s.logger().Error("metrics listener stopped", "err", err.Error())
+			}
+		}()
+	}
 	for _, f := range s.Background {
 		background.Add(1)
 		go func() { defer background.Done(); f(bgCtx) }()
@@ -268,12 +317,16 @@ func Main(name string, build func(ctx context.Context, cfg Config, log *slog.Log
 	slog.SetDefault(log)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	if cfg.MetricsAddr != "" {
+		// Without a listener nothing is recorded either: every recorder is nil and records nothing.
+		cfg.Metrics = metrics.New(name)
+	}
 	srv, err := build(ctx, cfg, log)
 	if err != nil {
 		log.Error("cannot start", "err", err.Error())
 		os.Exit(1)
 	}
-	srv.Name, srv.Config, srv.Logger = name, cfg, log
+	srv.Name, srv.Config, srv.Logger, srv.Metrics = name, cfg, log, cfg.Metrics
 	if err := srv.Run(ctx); err != nil {
 		log.Error("stopped with an error", "err", err.Error())
 		os.Exit(1)

@@ -9,6 +9,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"k8s.io/utils/lru"
+
+	"github.com/ucloud-im/knative-im/shared/metrics"
 )
 
 // NotifyChannel is where the iapp_config trigger announces changes.
@@ -26,6 +28,8 @@ type Cache struct {
 	listening bool
 	epoch     uint64
 	log       *slog.Logger
+	// Metrics, when set, counts hits, misses and invalidations.
+	Metrics *metrics.Cache
 }
 
 // DefaultCacheBytes is the default bound of a cache: an eighth of config-retrieve's memory limit.
@@ -77,12 +81,15 @@ func (c *Cache) Get(key Key) (Retrieved, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.listening {
+		c.Metrics.Miss()
 		return Retrieved{}, false
 	}
 	v, ok := c.entries.Get(key)
 	if !ok {
+		c.Metrics.Miss()
 		return Retrieved{}, false
 	}
+	c.Metrics.Hit()
 	return v.(Retrieved), true
 }
 
@@ -124,15 +131,20 @@ func (c *Cache) invalidate(key *Key) {
 	defer c.mu.Unlock()
 	c.epoch++
 	if key == nil {
+		c.Metrics.Invalidated("all")
 		c.entries.Clear()
 		return
 	}
+	c.Metrics.Invalidated("change")
 	c.entries.Remove(*key)
 }
 
 func (c *Cache) setListening(on bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.listening && !on {
+		c.Metrics.Invalidated("lost")
+	}
 	c.listening = on
 	c.epoch++
 	c.entries.Clear()

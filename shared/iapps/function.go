@@ -11,6 +11,7 @@ import (
 	"github.com/ucloud-im/knative-im/shared/fn"
 	"github.com/ucloud-im/knative-im/shared/isolation"
 	"github.com/ucloud-im/knative-im/shared/kube"
+	"github.com/ucloud-im/knative-im/shared/metrics"
 	"github.com/ucloud-im/knative-im/shared/store"
 	"github.com/ucloud-im/knative-im/shared/ucloud"
 )
@@ -46,13 +47,18 @@ func Handlers(env HandlerEnv) *Registry {
 // so these functions take none).
 func Main(name string, op Op) {
 	fn.Main(name, func(ctx context.Context, cfg fn.Config, log *slog.Logger) (*fn.Server, error) {
-		return Build(ctx, op, log)
+		return BuildMeasured(ctx, op, log, cfg.Metrics)
 	})
 }
 
 // Build wires the function for op from the environment: it needs Core only to register (update, reset)
 // and Kubernetes only to touch pods (update, reset, restart).
 func Build(ctx context.Context, op Op, log *slog.Logger) (*fn.Server, error) {
+	return BuildMeasured(ctx, op, log, nil)
+}
+
+// BuildMeasured is Build recording the Core calls and the retrieve cache in reg (nil: nothing recorded).
+func BuildMeasured(ctx context.Context, op Op, log *slog.Logger, reg *metrics.Registry) (*fn.Server, error) {
 	var env Env
 	if err := fn.LoadEnv(&env); err != nil {
 		return nil, err
@@ -70,13 +76,14 @@ func Build(ctx context.Context, op Op, log *slog.Logger) (*fn.Server, error) {
 	var background []func(context.Context)
 	if op == OpRetrieve {
 		svc.Cache = NewCache(log, env.RetrieveCacheBytes)
+		svc.Cache.Metrics = metrics.NewCache(reg)
 		background = append(background, func(ctx context.Context) { svc.Cache.Run(ctx, env.DatabaseURL) })
 	}
 	if op == OpUpdate || op == OpReset {
 		if !env.CoreConfigured() {
 			return nil, fmt.Errorf("configuration: UCLOUD_CORE_URL and UCLOUD_REFRESH_TOKEN_FILE are required by %s", op)
 		}
-		core, err := env.CoreClient()
+		core, err := env.CoreClientMeasured(metrics.NewCore(reg))
 		if err != nil {
 			return nil, err
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/ucloud-im/knative-im/shared/iapps"
 	"github.com/ucloud-im/knative-im/shared/isolation"
 	"github.com/ucloud-im/knative-im/shared/kube"
+	"github.com/ucloud-im/knative-im/shared/metrics"
 	"github.com/ucloud-im/knative-im/shared/products"
 	"github.com/ucloud-im/knative-im/shared/shellsession"
 	"github.com/ucloud-im/knative-im/shared/store"
@@ -97,7 +98,7 @@ func Main(name string, control bool) {
 		if !env.CoreConfigured() {
 			return nil, errors.New("configuration: UCLOUD_CORE_URL and UCLOUD_REFRESH_TOKEN_FILE are required by job-control")
 		}
-		core, err := env.CoreClient()
+		core, err := env.CoreClientMeasured(metrics.NewCore(cfg.Metrics))
 		if err != nil {
 			return nil, err
 		}

@@ -20,6 +20,7 @@ import (
 	"github.com/ucloud-im/knative-im/shared/fn"
 	"github.com/ucloud-im/knative-im/shared/iapps"
 	"github.com/ucloud-im/knative-im/shared/kube"
+	"github.com/ucloud-im/knative-im/shared/metrics"
 	"github.com/ucloud-im/knative-im/shared/store"
 	"github.com/ucloud-im/knative-im/shared/ucloud"
 )
@@ -99,10 +100,14 @@ func Main(name string) {
 		if err := fn.LoadEnv(&ienv); err != nil {
 			return nil, err
 		}
-		m := &Monitor{Kube: cs, Namespace: env.JobsNamespace, Pool: db.Pool, Registry: iapps.Handlers(ienv), Sink: sink, Log: log, Resync: env.Resync, Retention: env.Retention}
+		m := &Monitor{Kube: cs, Namespace: env.JobsNamespace, Pool: db.Pool, Registry: iapps.Handlers(ienv), Sink: sink, Log: log, Resync: env.Resync, Retention: env.Retention,
+			Metrics: metrics.NewMonitor(cfg.Metrics)}
+		if q := metrics.NewWorkQueue(cfg.Metrics); q != nil {
+			m.Queue = q // never a typed nil: client-go would call it
+		}
 		switch {
 		case env.CoreConfigured():
-			core, err := env.CoreClient()
+			core, err := env.CoreClientMeasured(metrics.NewCore(cfg.Metrics))
 			if err != nil {
 				return nil, err
 			}
@@ -133,11 +138,14 @@ func Main(name string) {
 				Callbacks: leaderelection.LeaderCallbacks{
 					OnStartedLeading: func(ctx context.Context) {
 						log.Info("leading: monitoring job pods", "identity", id, "namespace", env.JobsNamespace)
+						m.Metrics.SetLeader(true)
+						defer m.Metrics.SetLeader(false)
 						if err := m.Run(ctx); err != nil {
 							log.Error("monitor stopped", "err", err.Error())
 						}
 					},
 					OnStoppedLeading: func() {
+						m.Metrics.SetLeader(false)
 						if ctx.Err() != nil {
 							log.Info("released the monitor lease", "identity", id)
 							return

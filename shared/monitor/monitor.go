@@ -22,6 +22,7 @@ import (
 	"github.com/ucloud-im/knative-im/shared/drives"
 	"github.com/ucloud-im/knative-im/shared/iapps"
 	"github.com/ucloud-im/knative-im/shared/kube"
+	"github.com/ucloud-im/knative-im/shared/metrics"
 	"github.com/ucloud-im/knative-im/shared/store"
 	"github.com/ucloud-im/knative-im/shared/ucloud"
 )
@@ -58,6 +59,10 @@ type Monitor struct {
 	OrphanEvery time.Duration
 	// Usage, when set, reports the running jobs' usage to Core's accounting while leading.
 	Usage *Usage
+	// Metrics records reconciles and the state changes sent; Queue is the work queue's metrics provider
+	// (client-go's; nil: its default, which records nothing).
+	Metrics *metrics.Monitor
+	Queue   workqueue.MetricsProvider
 
 	pods cache.Indexer
 	// last is the leader's memory of job_state, rebuilt when Run starts; accepted writes the accepted
@@ -104,7 +109,7 @@ func (m *Monitor) Run(ctx context.Context) error {
 	}
 	m.pods = inf.Informer().GetIndexer()
 	queue := workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
-		workqueue.TypedRateLimitingQueueConfig[string]{Name: "jobs"})
+		workqueue.TypedRateLimitingQueueConfig[string]{Name: "jobs", MetricsProvider: m.Queue})
 	defer queue.ShutDown()
 	queued := &queuedSince{at: map[string]time.Time{}}
 	enqueue := func(obj any) {
@@ -196,7 +201,10 @@ func (m *Monitor) Run(ctx context.Context) error {
 				}
 				st := newStages()
 				st.took["queued"] = queued.take(id, st.last).Microseconds()
-				if err := m.reconcile(ctx, id, st); err != nil && ctx.Err() == nil {
+				began := time.Now()
+				err := m.reconcile(ctx, id, st)
+				m.Metrics.ObserveReconcile(err, time.Since(began))
+				if err != nil && ctx.Err() == nil {
 					m.Log.Warn("reconcile failed; retrying", "job_id", id, "err", err.Error())
 					queue.AddRateLimited(id)
 				} else {
@@ -447,6 +455,7 @@ func (m *Monitor) report(ctx context.Context, jobID string, prev store.JobStateR
 		m.memory().doubt(jobID)
 	} else {
 		m.memory().set(jobID, store.JobStateRow{State: state, Seq: seq, SentSeq: seq, SentState: state})
+		m.Metrics.Transition(string(state))
 		m.Log.Info("job state changed", "job_id", jobID, "state", string(state), "seq", seq, "stages_us", st.took)
 	}
 	return err

@@ -7,6 +7,7 @@ import (
 	"github.com/ucloud-im/knative-im/shared/eventauth"
 	"github.com/ucloud-im/knative-im/shared/fn"
 	"github.com/ucloud-im/knative-im/shared/kube"
+	"github.com/ucloud-im/knative-im/shared/metrics"
 	"github.com/ucloud-im/knative-im/shared/store"
 	"github.com/ucloud-im/knative-im/shared/ucloud"
 )
@@ -51,7 +52,7 @@ func Main(name string) {
 		if err != nil {
 			return nil, err
 		}
-		core, err := env.CoreClient()
+		core, err := env.CoreClientMeasured(metrics.NewCore(cfg.Metrics))
 		if err != nil {
 			return nil, err
 		}
@@ -65,6 +66,7 @@ func Main(name string) {
 		}
 		log.Info("accepting job state events", "audience", env.EventAudience, "senders", env.EventSenders)
 		r := NewReporter(db.Pool, core, log)
+		r.Metrics = metrics.NewOutbox(cfg.Metrics, r.Stats)
 		r.Wake() // drain what an earlier instance left
 		return &fn.Server{Events: r.Handle, EventAuth: senders, Checks: []fn.Check{{Name: "database", Func: db.Ping}}, Background: []func(context.Context){r.Run, store.Retention{
 			Table: "outbox", Keep: env.Retention, Sweep: r.Sweep, Log: log}.Run}}, nil

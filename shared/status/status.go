@@ -18,6 +18,7 @@ import (
 
 	"github.com/ucloud-im/knative-im/shared/fn"
 	"github.com/ucloud-im/knative-im/shared/jobevents"
+	"github.com/ucloud-im/knative-im/shared/metrics"
 	"github.com/ucloud-im/knative-im/shared/store"
 	"github.com/ucloud-im/knative-im/shared/ucloud"
 )
@@ -45,6 +46,8 @@ type Reporter struct {
 	Log  *slog.Logger
 	// MaxBackoff caps the wait between failed deliveries (default 30 s).
 	MaxBackoff time.Duration
+	// Metrics, when set, counts the updates delivered and rejected (and reads Stats at each scrape).
+	Metrics *metrics.Outbox
 
 	wake    chan struct{}
 	inserts groupCommit
@@ -190,6 +193,7 @@ func (r *Reporter) Drain(ctx context.Context) (int, error) {
 			return delivered, store.Classify(err)
 		}
 		delivered += len(ids)
+		r.Metrics.Delivered(len(ids))
 		if len(ids) < BatchSize {
 			// The outbox held no more than this when it was read; a row inserted since woke the drainer
 			// (Handle wakes it after its commit), so asking again now would only cost a round trip.
@@ -209,11 +213,15 @@ func (r *Reporter) deliverEach(ctx context.Context, conn *pgxpool.Conn, ids []in
 		case errors.As(err, &refused) && refused.Status < 500:
 			reason = refused.Error()
 			r.Log.Error("Core refused a job update; recorded as rejected", "job_id", item.ID, "err", reason)
+			r.Metrics.Rejected()
 		case err != nil:
 			return i, err
 		}
 		if _, err := conn.Exec(ctx, "UPDATE outbox SET delivered_at = now(), rejected = nullif($2, '') WHERE id = $1", ids[i], reason); err != nil {
 			return i, store.Classify(err)
+		}
+		if reason == "" {
+			r.Metrics.Delivered(1)
 		}
 	}
 	return len(items), nil
@@ -224,6 +232,18 @@ func (r *Reporter) Pending(ctx context.Context) (int, error) {
 	var n int
 	err := r.Pool.QueryRow(ctx, "SELECT count(*) FROM outbox WHERE delivered_at IS NULL").Scan(&n)
 	return n, store.Classify(err)
+}
+
+// Stats reads what the outbox holds now: the undelivered rows and the age of the oldest, by the database's
+// clock (the one that stamped it). The metrics read it at each scrape; both come from the partial index of
+// pending rows, never a scan of the delivered ones kept for retention.
+func (r *Reporter) Stats(ctx context.Context) (metrics.OutboxStats, error) {
+	var s metrics.OutboxStats
+	var age float64
+	err := r.Pool.QueryRow(ctx, `SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8
+		FROM outbox WHERE delivered_at IS NULL`).Scan(&s.Pending, &age)
+	s.OldestPending = time.Duration(age * float64(time.Second))
+	return s, store.Classify(err)
 }
 
 // Sweep deletes delivered outbox rows (refused ones included: they carry delivered_at too) delivered

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ucloud-im/knative-im/shared/coreauth"
 	"github.com/ucloud-im/knative-im/shared/fn"
+	"github.com/ucloud-im/knative-im/shared/metrics"
 	"github.com/ucloud-im/knative-im/shared/ucloud"
 )
 
@@ -36,6 +37,8 @@ type FollowSocket struct {
 	Verifier  *coreauth.Verifier
 	Follower  *Follower
 	KeepAlive time.Duration
+	// Metrics, when set, counts the open follows.
+	Metrics *metrics.Sessions
 }
 
 func (h *FollowSocket) call() string { return "jobs.provider." + h.Provider + ".follow" }
@@ -56,6 +59,7 @@ func (h *FollowSocket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return // the upgrader answered the client
 	}
 	defer conn.Close()
+	defer h.Metrics.Open("follow")()
 	log := fn.Log(r.Context())
 
 	conn.SetReadLimit(followFrameMax)

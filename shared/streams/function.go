@@ -9,6 +9,7 @@ import (
 	"github.com/ucloud-im/knative-im/shared/coreauth"
 	"github.com/ucloud-im/knative-im/shared/fn"
 	"github.com/ucloud-im/knative-im/shared/kube"
+	"github.com/ucloud-im/knative-im/shared/metrics"
 	"github.com/ucloud-im/knative-im/shared/shellsession"
 	"github.com/ucloud-im/knative-im/shared/store"
 )
@@ -53,8 +54,9 @@ func Main(name string) {
 			return nil, fmt.Errorf("database: %w", err)
 		}
 		sessions := &shellsession.Store{Pool: db.Pool}
-		shell := &ShellSocket{Sessions: sessions, Kube: cs, Config: rc, Namespace: env.JobsNamespace}
-		follow := &FollowSocket{Provider: env.ProviderID, Verifier: coreauth.NewVerifier(key, 30*time.Second), KeepAlive: env.KeepAlive,
+		open := metrics.NewSessions(cfg.Metrics)
+		shell := &ShellSocket{Sessions: sessions, Kube: cs, Config: rc, Namespace: env.JobsNamespace, Metrics: open}
+		follow := &FollowSocket{Provider: env.ProviderID, Verifier: coreauth.NewVerifier(key, 30*time.Second), KeepAlive: env.KeepAlive, Metrics: open,
 			Follower: &Follower{Kube: cs, Namespace: env.JobsNamespace, TailLines: env.LogTailLines, EndGrace: 2 * time.Second, Retry: time.Second}}
 		// No server-wide Core check (Server.Auth): the follow checks Core's token itself before the
 		// upgrade, and the browser's shell socket carries no Core token at all.

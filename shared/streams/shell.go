@@ -20,6 +20,7 @@ import (
 
 	"github.com/ucloud-im/knative-im/shared/fn"
 	"github.com/ucloud-im/knative-im/shared/kube"
+	"github.com/ucloud-im/knative-im/shared/metrics"
 	"github.com/ucloud-im/knative-im/shared/shellsession"
 )
 
@@ -48,6 +49,8 @@ type ShellSocket struct {
 	InitWait time.Duration
 	// Command is ShellCommand when nil.
 	Command []string
+	// Metrics, when set, counts the open shells.
+	Metrics *metrics.Sessions
 }
 
 type shellPayload struct {
@@ -84,6 +87,7 @@ func (h *ShellSocket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer ws.Close()
+	defer h.Metrics.Open("shell")()
 	conn := &shellConn{conn: ws}
 	log := fn.Log(r.Context())
 	ws.SetReadLimit(shellFrameMax)

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/ucloud-im/knative-im/shared/metrics"
 )
 
 // RenewBefore is how long before its expiry a cached access token is replaced.
@@ -52,6 +54,8 @@ type ClientOptions struct {
 	BackoffBase time.Duration
 	// Now is the clock used to judge token expiry (default time.Now).
 	Now func() time.Time
+	// Metrics, when set, records every call (by call and outcome, with its latency) and every attempt.
+	Metrics *metrics.Core
 }
 
 // Client makes the IM -> Core control calls with a cached provider access token.
@@ -219,9 +223,29 @@ func (c *Client) dropToken(tok string) {
 	}
 }
 
-// call sends one request with retries: network errors and 5xx back off and retry, 4xx return at once,
-// and a 401 on an authenticated call renews the token once (Core may have rotated its keys).
+// call is send, measured.
 func (c *Client) call(ctx context.Context, op, method, path string, in, out any, authenticated bool) error {
+	began := time.Now()
+	err := c.send(ctx, op, method, path, in, out, authenticated)
+	c.o.Metrics.ObserveCall(op, outcome(err), time.Since(began))
+	return err
+}
+
+// outcome classifies a call's result for the metrics.
+func outcome(err error) string {
+	var refused *StatusError
+	switch {
+	case err == nil:
+		return metrics.OutcomeOK
+	case errors.As(err, &refused) && refused.Status < 500:
+		return metrics.OutcomeRefused
+	}
+	return metrics.OutcomeUnavailable
+}
+
+// send sends one request with retries: network errors and 5xx back off and retry, 4xx return at once,
+// and a 401 on an authenticated call renews the token once (Core may have rotated its keys).
+func (c *Client) send(ctx context.Context, op, method, path string, in, out any, authenticated bool) error {
 	var payload []byte
 	if in != nil {
 		var err error
@@ -245,6 +269,7 @@ func (c *Client) call(ctx context.Context, op, method, path string, in, out any,
 			}
 		}
 		status, body, err := c.attempt(ctx, method, path, payload, tok)
+		c.o.Metrics.ObserveAttempt(op, status)
 		switch {
 		case err != nil:
 			if ctx.Err() != nil {

@@ -1,6 +1,10 @@
 package ucloud
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/ucloud-im/knative-im/shared/metrics"
+)
 
 // CoreEnv is how a function calls UCloud/Core. Both variables are optional here: each function decides
 // whether it needs Core (RequireCore) or can run without it.
@@ -27,4 +31,9 @@ func (e CoreEnv) RequireCore() error {
 // CoreClient is the Core client every function builds: the refresh token read from its file.
 func (e CoreEnv) CoreClient() (*Client, error) {
 	return NewClient(ClientOptions{BaseURL: e.CoreURL, RefreshToken: RefreshTokenFile(e.RefreshTokenFile)})
+}
+
+// CoreClientMeasured is CoreClient recording its calls in m.
+func (e CoreEnv) CoreClientMeasured(m *metrics.Core) (*Client, error) {
+	return NewClient(ClientOptions{BaseURL: e.CoreURL, RefreshToken: RefreshTokenFile(e.RefreshTokenFile), Metrics: m})
 }

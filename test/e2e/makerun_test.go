@@ -100,6 +100,7 @@ func TestMakeRunWalkthrough(t *testing.T) {
 	} else {
 		t.Fatal(err)
 	}
+	checkMakeRunMetrics(t, env)
 	if v := get(t, env["UCLOUD_CORE_URL"]+fakecore.InspectPrefix+"violations"); v != "null" && v != "[]" {
 		t.Fatalf("the fake Core saw wire violations: %s", v)
 	}

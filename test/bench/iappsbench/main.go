@@ -13,6 +13,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -60,6 +61,18 @@ func run(bin, hello string, workers int, d time.Duration) error {
 		return err
 	}
 	defer retrieve.Stop()
+	// The same function with its metrics on (METRICS_ADDR: a listener, and every request recorded).
+	mln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	metricsAddr := mln.Addr().String()
+	mln.Close()
+	retrieveMetrics, err := benchenv.Run(filepath.Join(bin, "config-retrieve"), append(slices.Clip(vars), b.DatabaseVar("config-retrieve"), "METRICS_ADDR="+metricsAddr))
+	if err != nil {
+		return err
+	}
+	defer retrieveMetrics.Stop()
 	update, err := benchenv.Run(filepath.Join(bin, "config-update"), append(slices.Clip(vars), b.DatabaseVar("config-update")))
 	if err != nil {
 		return err
@@ -88,6 +101,9 @@ func run(bin, hello string, workers int, d time.Duration) error {
 	retrieveRate := load(workers, d, func(w, i int) bool {
 		return postRaw(client, retrieveURL+"/ucloud/k8s/iapps/syncthing/retrieve", token, retrieveBody) == 200
 	})
+	retrieveMetricsRate := load(workers, d, func(w, i int) bool {
+		return postRaw(client, retrieveMetrics.URL+"/ucloud/k8s/iapps/syncthing/retrieve", token, retrieveBody) == 200
+	})
 	helloRate := load(workers, d, func(w, i int) bool {
 		resp, err := client.Get(helloURL + "/healthz")
 		if err != nil {
@@ -98,6 +114,7 @@ func run(bin, hello string, workers int, d time.Duration) error {
 		return resp.StatusCode == 200
 	})
 	fmt.Printf("warm retrieve (auth, cache)   %9.0f req/s\n", retrieveRate)
+	fmt.Printf("  with metrics (METRICS_ADDR) %9.0f req/s   on/off = %.2f\n", retrieveMetricsRate, retrieveMetricsRate/retrieveRate)
 	fmt.Printf("bare net/http hello-world     %9.0f req/s   retrieve/hello = %.2f\n", helloRate, retrieveRate/helloRate)
 
 	updateRate := load(workers, d, func(w, i int) bool {
