@@ -50,10 +50,9 @@ cleanup() {
   [ -x "$run/bin/localenv" ] && "$run/bin/localenv" down -dir "$run/cluster" >>"$run/logs/localenv.log" 2>&1
   echo "stopped"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap 'exit 129' HUP
+# shellcheck source=test/stop-traps.sh
+source test/stop-traps.sh
+stop_traps cleanup
 
 t=$(date +%s%N)
 # Unset so make run always starts its own cluster and database, never a developer's.

@@ -113,10 +113,15 @@ func TestRevokedAccessLeavesTheRunningApplications(t *testing.T) {
 	})
 	termGone := time.Since(revoked)
 	t.Logf("revoked folder left the Syncthing pod after %s, the terminal's pod after %s (bound here %s)", syncGone, termGone, revocationBound)
-	cm, err := env.Clientset.CoreV1().ConfigMaps(r.ns).Get(ctx, "j-"+syncJob+"-iapp-config", metav1.GetOptions{})
-	if err != nil || strings.Contains(cm.Data["config.json"], "/60/") || !strings.Contains(cm.Data["config.json"], "/1/Sync") {
-		t.Fatalf("Syncthing's runtime configuration: %v %v", cm, err)
-	}
+	// The replacement pod is created before its configuration map (the map is owned by the pod, so it
+	// needs the pod's UID): the map follows within the bound.
+	envtest.Eventually(t, revocationBound, func() error {
+		cm, err := env.Clientset.CoreV1().ConfigMaps(r.ns).Get(ctx, "j-"+syncJob+"-iapp-config", metav1.GetOptions{})
+		if err != nil || strings.Contains(cm.Data["config.json"], "/60/") || !strings.Contains(cm.Data["config.json"], "/1/Sync") {
+			return fmt.Errorf("Syncthing's runtime configuration: %v %v", cm, err)
+		}
+		return nil
+	})
 	for job, folder := range map[string]string{syncJob: "/60/Shared", termJob: "/60/Shared"} {
 		envtest.Eventually(t, revocationBound, func() error {
 			for _, s := range r.statusesOf(job) {
