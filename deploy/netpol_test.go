@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	servingv1 "knative.dev/serving/pkg/apis/serving/v1"
+	"sigs.k8s.io/yaml"
 
 	"github.com/ucloud-im/knative-im/shared/fn"
 	"github.com/ucloud-im/knative-im/shared/iapps"
@@ -350,6 +352,17 @@ func TestNetworkPolicyTable(t *testing.T) {
 		{migrate, postgres, tcp, 5432, true},
 		{migrate, dns, udp, 53, true},
 		{migrate, internet, tcp, 443, false},
+		// The metrics listener (METRICS_ADDR, 9464): never from a job, an application, the ingress or a
+		// stranger; without deploy/monitoring nothing at all opens it (TestMetricsPortWithTheMonitoringComponent).
+		{web0, fns["monitor"], tcp, 9464, false},
+		{web0, fns["status-report"], tcp, 9464, false},
+		{term, fns["job-streams"], tcp, 9464, false},
+		{sync, fns["config-update"], tcp, 9464, false},
+		{stranger, fns["monitor"], tcp, 9464, false},
+		// Knative's own namespaces reach every port of a function (the autoscaler scrapes queue-proxy's
+		// 9090, the activator probes): the listener is reachable from the ingress pod, but no route leads
+		// to it (Knative routes only to the serving port; TestMakeRunWalkthrough checks the gateway).
+		{kourier, fns["job-create"], tcp, 9464, true},
 	}
 	// PostgreSQL: exactly the functions whose manifests give them DATABASE_URL.
 	for name, ks := range s.functions {
@@ -364,6 +377,61 @@ func TestNetworkPolicyTable(t *testing.T) {
 		t.Logf("%-34s -> %-34s %s/%-5d %s", r.from.Name, r.to.Name, r.proto, r.port, word[v.Allowed])
 		if v.Allowed != r.allowed {
 			t.Errorf("%s -> %s %s/%d: %s; want %s", r.from.Name, r.to.Name, r.proto, r.port, v, word[r.allowed])
+		}
+	}
+}
+
+// With the optional monitoring component, Prometheus in the namespace "monitoring" scrapes every function's
+// metrics listener and nothing else of it; job pods, applications and other namespaces still cannot reach
+// the listener, and the component opens nothing to jobs.
+func TestMetricsPortWithTheMonitoringComponent(t *testing.T) {
+	s := readShipped(t)
+	b := buildJobs(t, s, "ucloud-jobs", 5200)
+	raw, err := os.ReadFile("monitoring/networkpolicy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var scrape networkingv1.NetworkPolicy
+	if err := yaml.UnmarshalStrict(raw, &scrape); err != nil {
+		t.Fatalf("monitoring/networkpolicy.yaml: %v", err)
+	}
+	cluster := &netpol.Cluster{Policies: slices.Concat(s.policies, b.policies(), []networkingv1.NetworkPolicy{scrape})}
+	prometheus := endpoint("Prometheus", "monitoring", map[string]string{"app.kubernetes.io/name": "prometheus"}, "10.244.8.50")
+	web0 := endpoint("job 5201 rank 0", "ucloud-jobs", b.web.Pods[0].Labels, "10.244.1.10")
+	term := endpoint("terminal 5205", "ucloud-jobs", b.terminal.Pod.Labels, "10.244.2.15")
+	stranger := endpoint("a pod in default", "default", map[string]string{"app": "x"}, "10.244.7.40")
+	postgres := endpoint("PostgreSQL", "ucloud-im", s.postgres, "10.244.4.20")
+	if len(s.functions) == 0 {
+		t.Fatal("no functions in the rendered manifests")
+	}
+	i := 0
+	for name, ks := range s.functions {
+		f := functionPod(ks, fmt.Sprintf("10.244.5.%d", 10+i))
+		i++
+		for _, r := range []struct {
+			from    netpol.Endpoint
+			port    int32
+			allowed bool
+		}{
+			{prometheus, 9464, true},
+			{prometheus, 8012, false}, // Core's routes stay Knative's
+			{prometheus, 8080, false},
+			{web0, 9464, false},
+			{term, 9464, false},
+			{stranger, 9464, false},
+		} {
+			v, err := cluster.Check(r.from, f, corev1.ProtocolTCP, r.port)
+			if err != nil {
+				t.Fatalf("%s -> %s: %v", r.from.Name, name, err)
+			}
+			if v.Allowed != r.allowed {
+				t.Errorf("%s -> %s tcp/%d: %s; want allowed=%v", r.from.Name, name, r.port, v, r.allowed)
+			}
+		}
+	}
+	for _, to := range []netpol.Endpoint{web0, term, postgres} {
+		if v, _ := cluster.Check(prometheus, to, corev1.ProtocolTCP, 9464); v.Allowed {
+			t.Errorf("Prometheus -> %s tcp/9464: %s; the component must open the functions' listener only", to.Name, v)
 		}
 	}
 }
