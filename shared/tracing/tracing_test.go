@@ -10,6 +10,7 @@ import (
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/ucloud-im/knative-im/shared/tracing"
 	"github.com/ucloud-im/knative-im/test/otlptest"
@@ -73,8 +74,7 @@ func TestSetupExportsOnlyWithAnEndpoint(t *testing.T) {
 	t.Run("on", func(t *testing.T) {
 		t.Setenv(tracing.EnvEndpoint, recv.URL)
 		t.Setenv("OTEL_BSP_SCHEDULE_DELAY", "600000") // nothing leaves before shutdown flushes it
-		prev := otel.GetTracerProvider()
-		t.Cleanup(func() { otel.SetTracerProvider(prev) })
+		t.Cleanup(func() { otel.SetTracerProvider(noop.NewTracerProvider()) })
 		stop, err := tracing.Setup(context.Background(), "job-create", log)
 		if err != nil {
 			t.Fatal(err)
