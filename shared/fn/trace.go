@@ -25,15 +25,21 @@ func (s *Server) tracer() trace.Tracer {
 // name is the route (never the raw path, which the client chooses).
 func (s *Server) startRequest(r *http.Request) (context.Context, trace.Span) {
 	ctx := tracing.Extract(r.Context(), r.Header)
-	return s.tracer().Start(ctx, s.routeOf(r), trace.WithSpanKind(trace.SpanKindServer),
-		trace.WithAttributes(attribute.String("http.request.method", r.Method)))
+	ctx, span := s.tracer().Start(ctx, r.Method, trace.WithSpanKind(trace.SpanKindServer))
+	if span.IsRecording() { // off, the route is not looked up at all
+		span.SetName(s.routeOf(r))
+		span.SetAttributes(attribute.String("http.request.method", r.Method))
+	}
+	return ctx, span
 }
 
 // endRequest records the answer's status on the span and ends it; a 5xx is an error of this function.
 func endRequest(span trace.Span, status int) {
-	span.SetAttributes(attribute.Int("http.response.status_code", status))
-	if status >= 500 {
-		span.SetStatus(codes.Error, strconv.Itoa(status))
+	if span.IsRecording() {
+		span.SetAttributes(attribute.Int("http.response.status_code", status))
+		if status >= 500 {
+			span.SetStatus(codes.Error, strconv.Itoa(status))
+		}
 	}
 	span.End()
 }
