@@ -8,6 +8,7 @@ import (
 	"github.com/cloudevents/sdk-go/v2/binding"
 	"github.com/cloudevents/sdk-go/v2/event"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+	"go.opentelemetry.io/otel/codes"
 )
 
 // EventHandler handles one CloudEvent. A nil error acknowledges it: 202, or 200 with the reply event when
@@ -78,9 +79,12 @@ func (s *Server) dispatchEvents(next http.Handler) http.Handler {
 			WriteError(w, r, forbiddenSender(sender, ev.Type()))
 			return
 		}
-		Log(r.Context()).Debug("event received", "event_id", ev.ID(), "event_type", ev.Type(), "event_source", ev.Source(), "sender", sender)
-		reply, err := s.Events(r.Context(), *ev)
+		ctx, span := s.startEvent(r.Context(), ev)
+		defer span.End()
+		Log(ctx).Debug("event received", "event_id", ev.ID(), "event_type", ev.Type(), "event_source", ev.Source(), "sender", sender)
+		reply, err := s.Events(ctx, *ev)
 		if err != nil {
+			span.SetStatus(codes.Error, err.Error())
 			WriteError(w, r, err)
 			return
 		}

@@ -20,7 +20,10 @@ import (
 	"time"
 
 	"github.com/ucloud-im/knative-im/shared/coreauth"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/ucloud-im/knative-im/shared/metrics"
+	"github.com/ucloud-im/knative-im/shared/tracing"
 )
 
 // Check is a readiness check of one dependency (database, apiserver, Core key...).
@@ -48,6 +51,9 @@ type Server struct {
 	// Metrics, when set, records every request (by route, method and status) and is served on
 	// Config.Metrics.Addr (METRICS_ADDR), a listener apart from the function's port. Main sets it.
 	Metrics *metrics.Registry
+	// Tracing is the tracer provider of the request and event spans (nil: the global one, which Main
+	// installs from the OTEL_* variables; see shared/tracing).
+	Tracing trace.TracerProvider
 
 	draining atomic.Bool
 	httpOnce sync.Once
@@ -176,7 +182,14 @@ func (s *Server) observe(next http.Handler) http.Handler {
 			id = newRequestID()
 		}
 		w.Header().Set("X-Request-Id", id)
-		ctx, rl := withRequestLog(r.Context(), s.logger().With("request_id", id))
+		probe := r.URL.Path == "/healthz" || r.URL.Path == "/readyz"
+		ctx := r.Context()
+		span := trace.SpanFromContext(ctx)
+		if !probe {
+			ctx, span = s.startRequest(r)
+		}
+		ctx, rl := withRequestLog(ctx, s.logger().With("request_id", id))
+		rl.setTrace(ctx)
 		r = r.WithContext(ctx)
 		sw := &statusWriter{ResponseWriter: w}
 		began := time.Now()
@@ -190,14 +203,15 @@ func (s *Server) observe(next http.Handler) http.Handler {
 					WriteError(sw, r, errors.New("panic"))
 				}
 			}
-			if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" {
+			if probe {
 				return
 			}
+			status := sw.status
+			if status == 0 {
+				status = http.StatusOK
+			}
+			endRequest(span, status)
 			if s.http != nil {
-				status := sw.status
-				if status == 0 {
-					status = http.StatusOK
-				}
 				s.http.Observe(s.routeOf(r), r.Method, status, time.Since(began))
 			}
 			rl.get().Info("request", "method", r.Method, "path", r.URL.Path, "status", sw.status, "duration_ms", time.Since(began).Milliseconds())
@@ -321,14 +335,28 @@ func Main(name string, build func(ctx context.Context, cfg Config, log *slog.Log
 		// Without a listener nothing is recorded either: every recorder is nil and records nothing.
 		cfg.Metrics = metrics.New(name)
 	}
+	// Off without an OTLP endpoint (see shared/tracing); installed before build, so what build makes
+	// (the Core client, the event sink) traces with it.
+	stopTracing, err := tracing.Setup(ctx, name, log)
+	if err != nil {
+		log.Error("cannot start", "err", err.Error())
+		os.Exit(1)
+	}
 	srv, err := build(ctx, cfg, log)
 	if err != nil {
 		log.Error("cannot start", "err", err.Error())
 		os.Exit(1)
 	}
 	srv.Name, srv.Config, srv.Logger, srv.Metrics = name, cfg, log, cfg.Metrics
-	if err := srv.Run(ctx); err != nil {
-		log.Error("stopped with an error", "err", err.Error())
+	runErr := srv.Run(ctx)
+	// After the drain: the spans of the last requests are flushed, within a bound of their own.
+	fctx, cancelFlush := context.WithTimeout(context.Background(), 5*time.Second)
+	if err := stopTracing(fctx); err != nil {
+		log.Warn("flushing the last spans failed", "err", err.Error())
+	}
+	cancelFlush()
+	if runErr != nil {
+		log.Error("stopped with an error", "err", runErr.Error())
 		os.Exit(1)
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+
+	"github.com/ucloud-im/knative-im/shared/tracing"
 )
 
 // NewLogger makes the JSON logger every function uses, tagged with the function's name.
@@ -22,10 +24,13 @@ func NewLogger(w io.Writer, function, level string) *slog.Logger {
 type logKey struct{}
 
 // requestLog is the logger of one request; WithJobID adds the job id once the handler knows it, so the
-// access-log line carries it too.
+// access-log line carries it too. The trace id is kept apart because an event replaces the request's
+// trace with the event's own (setTrace), and a JSON line must not carry the key twice.
 type requestLog struct {
-	mu     sync.Mutex
-	logger *slog.Logger
+	mu      sync.Mutex
+	logger  *slog.Logger // the request id, function and job id
+	traceID string
+	traced  *slog.Logger // logger with trace_id, when there is one
 }
 
 func withRequestLog(ctx context.Context, l *slog.Logger) (context.Context, *requestLog) {
@@ -36,7 +41,21 @@ func withRequestLog(ctx context.Context, l *slog.Logger) (context.Context, *requ
 func (rl *requestLog) get() *slog.Logger {
 	rl.mu.Lock()
 	defer rl.mu.Unlock()
+	if rl.traced != nil {
+		return rl.traced
+	}
 	return rl.logger
+}
+
+// setTrace tags the request's log lines with ctx's trace id (none without a valid span context).
+func (rl *requestLog) setTrace(ctx context.Context) {
+	id := tracing.TraceID(ctx)
+	rl.mu.Lock()
+	defer rl.mu.Unlock()
+	rl.traceID, rl.traced = id, nil
+	if id != "" {
+		rl.traced = rl.logger.With("trace_id", id)
+	}
 }
 
 // Log is the logger of the request in ctx (request id, function, job id where known), or slog's default.
@@ -52,6 +71,9 @@ func WithJobID(ctx context.Context, jobID string) {
 	if rl, ok := ctx.Value(logKey{}).(*requestLog); ok {
 		rl.mu.Lock()
 		rl.logger = rl.logger.With("job_id", jobID)
+		if rl.traceID != "" {
+			rl.traced = rl.logger.With("trace_id", rl.traceID)
+		}
 		rl.mu.Unlock()
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/ucloud-im/knative-im/shared/fn"
 	"github.com/ucloud-im/knative-im/shared/kube"
 	"github.com/ucloud-im/knative-im/shared/shellsession"
+	"github.com/ucloud-im/knative-im/shared/tracing"
 	"github.com/ucloud-im/knative-im/shared/ucloud"
 )
 
@@ -83,6 +84,8 @@ func (s *Service) createOne(ctx context.Context, job ucloud.Job) error {
 	}
 	for _, pod := range objs.Pods {
 		charge.Annotate(pod.Annotations)
+		// The monitor's event about this job comes from a pod change: the create's trace goes with the pod.
+		tracing.Annotate(ctx, pod.Annotations)
 	}
 	ns := s.Settings.Namespace
 	pods := s.Kube.CoreV1().Pods(ns)

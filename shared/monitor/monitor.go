@@ -20,6 +20,7 @@ import (
 
 	"github.com/ucloud-im/knative-im/shared/drives"
 	"github.com/ucloud-im/knative-im/shared/iapps"
+	"github.com/ucloud-im/knative-im/shared/jobevents"
 	"github.com/ucloud-im/knative-im/shared/kube"
 	"github.com/ucloud-im/knative-im/shared/metrics"
 	"github.com/ucloud-im/knative-im/shared/store"
@@ -290,6 +291,7 @@ func (m *Monitor) reconcile(ctx context.Context, jobID string, st *stages) error
 		return err
 	}
 	pods := asPods(objs)
+	ctx = jobevents.WithPodTrace(ctx, pods) // the event joins the trace of the create that made the pods
 	rec, isIApp, err := m.iapp(ctx, jobID)
 	if err != nil {
 		return err

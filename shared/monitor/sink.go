@@ -58,6 +58,8 @@ func (s *EventSink) Send(ctx context.Context, jobID string, seq int64, u ucloud.
 	if err != nil {
 		return err
 	}
+	ctx, span := jobevents.StartSend(ctx, &e)
+	defer span.End()
 	ctx = cloudevents.ContextWithRetriesExponentialBackoff(ctx, 100*time.Millisecond, 8)
 	if res := s.client.Send(ctx, e); !cloudevents.IsACK(res) {
 		return fmt.Errorf("sink refused event %s: %w", e.ID(), res)

@@ -17,6 +17,7 @@ import (
 type outboxRow struct {
 	eventID, jobID string
 	seq            int64
+	traceparent    string // the event's trace ("" without one), so the update to Core joins it
 	update         []byte
 	done           chan error
 }
@@ -82,7 +83,7 @@ func insertGroup(ctx context.Context, pool *pgxpool.Pool, group []*outboxRow) er
 	return store.Classify(pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		var b pgx.Batch
 		for _, r := range group {
-			b.Queue(`INSERT INTO outbox (event_id, job_id, seq, update) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`, r.eventID, r.jobID, r.seq, r.update)
+			b.Queue(`INSERT INTO outbox (event_id, job_id, seq, update, traceparent) VALUES ($1, $2, $3, $4, nullif($5, '')) ON CONFLICT DO NOTHING`, r.eventID, r.jobID, r.seq, r.update, r.traceparent)
 		}
 		return tx.SendBatch(ctx, &b).Close()
 	}))

@@ -20,6 +20,7 @@ import (
 	"github.com/ucloud-im/knative-im/shared/jobevents"
 	"github.com/ucloud-im/knative-im/shared/metrics"
 	"github.com/ucloud-im/knative-im/shared/store"
+	"github.com/ucloud-im/knative-im/shared/tracing"
 	"github.com/ucloud-im/knative-im/shared/ucloud"
 )
 
@@ -84,7 +85,7 @@ func (r *Reporter) store(ctx context.Context, eventID, jobID string, seq int64, 
 	if err != nil {
 		return err
 	}
-	return r.inserts.insert(ctx, r.Pool, &outboxRow{eventID: eventID, jobID: jobID, seq: seq, update: raw})
+	return r.inserts.insert(ctx, r.Pool, &outboxRow{eventID: eventID, jobID: jobID, seq: seq, update: raw, traceparent: tracing.TraceParent(ctx)})
 }
 
 // Wake asks the drainer to run soon.
@@ -147,17 +148,19 @@ func (r *Reporter) Drain(ctx context.Context) (int, error) {
 	}()
 	delivered := 0
 	for {
-		rows, err := conn.Query(ctx, `SELECT id, job_id, update FROM outbox WHERE delivered_at IS NULL ORDER BY job_id, seq LIMIT $1`, BatchSize)
+		rows, err := conn.Query(ctx, `SELECT id, job_id, update, coalesce(traceparent, '') FROM outbox WHERE delivered_at IS NULL ORDER BY job_id, seq LIMIT $1`, BatchSize)
 		if err != nil {
 			return delivered, store.Classify(err)
 		}
 		var ids []int64
 		var items []ucloud.ResourceUpdateAndID[ucloud.JobUpdate]
+		var tps []string
 		for rows.Next() {
 			var id int64
 			var item ucloud.ResourceUpdateAndID[ucloud.JobUpdate]
 			var raw []byte
-			if err := rows.Scan(&id, &item.ID, &raw); err != nil {
+			var tp string
+			if err := rows.Scan(&id, &item.ID, &raw, &tp); err != nil {
 				rows.Close()
 				return delivered, err
 			}
@@ -167,6 +170,7 @@ func (r *Reporter) Drain(ctx context.Context) (int, error) {
 			}
 			ids = append(ids, id)
 			items = append(items, item)
+			tps = append(tps, tp)
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
@@ -175,12 +179,14 @@ func (r *Reporter) Drain(ctx context.Context) (int, error) {
 		if len(items) == 0 {
 			return delivered, nil
 		}
-		err = r.Core.UpdateJobs(ctx, items)
+		sctx, span := startDelivery(ctx, tps)
+		err = r.Core.UpdateJobs(sctx, items)
+		span.End()
 		var refused *ucloud.StatusError
 		switch {
 		case errors.As(err, &refused) && refused.Status < 500:
 			// Core refused the batch: send the items one by one, so one bad update cannot hold back the rest.
-			n, err := r.deliverEach(ctx, conn, ids, items)
+			n, err := r.deliverEach(ctx, conn, ids, items, tps)
 			delivered += n
 			if err != nil {
 				return delivered, err
@@ -204,9 +210,11 @@ func (r *Reporter) Drain(ctx context.Context) (int, error) {
 
 // deliverEach sends items singly; one Core refuses on its own is recorded as rejected, with Core's reason,
 // and logged: kept, not retried forever.
-func (r *Reporter) deliverEach(ctx context.Context, conn *pgxpool.Conn, ids []int64, items []ucloud.ResourceUpdateAndID[ucloud.JobUpdate]) (int, error) {
+func (r *Reporter) deliverEach(ctx context.Context, conn *pgxpool.Conn, ids []int64, items []ucloud.ResourceUpdateAndID[ucloud.JobUpdate], tps []string) (int, error) {
 	for i, item := range items {
-		err := r.Core.UpdateJobs(ctx, items[i:i+1])
+		sctx, span := startDelivery(ctx, tps[i:i+1])
+		err := r.Core.UpdateJobs(sctx, items[i:i+1])
+		span.End()
 		var refused *ucloud.StatusError
 		reason := ""
 		switch {

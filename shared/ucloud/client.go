@@ -16,8 +16,12 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ucloud-im/knative-im/shared/metrics"
+	"github.com/ucloud-im/knative-im/shared/tracing"
 )
 
 // RenewBefore is how long before its expiry a cached access token is replaced.
@@ -56,6 +60,8 @@ type ClientOptions struct {
 	Now func() time.Time
 	// Metrics, when set, records every call (by call and outcome, with its latency) and every attempt.
 	Metrics *metrics.Core
+	// Tracing is the tracer provider of the calls' client spans (nil: the global one, see shared/tracing).
+	Tracing trace.TracerProvider
 }
 
 // Client makes the IM -> Core control calls with a cached provider access token.
@@ -223,13 +229,22 @@ func (c *Client) dropToken(tok string) {
 	}
 }
 
-// call is send, measured.
+// call is send, measured and traced: one client span per call (its attempts are events on it), and
+// every attempt carries the span's traceparent, so Core's handling joins the caller's trace.
 func (c *Client) call(ctx context.Context, op, method, path string, in, out any, authenticated bool) error {
 	began := time.Now()
+	ctx, span := tracing.Provider(c.o.Tracing).Tracer(tracerName).Start(ctx, op, trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(attribute.String("http.request.method", method), attribute.String("url.path", strings.SplitN(path, "?", 2)[0])))
 	err := c.send(ctx, op, method, path, in, out, authenticated)
+	if err != nil {
+		span.SetStatus(codes.Error, err.Error())
+	}
+	span.End()
 	c.o.Metrics.ObserveCall(op, outcome(err), time.Since(began))
 	return err
 }
+
+const tracerName = "github.com/ucloud-im/knative-im/shared/ucloud"
 
 // outcome classifies a call's result for the metrics.
 func outcome(err error) string {
@@ -270,6 +285,7 @@ func (c *Client) send(ctx context.Context, op, method, path string, in, out any,
 		}
 		status, body, err := c.attempt(ctx, method, path, payload, tok)
 		c.o.Metrics.ObserveAttempt(op, status)
+		trace.SpanFromContext(ctx).AddEvent("attempt", trace.WithAttributes(attribute.Int("http.response.status_code", status)))
 		switch {
 		case err != nil:
 			if ctx.Err() != nil {
@@ -314,6 +330,7 @@ func (c *Client) attempt(ctx context.Context, method, path string, payload []byt
 		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Accept", "application/json")
+	tracing.Inject(ctx, req.Header)
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
