@@ -88,6 +88,7 @@ func run(cfg fn.Config, log *slog.Logger) error {
 	}
 	h := NewHandler(Decider{Provider: env.ProviderID, AppsDomain: env.AppsDomain, Sessions: appsession.Sessions{Key: key}},
 		ledger, ups, log)
+	h.Metrics = NewMetrics(cfg.Metrics)
 	h.Ready = func(ctx context.Context) error {
 		if err := ups.Ready(ctx); err != nil {
 			return err
@@ -101,8 +102,7 @@ func run(cfg fn.Config, log *slog.Logger) error {
 		return err
 	}
 	if cfg.Metrics != nil && cfg.MetricsAddr != "" {
-		// Its own listener, as every function's (fn's host is not used here); the Go runtime and process
-		// metrics so far, not yet requests by route.
+		// Its own listener, as every function's (fn's host is not used here).
 		mln, err := metrics.Listen(cfg.MetricsAddr)
 		if err != nil {
 			return err

@@ -27,6 +27,8 @@ type Handler struct {
 	// probes of Knative and make run. On an app host every path, those too, belongs to the application.
 	Ready func(ctx context.Context) error
 	Log   *slog.Logger
+	// Metrics, when set, counts requests by what the decision made of them and the open tunnels.
+	Metrics *Metrics
 
 	proxy *httputil.ReverseProxy
 }
@@ -62,45 +64,55 @@ func NewHandler(d Decider, ledger appsession.TokenLedger, targets Targets, log *
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.Metrics.observe(w, r, func(w http.ResponseWriter) string { return h.serve(w, r) })
+}
+
+// serve answers r and returns its route for the metrics ("" for a probe).
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request) string {
 	d := h.Decide(r)
 	if d.Code == codeNotAnApp && h.Ready != nil {
 		switch r.RequestURI {
 		case "/healthz":
 			fn.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-			return
+			return ""
 		case "/readyz":
 			if err := h.Ready(r.Context()); err != nil {
 				fn.WriteError(w, r, fn.Wrap(err, http.StatusServiceUnavailable, "NOT_READY", "Not ready: "+err.Error()))
-				return
+				return ""
 			}
 			fn.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
-			return
+			return ""
 		}
 	}
 	switch {
 	case d.Status != 0:
 		fn.WriteError(w, r, fn.Errorf(d.Status, d.Code, "%s", d.Why))
-		return
+		return routeRefused
 	case d.Authorize:
 		h.authorize(w, r, d)
-		return
+		return routeAuthorize
+	}
+	route := routeApp
+	if isUpgrade(r) {
+		route = routeWebSocket
 	}
 	addr, err := h.Targets.Addr(d.JobID, d.Rank)
 	switch {
 	case errors.Is(err, ErrNoApp):
 		fn.WriteError(w, r, fn.Errorf(http.StatusNotFound, "NO_APP", "No application is running at %s.", d.Host))
-		return
+		return route
 	case err != nil:
 		h.Log.Info("no upstream", "host", d.Host, "error", err.Error())
 		fn.WriteError(w, r, fn.Errorf(http.StatusServiceUnavailable, "NOT_READY", "The application at %s is not ready yet.", d.Host))
-		return
+		return route
 	}
-	if isUpgrade(r) {
+	if route == routeWebSocket {
 		h.tunnel(w, r, addr)
-		return
+		return route
 	}
 	// The target travels in the request's own URL (server requests leave URL.Host empty): no per-request
 	// copy of the request to carry it.
 	r.URL.Host = addr
 	h.proxy.ServeHTTP(w, r)
+	return route
 }
