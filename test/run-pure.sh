@@ -13,19 +13,29 @@ trap 'rm -rf "$cache" "$out"' EXIT
 t0=$(date +%s%N)
 status=0
 UCLOUD_IM_CACHE=$cache KUBECONFIG= DATABASE_URL= UCLOUD_IM_REQUIRE_CLUSTER= \
-  go test -count=1 -v ./shared/... ./gateway/... >"$out" 2>&1 || status=$?
+  go test -count=1 -json ./shared/... ./gateway/... >"$out" 2>&1 || status=$?
 ms=$(( ($(date +%s%N) - t0) / 1000000 ))
-passed=$(grep -c -- '--- PASS:' "$out" || true)
-failed=$(grep -c -- '--- FAIL:' "$out" || true)
-skipped=$(grep -c -- '--- SKIP:' "$out" || true)
-# A skip's reason is logged on the line before its "--- SKIP:" line (go test -v streams a test's log).
-reasons() { grep -B1 -- '--- SKIP:' "$out" | grep -v -- '--- SKIP:\|^--$'; }
-unexplained=$(reasons | grep -vc 'needs the local cluster\|needs PostgreSQL' || true)
-grep -- '--- FAIL:\|^FAIL\|^panic:' "$out" || true
-echo "pure tests: $passed passed, $failed failed, $skipped skipped (cluster tests), $unexplained skipped for another reason"
+# go test -json: one event per line; a test's skip reason is one of its output events.
+summary=$(awk '
+  function field(name,   m) { if (match($0, "\"" name "\":\"[^\"]*\"")) return substr($0, RSTART + length(name) + 4, RLENGTH - length(name) - 5); return "" }
+  /"Test":/ {
+    key = field("Package") " " field("Test")
+    if (/"Action":"output"/ && /needs the local cluster|needs PostgreSQL/) explained[key] = 1
+    if (/"Action":"pass"/) passed++
+    if (/"Action":"fail"/) { failed++; print "FAIL " key > "/dev/stderr" }
+    if (/"Action":"skip"/) skipped[key] = 1
+  }
+  /"Action":"fail"/ && !/"Test":/ { print "FAIL " field("Package") > "/dev/stderr"; pkgfail++ }
+  /"Action":"output"/ && /build failed|\[setup failed\]/ { pkgfail++ }
+  END {
+    for (k in skipped) { n++; if (!(k in explained)) { other++; print "SKIPPED FOR ANOTHER REASON: " k > "/dev/stderr" } }
+    printf "%d %d %d %d %d\n", passed, failed, n, other, pkgfail
+  }' "$out")
+read -r passed failed skipped other pkgfail <<<"$summary"
+echo "pure tests: $passed passed, $failed failed, $skipped skipped (cluster tests), $other skipped for another reason"
 echo "pure tests: $((ms / 1000)).$(( (ms % 1000) / 100 )) s in all, go build included ($(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg))"
-if [ "$status" -ne 0 ] || [ "$failed" -ne 0 ] || [ "$unexplained" -ne 0 ]; then
-  [ "$unexplained" -ne 0 ] && grep -B1 -- '--- SKIP:' "$out" | grep -v 'needs the local cluster\|needs PostgreSQL'
+if [ "$status" -ne 0 ] || [ "$failed" -ne 0 ] || [ "$other" -ne 0 ] || [ "$pkgfail" -ne 0 ]; then
+  grep -v '"Action":"\(run\|pass\|skip\|pause\|cont\|start\)"' "$out" | grep -i 'fail\|panic' | head -40
   exit 1
 fi
 if [ "$ms" -gt 60000 ]; then
