@@ -45,7 +45,7 @@ func errNoAccess(denied []drives.Folder) error {
 
 // checkAccess refuses cfg when it names a folder the owner may not use, reading the folders' drives
 // fresh from Core. A handler that mounts folders and no Access to decide is refused too (fail closed).
-func checkAccess(ctx context.Context, access Access, h Handler, owner ucloud.ResourceOwner, cfg json.RawMessage) error {
+func checkAccess(ctx context.Context, access Access, h App, owner ucloud.ResourceOwner, cfg json.RawMessage) error {
 	m, ok := h.(Mounter)
 	if !ok {
 		return nil
@@ -69,7 +69,7 @@ func checkAccess(ctx context.Context, access Access, h Handler, owner ucloud.Res
 
 // effective is the configuration a pod is built from: the stored one without the folders the owner may
 // no longer use (decided on the stored facts), the folders dropped, and whether it may run at all.
-func effective(ctx context.Context, access Access, h Handler, rec Record) (json.RawMessage, []string, bool, error) {
+func effective(ctx context.Context, access Access, h App, rec Record) (json.RawMessage, []string, bool, error) {
 	m, ok := h.(Mounter)
 	if !ok {
 		return rec.Config, nil, true, nil

@@ -50,8 +50,8 @@ type Objects struct {
 	Policy    *networkingv1.NetworkPolicy
 }
 
-// Handler is one integrated application.
-type Handler interface {
+// App is one integrated application.
+type App interface {
 	// Name is the application's name in Core's paths: /ucloud/{provider}/iapps/{app}/...
 	Name() string
 	// Default is the configuration before the user sets any.
@@ -81,12 +81,12 @@ func (e *ValidationError) Error() string {
 
 // Registry holds the handlers by name.
 type Registry struct {
-	handlers map[string]Handler
+	handlers map[string]App
 }
 
 // NewRegistry registers handlers; a duplicate name is a programming error.
-func NewRegistry(handlers ...Handler) *Registry {
-	r := &Registry{handlers: map[string]Handler{}}
+func NewRegistry(handlers ...App) *Registry {
+	r := &Registry{handlers: map[string]App{}}
 	for _, h := range handlers {
 		if _, dup := r.handlers[h.Name()]; dup {
 			panic("iapps: two handlers named " + h.Name())
@@ -97,7 +97,7 @@ func NewRegistry(handlers ...Handler) *Registry {
 }
 
 // Lookup finds the handler of app.
-func (r *Registry) Lookup(app string) (Handler, bool) {
+func (r *Registry) Lookup(app string) (App, bool) {
 	h, ok := r.handlers[app]
 	return h, ok
 }

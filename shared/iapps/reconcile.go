@@ -47,7 +47,7 @@ type Result struct {
 // time, the owner's access to the configuration's folders is decided again (access, on the stored facts):
 // a folder the owner may no longer use is left out of the pod (its pod is replaced), or the application
 // stops when it cannot run without it.
-func Reconcile(ctx context.Context, cs kubernetes.Interface, ns string, h Handler, rec Record, access Access) (Result, error) {
+func Reconcile(ctx context.Context, cs kubernetes.Interface, ns string, h App, rec Record, access Access) (Result, error) {
 	if !rec.Active() {
 		return Result{Outcome: Stopped}, nil
 	}
