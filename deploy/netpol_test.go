@@ -154,7 +154,7 @@ func buildJobs(t *testing.T, s shipped, ns string, base int) built {
 	if err := fn.LoadEnv(&henv); err != nil {
 		t.Fatalf("the monitor's settings from the manifests: %v", err)
 	}
-	reg := iapps.Handlers(henv)
+	reg := iapps.BuiltinApps(henv)
 	app := func(name, id, cfg string) iapps.Objects {
 		h, ok := reg.Lookup(name)
 		if !ok {

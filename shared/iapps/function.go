@@ -37,8 +37,8 @@ type HandlerEnv struct {
 	isolation.Env
 }
 
-// Handlers are the integrated applications this IM serves.
-func Handlers(env HandlerEnv) *Registry {
+// BuiltinApps are the integrated applications this IM serves.
+func BuiltinApps(env HandlerEnv) *Registry {
 	return NewRegistry(Syncthing{Image: env.SyncthingImage, Isolation: env.Env},
 		Terminal{Image: env.TerminalImage, IdleTimeout: env.TerminalIdle, Isolation: env.Env})
 }
@@ -71,7 +71,7 @@ func BuildMeasured(ctx context.Context, op Op, log *slog.Logger, reg *metrics.Re
 	if err != nil {
 		return nil, fmt.Errorf("database: %w", err)
 	}
-	svc := &Service{Provider: env.ProviderID, Registry: Handlers(env.HandlerEnv), Store: &ConfigStore{Pool: db.Pool}, Namespace: env.JobsNamespace}
+	svc := &Service{Provider: env.ProviderID, Registry: BuiltinApps(env.HandlerEnv), Store: &ConfigStore{Pool: db.Pool}, Namespace: env.JobsNamespace}
 	checks := []fn.Check{{Name: "database", Func: db.Ping}}
 	var background []func(context.Context)
 	if op == OpRetrieve {
