@@ -150,7 +150,7 @@ func buildJobs(t *testing.T, s shipped, ns string, base int) built {
 	// The monitor recreates the applications' pods, so its settings are the ones that matter over time;
 	// config-update's are checked to be the same below.
 	s.setEnvOf(t, "monitor")
-	var henv iapps.HandlerEnv
+	var henv iapps.AppEnv
 	if err := fn.LoadEnv(&henv); err != nil {
 		t.Fatalf("the monitor's settings from the manifests: %v", err)
 	}

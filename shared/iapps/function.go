@@ -25,11 +25,11 @@ type Env struct {
 	kube.ClusterEnv
 	// RetrieveCacheBytes bounds config-retrieve's cache (least recently used out).
 	RetrieveCacheBytes int64 `envconfig:"RETRIEVE_CACHE_BYTES" default:"33554432"`
-	HandlerEnv
+	AppEnv
 }
 
-// HandlerEnv is the applications' own configuration (shared with the monitor, which rebuilds their pods).
-type HandlerEnv struct {
+// AppEnv is the applications' own configuration (shared with the monitor, which rebuilds their pods).
+type AppEnv struct {
 	TerminalIdle   time.Duration `envconfig:"TERMINAL_IDLE_TIMEOUT" default:"15m"`
 	SyncthingImage string        `envconfig:"SYNCTHING_IMAGE"`
 	TerminalImage  string        `envconfig:"TERMINAL_IMAGE"`
@@ -38,7 +38,7 @@ type HandlerEnv struct {
 }
 
 // BuiltinApps are the integrated applications this IM serves.
-func BuiltinApps(env HandlerEnv) *Registry {
+func BuiltinApps(env AppEnv) *Registry {
 	return NewRegistry(Syncthing{Image: env.SyncthingImage, Isolation: env.Env},
 		Terminal{Image: env.TerminalImage, IdleTimeout: env.TerminalIdle, Isolation: env.Env})
 }
@@ -71,7 +71,7 @@ func BuildMeasured(ctx context.Context, op Op, log *slog.Logger, reg *metrics.Re
 	if err != nil {
 		return nil, fmt.Errorf("database: %w", err)
 	}
-	svc := &Service{Provider: env.ProviderID, Registry: BuiltinApps(env.HandlerEnv), Store: &ConfigStore{Pool: db.Pool}, Namespace: env.JobsNamespace}
+	svc := &Service{Provider: env.ProviderID, Registry: BuiltinApps(env.AppEnv), Store: &ConfigStore{Pool: db.Pool}, Namespace: env.JobsNamespace}
 	checks := []fn.Check{{Name: "database", Func: db.Ping}}
 	var background []func(context.Context)
 	if op == OpRetrieve {

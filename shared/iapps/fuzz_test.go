@@ -16,7 +16,7 @@ func FuzzValidate(f *testing.F) {
 	f.Add("terminal", []byte(`{"Folders":["/1/Home"]}`))
 	f.Add("terminal", []byte(`{"folders":["/1/../x"]}`))
 	f.Add("syncthing", []byte(`[]`))
-	reg := iapps.BuiltinApps(iapps.HandlerEnv{})
+	reg := iapps.BuiltinApps(iapps.AppEnv{})
 	f.Fuzz(func(t *testing.T, app string, raw []byte) {
 		h, ok := reg.Lookup(app)
 		if !ok {

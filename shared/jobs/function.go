@@ -111,7 +111,7 @@ func Main(name string, control bool) {
 		if err != nil {
 			return nil, err
 		}
-		for _, app := range iapps.BuiltinApps(iapps.HandlerEnv{}).Names() {
+		for _, app := range iapps.BuiltinApps(iapps.AppEnv{}).Names() {
 			wanted = append(wanted, products.IntegratedApp(env.ProviderID, app))
 		}
 		keeper := &products.Keeper{Core: core, Provider: env.ProviderID, Wanted: wanted, Log: log}

@@ -96,7 +96,7 @@ func Main(name string) {
 		if err != nil {
 			return nil, err
 		}
-		var ienv iapps.HandlerEnv
+		var ienv iapps.AppEnv
 		if err := fn.LoadEnv(&ienv); err != nil {
 			return nil, err
 		}

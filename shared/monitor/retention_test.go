@@ -47,7 +47,7 @@ func TestRetentionRemovesOnlyFinalStatesOfJobsWithoutPods(t *testing.T) {
 		t.Fatal(err)
 	}
 	mctx, cancel := context.WithCancel(ctx)
-	m := &monitor.Monitor{Kube: env.Clientset, Namespace: r.ns, Pool: r.db.Pool, Registry: iapps.BuiltinApps(iapps.HandlerEnv{}), Drives: r.access(r.db), DriveRefresh: driveRefresh,
+	m := &monitor.Monitor{Kube: env.Clientset, Namespace: r.ns, Pool: r.db.Pool, Registry: iapps.BuiltinApps(iapps.AppEnv{}), Drives: r.access(r.db), DriveRefresh: driveRefresh,
 		Sink: countingSink{Sender: sink, c: r.sent}, Log: fn.NewLogger(io.Discard, "monitor", "info"), Resync: 300 * time.Millisecond,
 		Retention: 30 * 24 * time.Hour, RetentionEvery: 200 * time.Millisecond}
 	done := make(chan struct{})
