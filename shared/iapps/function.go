@@ -51,9 +51,9 @@ func Main(name string, op Op) {
 	})
 }
 
-// Build wires the function for op from the environment: it needs Core only to register (update, reset)
+// NewServer wires the function for op from the environment: it needs Core only to register (update, reset)
 // and Kubernetes only to touch pods (update, reset, restart).
-func Build(ctx context.Context, op Op, log *slog.Logger) (*fn.Server, error) {
+func NewServer(ctx context.Context, op Op, log *slog.Logger) (*fn.Server, error) {
 	return BuildMeasured(ctx, op, log, nil)
 }
 
