@@ -47,18 +47,18 @@ func BuiltinApps(env AppEnv) *Registry {
 // so these functions take none).
 func Main(name string, op Op) {
 	fn.Main(name, func(ctx context.Context, cfg fn.Config, log *slog.Logger) (*fn.Server, error) {
-		return BuildMeasured(ctx, op, log, cfg.Metrics)
+		return NewMeasuredServer(ctx, op, log, cfg.Metrics)
 	})
 }
 
 // NewServer wires the function for op from the environment: it needs Core only to register (update, reset)
 // and Kubernetes only to touch pods (update, reset, restart).
 func NewServer(ctx context.Context, op Op, log *slog.Logger) (*fn.Server, error) {
-	return BuildMeasured(ctx, op, log, nil)
+	return NewMeasuredServer(ctx, op, log, nil)
 }
 
-// BuildMeasured is Build recording the Core calls and the retrieve cache in reg (nil: nothing recorded).
-func BuildMeasured(ctx context.Context, op Op, log *slog.Logger, reg *metrics.Registry) (*fn.Server, error) {
+// NewMeasuredServer is Build recording the Core calls and the retrieve cache in reg (nil: nothing recorded).
+func NewMeasuredServer(ctx context.Context, op Op, log *slog.Logger, reg *metrics.Registry) (*fn.Server, error) {
 	var env Env
 	if err := fn.LoadEnv(&env); err != nil {
 		return nil, err
