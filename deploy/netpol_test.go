@@ -135,7 +135,7 @@ func buildJobs(t *testing.T, s shipped, ns string, base int) built {
 		if err != nil {
 			t.Fatal(err)
 		}
-		objs, err := jobs.Build(job, p, app, jobs.Settings{Namespace: ns, Isolation: jenv.Env})
+		objs, err := jobs.MakeObjects(job, p, app, jobs.Settings{Namespace: ns, Isolation: jenv.Env})
 		if err != nil {
 			t.Fatal(err)
 		}

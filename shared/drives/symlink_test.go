@@ -58,7 +58,7 @@ func builtPods(t *testing.T, folders []string, readOnly map[string]bool) map[str
 			j.Specification.Parameters["p"+string(rune('a'+i))] = v
 		}
 	}
-	jo, err := jobs.Build(j, jobs.Product{CPU: 1, MemoryGiB: 1}, jobs.Application{Image: "alpine:3"}, jobs.Settings{Namespace: "jobs"})
+	jo, err := jobs.MakeObjects(j, jobs.Product{CPU: 1, MemoryGiB: 1}, jobs.Application{Image: "alpine:3"}, jobs.Settings{Namespace: "jobs"})
 	if err != nil {
 		t.Fatal(err)
 	}

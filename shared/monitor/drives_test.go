@@ -158,7 +158,7 @@ func TestRevokedAccessStopsARunningJob(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	objs, err := jobs.Build(job, p, app, jobs.Settings{Namespace: r.ns})
+	objs, err := jobs.MakeObjects(job, p, app, jobs.Settings{Namespace: r.ns})
 	if err != nil {
 		t.Fatal(err)
 	}

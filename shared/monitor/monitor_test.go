@@ -229,7 +229,7 @@ func (r *rig) createJob(id string, replicas int, alloc *ucloud.SimpleDuration) {
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	objs, err := jobs.Build(job, p, app, jobs.Settings{Namespace: r.ns})
+	objs, err := jobs.MakeObjects(job, p, app, jobs.Settings{Namespace: r.ns})
 	if err != nil {
 		r.t.Fatal(err)
 	}
