@@ -164,7 +164,7 @@ func buildJobs(t *testing.T, s shipped, ns string, base int) built {
 		if err != nil {
 			t.Fatal(err)
 		}
-		objs, err := h.Build(iapps.Job{ID: id, Key: iapps.Key{App: name, CreatedBy: "bob#1"}, ETag: "e1", Namespace: ns}, raw)
+		objs, err := h.MakeObjects(iapps.Job{ID: id, Key: iapps.Key{App: name, CreatedBy: "bob#1"}, ETag: "e1", Namespace: ns}, raw)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -196,7 +196,7 @@ func TestAppBuildTable(t *testing.T) {
 		},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := tc.app.Build(tc.job, json.RawMessage(tc.cfg))
+			got, err := tc.app.MakeObjects(tc.job, json.RawMessage(tc.cfg))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -210,7 +210,7 @@ func TestAppBuildTable(t *testing.T) {
 func TestAppBuildRefusesAStoredConfigThatIsNotJSON(t *testing.T) {
 	job := iapps.Job{ID: "23", Key: iapps.Key{App: "x", CreatedBy: "alice"}, ETag: "e", Namespace: "jobs"}
 	for _, app := range []iapps.App{iapps.Syncthing{}, iapps.Terminal{}} {
-		got, err := app.Build(job, json.RawMessage(`{"folders":`))
+		got, err := app.MakeObjects(job, json.RawMessage(`{"folders":`))
 		if err == nil || !cmp.Equal(iapps.Objects{}, got) {
 			t.Errorf("%s: got %+v, %v; want no objects and an error", app.Name(), got, err)
 		}

@@ -37,7 +37,7 @@ func FuzzValidate(f *testing.F) {
 		if err != nil || string(again) != string(out) {
 			t.Fatalf("normalised %s is not stable: %s %v", out, again, err)
 		}
-		if _, err := h.Build(iapps.Job{ID: "1", Key: iapps.Key{App: app, CreatedBy: "a"}, ETag: "e", Namespace: "ns"}, out); err != nil {
+		if _, err := h.MakeObjects(iapps.Job{ID: "1", Key: iapps.Key{App: app, CreatedBy: "a"}, ETag: "e", Namespace: "ns"}, out); err != nil {
 			t.Fatalf("accepted config %s cannot be built: %v", out, err)
 		}
 	})

@@ -65,8 +65,8 @@ type App interface {
 	ShouldRun(cfg json.RawMessage, changed time.Time) bool
 	// JobSpec is the job registered with Core for the application.
 	JobSpec(provider string) ucloud.JobSpecification
-	// Build makes the rank-0 objects for job with cfg.
-	Build(job Job, cfg json.RawMessage) (Objects, error)
+	// MakeObjects makes the rank-0 objects for job with cfg.
+	MakeObjects(job Job, cfg json.RawMessage) (Objects, error)
 }
 
 // ValidationError says which field of a configuration is wrong and why.

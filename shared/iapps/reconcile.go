@@ -80,7 +80,7 @@ func Reconcile(ctx context.Context, cs kubernetes.Interface, ns string, h App, r
 	if !shouldRun {
 		return res(Stopped)
 	}
-	objs, err := h.Build(Job{ID: rec.JobID, Key: rec.Key, ETag: rec.ETag, Namespace: ns}, cfg)
+	objs, err := h.MakeObjects(Job{ID: rec.JobID, Key: rec.Key, ETag: rec.ETag, Namespace: ns}, cfg)
 	if err != nil {
 		return Result{}, err
 	}
