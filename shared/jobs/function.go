@@ -46,8 +46,14 @@ type Env struct {
 	ShellSessionTTL time.Duration `envconfig:"SHELL_SESSION_TTL" default:"2m"`
 }
 
-// Main runs a job function: "create" serves job creation, "control" the other job calls.
-func Main(name string, control bool) {
+// CreateMain runs job-create, which serves job creation.
+func CreateMain() { run(appdomain.FnJobCreate, false) }
+
+// ControlMain runs job-control, which serves every other job call and the provider-level calls.
+func ControlMain() { run(appdomain.FnJobControl, true) }
+
+// run runs a job function: job-create (control false) or job-control.
+func run(name string, control bool) {
 	fn.Main(name, func(ctx context.Context, cfg fn.Config, log *slog.Logger) (*fn.Server, error) {
 		var env Env
 		if err := fn.LoadEnv(&env); err != nil {
