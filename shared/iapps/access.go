@@ -16,7 +16,7 @@ type Access interface {
 	Denied(ctx context.Context, actor ucloud.ResourceOwner, folders []drives.Folder, fresh bool) ([]drives.Folder, error)
 }
 
-// Mounter is a handler whose configuration mounts the owner's folders: they are checked when a
+// Mounter is an App whose configuration mounts the owner's folders: they are checked when a
 // configuration is validated and again every time its pod is built or reconciled.
 type Mounter interface {
 	// Folders are the folders cfg mounts, with the access each needs.

@@ -1,4 +1,4 @@
-// Package iapps is the integrated-application framework: the per-application handler interface and its
+// Package iapps is the integrated-application framework: the App interface (one integrated application) and its
 // registry, the configuration store (PostgreSQL, ETag compare-and-swap in SQL, exactly-once registration of
 // the application's job with Core), a retrieve cache kept coherent across instances with LISTEN/NOTIFY,
 // and the reconcile step that makes the rank-0 pod match the stored configuration.
@@ -33,7 +33,7 @@ func KeyOf(app string, owner ucloud.ResourceOwner) Key {
 	return k
 }
 
-// Job is what a handler knows of the job it builds objects for.
+// Job is what an App knows of the job it builds objects for.
 type Job struct {
 	ID        string
 	Key       Key
@@ -79,7 +79,7 @@ func (e *ValidationError) Error() string {
 	return fmt.Sprintf("Invalid configuration: %s %s.", e.Field, e.Reason)
 }
 
-// Registry holds the handlers by name.
+// Registry holds the applications by name.
 type Registry struct {
 	handlers map[string]App
 }
