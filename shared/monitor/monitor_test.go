@@ -136,9 +136,9 @@ func (r *rig) settled(jobIDs []string) error {
 	return nil
 }
 
-// quietWindow spans two of the informer's resync periods (client-go raises the rig's 300 ms to 1 s), in
-// which the informer re-delivers every pod and each job is reconciled again, and several of the monitor's
-// own resyncs.
+// quietWindow spans eight of the rig's monitor resyncs (300 ms), each of which queues every unfinished job
+// and integrated application again (the monitor's informer has no resync of its own: a finished job is
+// reconciled again only on a pod event).
 const quietWindow = 2500 * time.Millisecond
 
 // quiet waits for a quiet period for the jobs and proves what it can of it: nothing was in flight at either
