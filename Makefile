@@ -3,10 +3,14 @@ SHELL := /bin/bash
 export GOTOOLCHAIN ?= local
 ENV_DIR ?= .run/cluster
 
-.PHONY: test run env-up env-down env-status build vet fmt bench bench-short fuzz token logs demo clean
+.PHONY: test test-pure run env-up env-down env-status build vet fmt bench bench-short fuzz token logs demo clean
 
 test:
 	bash test/run-tests.sh
+
+# The pure tests only, as on a machine with no control plane built: cluster tests skip (seconds, no cluster).
+test-pure:
+	bash test/run-pure.sh
 
 run:
 	bash test/run-local.sh

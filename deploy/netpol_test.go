@@ -137,7 +137,7 @@ func buildJobs(t *testing.T, s shipped, ns string, base int) built {
 		if err != nil {
 			t.Fatal(err)
 		}
-		objs, err := jobs.Build(job, p, app, jobs.Settings{Namespace: ns, Isolation: jenv.Env})
+		objs, err := jobs.MakeObjects(job, p, app, jobs.Settings{Namespace: ns, Isolation: jenv.Env})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -152,11 +152,11 @@ func buildJobs(t *testing.T, s shipped, ns string, base int) built {
 	// The monitor recreates the applications' pods, so its settings are the ones that matter over time;
 	// config-update's are checked to be the same below.
 	s.setEnvOf(t, "monitor")
-	var henv iapps.HandlerEnv
+	var henv iapps.AppEnv
 	if err := fn.LoadEnv(&henv); err != nil {
 		t.Fatalf("the monitor's settings from the manifests: %v", err)
 	}
-	reg := iapps.Handlers(henv)
+	reg := iapps.BuiltinApps(henv)
 	app := func(name, id, cfg string) iapps.Objects {
 		h, ok := reg.Lookup(name)
 		if !ok {
@@ -166,7 +166,7 @@ func buildJobs(t *testing.T, s shipped, ns string, base int) built {
 		if err != nil {
 			t.Fatal(err)
 		}
-		objs, err := h.Build(iapps.Job{ID: id, Key: iapps.Key{App: name, CreatedBy: "bob#1"}, ETag: "e1", Namespace: ns}, raw)
+		objs, err := h.MakeObjects(iapps.Job{ID: id, Key: iapps.Key{App: name, CreatedBy: "bob#1"}, ETag: "e1", Namespace: ns}, raw)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -17,7 +17,7 @@ const (
 
 // APIIngressYAML is knative/api-ingress.yaml.
 func APIIngressYAML() ([]byte, error) {
-	ing := appdomain.APIIngress(IMNamespace, PlaceholderAPI, "", appdomain.APIRoutes(ManifestProvider, iapps.Handlers(iapps.HandlerEnv{}).Names()))
+	ing := appdomain.APIIngress(IMNamespace, PlaceholderAPI, "", appdomain.APIRoutes(ManifestProvider, iapps.BuiltinApps(iapps.AppEnv{}).Names()))
 	body, err := yaml.Marshal(ing)
 	if err != nil {
 		return nil, err

@@ -6,4 +6,4 @@ package main
 
 import "github.com/ucloud-im/knative-im/shared/jobs"
 
-func main() { jobs.Main("job-control", true) }
+func main() { jobs.ControlMain() }

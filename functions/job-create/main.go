@@ -4,4 +4,4 @@ package main
 
 import "github.com/ucloud-im/knative-im/shared/jobs"
 
-func main() { jobs.Main("job-create", false) }
+func main() { jobs.CreateMain() }

@@ -55,7 +55,8 @@ func (s Settings) class() string {
 }
 
 // AppName is the name of the per-rank Service and KIngress of a job's web interface.
-func AppName(jobID string, rank int) string { return "app-" + jobID + "-" + strconv.Itoa(rank) }
+// It starts with HostPrefix, as the host does.
+func AppName(jobID string, rank int) string { return HostPrefix + jobID + "-" + strconv.Itoa(rank) }
 
 func ownedBy(pod *corev1.Pod) []metav1.OwnerReference {
 	return []metav1.OwnerReference{{APIVersion: "v1", Kind: "Pod", Name: pod.Name, UID: pod.UID}}

@@ -36,7 +36,7 @@ func builtPods(t *testing.T, folders []string, readOnly map[string]bool) map[str
 	if err != nil {
 		t.Fatal(err)
 	}
-	objs, err := iapps.Syncthing{}.Build(job, valid)
+	objs, err := iapps.Syncthing{}.MakeObjects(job, valid)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +45,7 @@ func builtPods(t *testing.T, folders []string, readOnly map[string]bool) map[str
 	if valid, err = (iapps.Terminal{}).Validate(raw); err != nil {
 		t.Fatal(err)
 	}
-	if objs, err = (iapps.Terminal{}).Build(job, valid); err != nil {
+	if objs, err = (iapps.Terminal{}).MakeObjects(job, valid); err != nil {
 		t.Fatal(err)
 	}
 	out["terminal"] = objs.Pod
@@ -58,7 +58,7 @@ func builtPods(t *testing.T, folders []string, readOnly map[string]bool) map[str
 			j.Specification.Parameters["p"+string(rune('a'+i))] = v
 		}
 	}
-	jo, err := jobs.Build(j, jobs.Product{CPU: 1, MemoryGiB: 1}, jobs.Application{Image: "alpine:3"}, jobs.Settings{Namespace: "jobs"})
+	jo, err := jobs.MakeObjects(j, jobs.Product{CPU: 1, MemoryGiB: 1}, jobs.Application{Image: "alpine:3"}, jobs.Settings{Namespace: "jobs"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,7 +16,7 @@ type Access interface {
 	Denied(ctx context.Context, actor ucloud.ResourceOwner, folders []drives.Folder, fresh bool) ([]drives.Folder, error)
 }
 
-// Mounter is a handler whose configuration mounts the owner's folders: they are checked when a
+// Mounter is an App whose configuration mounts the owner's folders: they are checked when a
 // configuration is validated and again every time its pod is built or reconciled.
 type Mounter interface {
 	// Folders are the folders cfg mounts, with the access each needs.
@@ -45,7 +45,7 @@ func errNoAccess(denied []drives.Folder) error {
 
 // checkAccess refuses cfg when it names a folder the owner may not use, reading the folders' drives
 // fresh from Core. A handler that mounts folders and no Access to decide is refused too (fail closed).
-func checkAccess(ctx context.Context, access Access, h Handler, owner ucloud.ResourceOwner, cfg json.RawMessage) error {
+func checkAccess(ctx context.Context, access Access, h App, owner ucloud.ResourceOwner, cfg json.RawMessage) error {
 	m, ok := h.(Mounter)
 	if !ok {
 		return nil
@@ -69,7 +69,7 @@ func checkAccess(ctx context.Context, access Access, h Handler, owner ucloud.Res
 
 // effective is the configuration a pod is built from: the stored one without the folders the owner may
 // no longer use (decided on the stored facts), the folders dropped, and whether it may run at all.
-func effective(ctx context.Context, access Access, h Handler, rec Record) (json.RawMessage, []string, bool, error) {
+func effective(ctx context.Context, access Access, h App, rec Record) (json.RawMessage, []string, bool, error) {
 	m, ok := h.(Mounter)
 	if !ok {
 		return rec.Config, nil, true, nil

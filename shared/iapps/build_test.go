@@ -129,7 +129,7 @@ func TestAppBuildTable(t *testing.T) {
 	syncCfg := `{"devices":[{"deviceId":"` + device + `","label":"laptop"}],"folders":[{"id":"a","ucloudPath":"/1/Sync","path":"/work/Sync"},{"id":"b","ucloudPath":"/2/Sync","path":"/work/Sync-2"}]}`
 	for _, tc := range []struct {
 		name string
-		app  iapps.Handler
+		app  iapps.App
 		job  iapps.Job
 		cfg  string
 		want iapps.Objects
@@ -196,7 +196,7 @@ func TestAppBuildTable(t *testing.T) {
 		},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := tc.app.Build(tc.job, json.RawMessage(tc.cfg))
+			got, err := tc.app.MakeObjects(tc.job, json.RawMessage(tc.cfg))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -209,8 +209,8 @@ func TestAppBuildTable(t *testing.T) {
 
 func TestAppBuildRefusesAStoredConfigThatIsNotJSON(t *testing.T) {
 	job := iapps.Job{ID: "23", Key: iapps.Key{App: "x", CreatedBy: "alice"}, ETag: "e", Namespace: "jobs"}
-	for _, app := range []iapps.Handler{iapps.Syncthing{}, iapps.Terminal{}} {
-		got, err := app.Build(job, json.RawMessage(`{"folders":`))
+	for _, app := range []iapps.App{iapps.Syncthing{}, iapps.Terminal{}} {
+		got, err := app.MakeObjects(job, json.RawMessage(`{"folders":`))
 		if err == nil || !cmp.Equal(iapps.Objects{}, got) {
 			t.Errorf("%s: got %+v, %v; want no objects and an error", app.Name(), got, err)
 		}

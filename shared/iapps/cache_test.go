@@ -95,7 +95,7 @@ func TestRetrieveAsItsOwnRoleStaysCoherent(t *testing.T) {
 	sdb := storetest.New(t, env.Database(t))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	retrieve := &iapps.Service{Provider: "k8s", Registry: iapps.Handlers(iapps.HandlerEnv{}),
+	retrieve := &iapps.Service{Provider: "k8s", Registry: iapps.BuiltinApps(iapps.AppEnv{}),
 		Store: &iapps.ConfigStore{Pool: sdb.Open(t, store.FnConfigRetrieve).Pool}, Cache: iapps.NewCache(fn.NewLogger(io.Discard, "test", "info"), 0)}
 	go retrieve.Cache.Run(ctx, sdb.URL(store.FnConfigRetrieve))
 	envtest.Eventually(t, 10*time.Second, func() error {

@@ -25,11 +25,11 @@ type Env struct {
 	kube.ClusterEnv
 	// RetrieveCacheBytes bounds config-retrieve's cache (least recently used out).
 	RetrieveCacheBytes int64 `envconfig:"RETRIEVE_CACHE_BYTES" default:"33554432"`
-	HandlerEnv
+	AppEnv
 }
 
-// HandlerEnv is the applications' own configuration (shared with the monitor, which rebuilds their pods).
-type HandlerEnv struct {
+// AppEnv is the applications' own configuration (shared with the monitor, which rebuilds their pods).
+type AppEnv struct {
 	TerminalIdle   time.Duration `envconfig:"TERMINAL_IDLE_TIMEOUT" default:"15m"`
 	SyncthingImage string        `envconfig:"SYNCTHING_IMAGE"`
 	TerminalImage  string        `envconfig:"TERMINAL_IMAGE"`
@@ -37,8 +37,8 @@ type HandlerEnv struct {
 	isolation.Env
 }
 
-// Handlers are the integrated applications this IM serves.
-func Handlers(env HandlerEnv) *Registry {
+// BuiltinApps are the integrated applications this IM serves.
+func BuiltinApps(env AppEnv) *Registry {
 	return NewRegistry(Syncthing{Image: env.SyncthingImage, Isolation: env.Env},
 		Terminal{Image: env.TerminalImage, IdleTimeout: env.TerminalIdle, Isolation: env.Env})
 }
@@ -47,18 +47,18 @@ func Handlers(env HandlerEnv) *Registry {
 // so these functions take none).
 func Main(name string, op Op) {
 	fn.Main(name, func(ctx context.Context, cfg fn.Config, log *slog.Logger) (*fn.Server, error) {
-		return BuildMeasured(ctx, op, log, cfg.Metrics)
+		return NewMeasuredServer(ctx, op, log, cfg.Metrics)
 	})
 }
 
-// Build wires the function for op from the environment: it needs Core only to register (update, reset)
+// NewServer wires the function for op from the environment: it needs Core only to register (update, reset)
 // and Kubernetes only to touch pods (update, reset, restart).
-func Build(ctx context.Context, op Op, log *slog.Logger) (*fn.Server, error) {
-	return BuildMeasured(ctx, op, log, nil)
+func NewServer(ctx context.Context, op Op, log *slog.Logger) (*fn.Server, error) {
+	return NewMeasuredServer(ctx, op, log, nil)
 }
 
-// BuildMeasured is Build recording the Core calls and the retrieve cache in reg (nil: nothing recorded).
-func BuildMeasured(ctx context.Context, op Op, log *slog.Logger, reg *metrics.Registry) (*fn.Server, error) {
+// NewMeasuredServer is Build recording the Core calls and the retrieve cache in reg (nil: nothing recorded).
+func NewMeasuredServer(ctx context.Context, op Op, log *slog.Logger, reg *metrics.Registry) (*fn.Server, error) {
 	var env Env
 	if err := fn.LoadEnv(&env); err != nil {
 		return nil, err
@@ -71,7 +71,7 @@ func BuildMeasured(ctx context.Context, op Op, log *slog.Logger, reg *metrics.Re
 	if err != nil {
 		return nil, fmt.Errorf("database: %w", err)
 	}
-	svc := &Service{Provider: env.ProviderID, Registry: Handlers(env.HandlerEnv), Store: &ConfigStore{Pool: db.Pool}, Namespace: env.JobsNamespace}
+	svc := &Service{Provider: env.ProviderID, Registry: BuiltinApps(env.AppEnv), Store: &ConfigStore{Pool: db.Pool}, Namespace: env.JobsNamespace}
 	checks := []fn.Check{{Name: "database", Func: db.Ping}}
 	var background []func(context.Context)
 	if op == OpRetrieve {

@@ -16,7 +16,7 @@ func FuzzValidate(f *testing.F) {
 	f.Add("terminal", []byte(`{"Folders":["/1/Home"]}`))
 	f.Add("terminal", []byte(`{"folders":["/1/../x"]}`))
 	f.Add("syncthing", []byte(`[]`))
-	reg := iapps.Handlers(iapps.HandlerEnv{})
+	reg := iapps.BuiltinApps(iapps.AppEnv{})
 	f.Fuzz(func(t *testing.T, app string, raw []byte) {
 		h, ok := reg.Lookup(app)
 		if !ok {
@@ -37,7 +37,7 @@ func FuzzValidate(f *testing.F) {
 		if err != nil || string(again) != string(out) {
 			t.Fatalf("normalised %s is not stable: %s %v", out, again, err)
 		}
-		if _, err := h.Build(iapps.Job{ID: "1", Key: iapps.Key{App: app, CreatedBy: "a"}, ETag: "e", Namespace: "ns"}, out); err != nil {
+		if _, err := h.MakeObjects(iapps.Job{ID: "1", Key: iapps.Key{App: app, CreatedBy: "a"}, ETag: "e", Namespace: "ns"}, out); err != nil {
 			t.Fatalf("accepted config %s cannot be built: %v", out, err)
 		}
 	})

@@ -1,4 +1,4 @@
-// Package iapps is the integrated-application framework: the per-application handler interface and its
+// Package iapps is the integrated-application framework: the App interface (one integrated application) and its
 // registry, the configuration store (PostgreSQL, ETag compare-and-swap in SQL, exactly-once registration of
 // the application's job with Core), a retrieve cache kept coherent across instances with LISTEN/NOTIFY,
 // and the reconcile step that makes the rank-0 pod match the stored configuration.
@@ -33,7 +33,7 @@ func KeyOf(app string, owner ucloud.ResourceOwner) Key {
 	return k
 }
 
-// Job is what a handler knows of the job it builds objects for.
+// Job is what an App knows of the job it builds objects for.
 type Job struct {
 	ID        string
 	Key       Key
@@ -50,8 +50,8 @@ type Objects struct {
 	Policy    *networkingv1.NetworkPolicy
 }
 
-// Handler is one integrated application.
-type Handler interface {
+// App is one integrated application.
+type App interface {
 	// Name is the application's name in Core's paths: /ucloud/{provider}/iapps/{app}/...
 	Name() string
 	// Default is the configuration before the user sets any.
@@ -65,8 +65,8 @@ type Handler interface {
 	ShouldRun(cfg json.RawMessage, changed time.Time) bool
 	// JobSpec is the job registered with Core for the application.
 	JobSpec(provider string) ucloud.JobSpecification
-	// Build makes the rank-0 objects for job with cfg.
-	Build(job Job, cfg json.RawMessage) (Objects, error)
+	// MakeObjects makes the rank-0 objects for job with cfg.
+	MakeObjects(job Job, cfg json.RawMessage) (Objects, error)
 }
 
 // ValidationError says which field of a configuration is wrong and why.
@@ -79,14 +79,14 @@ func (e *ValidationError) Error() string {
 	return fmt.Sprintf("Invalid configuration: %s %s.", e.Field, e.Reason)
 }
 
-// Registry holds the handlers by name.
+// Registry holds the applications by name.
 type Registry struct {
-	handlers map[string]Handler
+	handlers map[string]App
 }
 
 // NewRegistry registers handlers; a duplicate name is a programming error.
-func NewRegistry(handlers ...Handler) *Registry {
-	r := &Registry{handlers: map[string]Handler{}}
+func NewRegistry(handlers ...App) *Registry {
+	r := &Registry{handlers: map[string]App{}}
 	for _, h := range handlers {
 		if _, dup := r.handlers[h.Name()]; dup {
 			panic("iapps: two handlers named " + h.Name())
@@ -97,7 +97,7 @@ func NewRegistry(handlers ...Handler) *Registry {
 }
 
 // Lookup finds the handler of app.
-func (r *Registry) Lookup(app string) (Handler, bool) {
+func (r *Registry) Lookup(app string) (App, bool) {
 	h, ok := r.handlers[app]
 	return h, ok
 }

@@ -47,7 +47,7 @@ type Result struct {
 // time, the owner's access to the configuration's folders is decided again (access, on the stored facts):
 // a folder the owner may no longer use is left out of the pod (its pod is replaced), or the application
 // stops when it cannot run without it.
-func Reconcile(ctx context.Context, cs kubernetes.Interface, ns string, h Handler, rec Record, access Access) (Result, error) {
+func Reconcile(ctx context.Context, cs kubernetes.Interface, ns string, h App, rec Record, access Access) (Result, error) {
 	if !rec.Active() {
 		return Result{Outcome: Stopped}, nil
 	}
@@ -80,7 +80,7 @@ func Reconcile(ctx context.Context, cs kubernetes.Interface, ns string, h Handle
 	if !shouldRun {
 		return res(Stopped)
 	}
-	objs, err := h.Build(Job{ID: rec.JobID, Key: rec.Key, ETag: rec.ETag, Namespace: ns}, cfg)
+	objs, err := h.MakeObjects(Job{ID: rec.JobID, Key: rec.Key, ETag: rec.ETag, Namespace: ns}, cfg)
 	if err != nil {
 		return Result{}, err
 	}

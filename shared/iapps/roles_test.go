@@ -32,7 +32,7 @@ func TestEachOperationRunsAsItsOwnRole(t *testing.T) {
 	core.PersonalDrive("123", alice().CreatedBy)
 	as := func(fn string) *iapps.Service {
 		pool := sdb.Open(t, fn).Pool
-		return &iapps.Service{Provider: "k8s", Registry: iapps.Handlers(iapps.HandlerEnv{}), Store: &iapps.ConfigStore{Pool: pool},
+		return &iapps.Service{Provider: "k8s", Registry: iapps.BuiltinApps(iapps.AppEnv{}), Store: &iapps.ConfigStore{Pool: pool},
 			Core: client, Kube: env.Clientset, Namespace: ns, Access: &drives.Access{Store: &drives.Store{Pool: pool}, Core: client}}
 	}
 	update, reset, restart, retrieve := as(store.FnConfigUpdate), as(store.FnConfigReset), as(store.FnConfigRestart), as(store.FnConfigRetrieve)

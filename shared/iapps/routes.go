@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 
+	"github.com/ucloud-im/knative-im/shared/appdomain"
 	"github.com/ucloud-im/knative-im/shared/fn"
 )
 
@@ -24,14 +25,18 @@ const (
 // 512 KiB takes it with room for escaped characters and refuses anything near the job calls' megabytes.
 const MaxBody = 512 << 10
 
-// Routes serves Core's calls for ops: POST /ucloud/{provider}/iapps/{app}/{op}.
+// Routes serves Core's calls for ops, each the call of the provider API's path table (appdomain.Calls)
+// that the op's function serves: POST /ucloud/{provider}/iapps/{app}/{op}.
 func (s *Service) Routes(ops ...Op) http.Handler {
 	mux := http.NewServeMux()
 	for _, op := range ops {
-		mux.Handle("POST /ucloud/{provider}/iapps/{app}/"+string(op), s.route(op))
+		appdomain.Serve(mux, op.Function(), map[string]http.Handler{"{provider}/iapps/{app}/" + string(op): s.route(op)})
 	}
 	return mux
 }
+
+// Function is the function that serves op (config-retrieve, ...).
+func (op Op) Function() string { return "config-" + string(op) }
 
 type empty struct{}
 

@@ -59,7 +59,7 @@ type Service struct {
 
 var errStale = fn.Errorf(http.StatusBadRequest, "ETAG_MISMATCH", "The configuration has changed since you last loaded the page. Please reload it and try again.")
 
-func (s *Service) handler(app string) (Handler, error) {
+func (s *Service) handler(app string) (App, error) {
 	h, ok := s.Registry.Lookup(app)
 	if !ok {
 		return nil, fn.Errorf(http.StatusNotFound, "UNKNOWN_APPLICATION", "Unknown integrated application %q.", app)
@@ -183,7 +183,7 @@ func (s *Service) Restart(ctx context.Context, app string, req RestartRequest) e
 	return kubeError(deleteRank0(ctx, s.Kube, s.Namespace, rec.JobID))
 }
 
-func (s *Service) store(ctx context.Context, h Handler, key Key, cfg json.RawMessage, expected *string) error {
+func (s *Service) store(ctx context.Context, h App, key Key, cfg json.RawMessage, expected *string) error {
 	// Refuse a stale ETag before registering anything: with nothing stored only "initial" (or none) matches.
 	rec, err := s.Store.Get(ctx, key)
 	switch {
@@ -224,7 +224,7 @@ func (s *Service) store(ctx context.Context, h Handler, key Key, cfg json.RawMes
 	return nil
 }
 
-func (s *Service) registerFunc(h Handler, key Key) func(ctx context.Context, intent string) (string, error) {
+func (s *Service) registerFunc(h App, key Key) func(ctx context.Context, intent string) (string, error) {
 	return func(ctx context.Context, intent string) (string, error) {
 		createdBy := key.CreatedBy
 		ids, err := s.Core.RegisterJobs(ctx, []ucloud.ProviderRegisteredResource[ucloud.JobSpecification]{{

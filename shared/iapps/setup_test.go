@@ -52,7 +52,7 @@ func newRig(t *testing.T) *rig {
 	ns := env.Namespace(t)
 	env.FilesystemClaim(t, ns, iapps.FilesystemVolume)
 	svc := &iapps.Service{
-		Provider: "k8s", Registry: iapps.Handlers(iapps.HandlerEnv{}), Store: &iapps.ConfigStore{Pool: fnDB.Pool},
+		Provider: "k8s", Registry: iapps.BuiltinApps(iapps.AppEnv{}), Store: &iapps.ConfigStore{Pool: fnDB.Pool},
 		Core: client, Kube: env.Clientset, Namespace: ns,
 		Access: &drives.Access{Store: &drives.Store{Pool: fnDB.Pool}, Core: client},
 	}

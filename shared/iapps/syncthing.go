@@ -151,9 +151,9 @@ func (Syncthing) JobSpec(provider string) ucloud.JobSpecification {
 	return iappJobSpec("syncthing", provider)
 }
 
-// Build implements Handler: the pod with the folders mounted, a Service for the sync port, and a policy
+// MakeObjects implements Handler: the pod with the folders mounted, a Service for the sync port, and a policy
 // that admits the sync port from anywhere.
-func (s Syncthing) Build(job Job, raw json.RawMessage) (Objects, error) {
+func (s Syncthing) MakeObjects(job Job, raw json.RawMessage) (Objects, error) {
 	var c SyncthingConfig
 	if err := json.Unmarshal(raw, &c); err != nil {
 		return Objects{}, fmt.Errorf("stored syncthing configuration: %w", err)

@@ -84,8 +84,8 @@ func (Terminal) JobSpec(provider string) ucloud.JobSpecification {
 	return iappJobSpec("terminal", provider)
 }
 
-// Build implements Handler: a shell container with every folder mounted read-write.
-func (t Terminal) Build(job Job, raw json.RawMessage) (Objects, error) {
+// MakeObjects implements Handler: a shell container with every folder mounted read-write.
+func (t Terminal) MakeObjects(job Job, raw json.RawMessage) (Objects, error) {
 	var c TerminalConfig
 	if err := json.Unmarshal(raw, &c); err != nil {
 		return Objects{}, fmt.Errorf("stored terminal configuration: %w", err)

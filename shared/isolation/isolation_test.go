@@ -152,7 +152,7 @@ func TestEveryPodBuildingFunctionValidatesTheSettings(t *testing.T) {
 	t.Setenv("CLUSTER_SERVICE_CIDRS", "10.96.0.0/33")
 	t.Setenv("UCLOUD_PROVIDER_ID", "k8s")
 	t.Setenv("UCLOUD_APPS_DOMAIN", "apps.example.org")
-	for name, spec := range map[string]any{"job-create": &jobs.Env{}, "config-*, monitor": &iapps.HandlerEnv{}} {
+	for name, spec := range map[string]any{"job-create": &jobs.Env{}, "config-*, monitor": &iapps.AppEnv{}} {
 		if err := fn.LoadEnv(spec); err == nil || !strings.Contains(err.Error(), "CLUSTER_SERVICE_CIDRS") {
 			t.Errorf("%s: got %v, want an error naming CLUSTER_SERVICE_CIDRS", name, err)
 		}

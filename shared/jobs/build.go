@@ -49,8 +49,8 @@ type Settings struct {
 	HelperImage string
 }
 
-// Build makes the objects of job with the given product and application (ResolveApplication).
-func Build(job ucloud.Job, p Product, app Application, s Settings) (Objects, error) {
+// MakeObjects makes the objects of job with the given product and application (ResolveApplication).
+func MakeObjects(job ucloud.Job, p Product, app Application, s Settings) (Objects, error) {
 	replicas := job.Specification.Replicas
 	if replicas < 1 {
 		return Objects{}, fmt.Errorf("replicas must be at least 1, not %d", replicas)

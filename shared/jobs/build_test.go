@@ -201,7 +201,7 @@ func TestBuildTable(t *testing.T) {
 		},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := jobs.Build(tc.job, tc.product, tc.app, jobs.Settings{Namespace: tc.ns})
+			got, err := jobs.MakeObjects(tc.job, tc.product, tc.app, jobs.Settings{Namespace: tc.ns})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -218,11 +218,11 @@ func TestBuildTable(t *testing.T) {
 func TestBuildStampsASpecHash(t *testing.T) {
 	job := ucloud.Job{ID: "15", Specification: ucloud.JobSpecification{Replicas: 2}}
 	p, app := jobs.Product{CPU: 1, MemoryGiB: 1}, jobs.Application{Image: "alpine:3"}
-	a, err := jobs.Build(job, p, app, jobs.Settings{Namespace: "jobs"})
+	a, err := jobs.MakeObjects(job, p, app, jobs.Settings{Namespace: "jobs"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := jobs.Build(job, p, app, jobs.Settings{Namespace: "jobs"})
+	b, _ := jobs.MakeObjects(job, p, app, jobs.Settings{Namespace: "jobs"})
 	hex24 := regexp.MustCompile(`^[0-9a-f]{24}$`)
 	objs := []metav1.Object{a.Pods[0], a.Pods[1], a.Service, a.Policy}
 	again := []metav1.Object{b.Pods[0], b.Pods[1], b.Service, b.Policy}
@@ -244,7 +244,7 @@ func TestBuildStampsASpecHash(t *testing.T) {
 
 func TestBuildRefusesNoReplicas(t *testing.T) {
 	for _, n := range []int{0, -1} {
-		got, err := jobs.Build(ucloud.Job{ID: "16", Specification: ucloud.JobSpecification{Replicas: n}}, jobs.Product{CPU: 1, MemoryGiB: 1}, jobs.Application{Image: "a"}, jobs.Settings{Namespace: "jobs"})
+		got, err := jobs.MakeObjects(ucloud.Job{ID: "16", Specification: ucloud.JobSpecification{Replicas: n}}, jobs.Product{CPU: 1, MemoryGiB: 1}, jobs.Application{Image: "a"}, jobs.Settings{Namespace: "jobs"})
 		if err == nil || !cmp.Equal(jobs.Objects{}, got) {
 			t.Errorf("replicas %d: got %+v, %v; want no objects and an error", n, got, err)
 		}
@@ -256,7 +256,7 @@ func TestBuildRefusesNoReplicas(t *testing.T) {
 func TestBuildRoundsCPUToTheNearestMillicore(t *testing.T) {
 	for _, cpu := range []float64{1.005, 0.3, 2.675, 64} {
 		job := ucloud.Job{ID: "42", Owner: ucloud.ResourceOwner{CreatedBy: "alice#1"}, Specification: ucloud.JobSpecification{Replicas: 1}}
-		objs, err := jobs.Build(job, jobs.Product{ID: "p", Category: "c", CPU: cpu, MemoryGiB: 1},
+		objs, err := jobs.MakeObjects(job, jobs.Product{ID: "p", Category: "c", CPU: cpu, MemoryGiB: 1},
 			jobs.Application{Image: "alpine:3"}, jobs.Settings{Namespace: "ns"})
 		if err != nil {
 			t.Fatal(err)

@@ -30,27 +30,30 @@ type Env struct {
 	appdomain.DomainEnv
 	kube.ClusterEnv
 	CatalogFile string `envconfig:"JOB_CATALOG_FILE"`
-	// IngressClass is the Knative ingress (KIngress class) that serves the application domain.
-	IngressClass string `envconfig:"INGRESS_CLASS" default:"kourier.ingress.networking.knative.dev"`
-	// IMNamespace is where the IM's own Knative Services run (app-auth among them).
-	IMNamespace string `envconfig:"UCLOUD_IM_NAMESPACE" default:"ucloud-im"`
+	appdomain.IngressEnv
 	// CoreEnv is job-control's calls to Core: the new allocation after extend, the end of a job terminate
 	// finds without pods, and the products registered at start-up.
 	ucloud.CoreEnv
 	appsession.KeyEnv
 	// Isolation is read by job-create, which builds the pods and their NetworkPolicy.
 	isolation.Env
-	// DatabaseURL is job-control's, for the shell sessions it issues (INSERT on shell_session only);
-	// without it, or without PublicURL, SHELL sessions are refused.
-	DatabaseURL string `envconfig:"DATABASE_URL"`
+	// OptionalDatabaseEnv is job-control's, for the shell sessions it issues (INSERT on shell_session
+	// only); without it, or without PublicURL, SHELL sessions are refused.
+	store.OptionalDatabaseEnv
 	// PublicURL is the provider's public base URL (the API host), where browsers open shell sockets.
 	PublicURL string `envconfig:"UCLOUD_IM_PUBLIC_URL"`
 	// ShellSessionTTL is how long a shell session's identifier works unused.
 	ShellSessionTTL time.Duration `envconfig:"SHELL_SESSION_TTL" default:"2m"`
 }
 
-// Main runs a job function: "create" serves job creation, "control" the other job calls.
-func Main(name string, control bool) {
+// CreateMain runs job-create, which serves job creation.
+func CreateMain() { run(appdomain.FnJobCreate, false) }
+
+// ControlMain runs job-control, which serves every other job call and the provider-level calls.
+func ControlMain() { run(appdomain.FnJobControl, true) }
+
+// run runs a job function: job-create (control false) or job-control.
+func run(name string, control bool) {
 	fn.Main(name, func(ctx context.Context, cfg fn.Config, log *slog.Logger) (*fn.Server, error) {
 		var env Env
 		if err := fn.LoadEnv(&env); err != nil {
@@ -78,9 +81,7 @@ func Main(name string, control bool) {
 		}
 		svc := &Service{Provider: env.ProviderID, Catalog: catalog, Kube: cs, AppsDomain: env.AppsDomain,
 			Settings: Settings{Namespace: env.JobsNamespace, Isolation: env.Env},
-			Apps: &appdomain.Apps{Kube: cs, Net: nc, Settings: appdomain.Settings{
-				Provider: env.ProviderID, AppsDomain: env.AppsDomain, Class: env.IngressClass, Namespace: env.JobsNamespace,
-				AuthService: appdomain.AuthServiceName, AuthHost: appdomain.FnAppAuth + "." + env.IMNamespace + ".svc.cluster.local"}}}
+			Apps:     &appdomain.Apps{Kube: cs, Net: nc, Settings: env.IngressEnv.Settings(env.ProviderID, env.DomainEnv, env.JobsNamespace)}}
 		srv := &fn.Server{
 			Routes: svc.CreateRoutes(),
 			Auth:   coreauth.NewVerifier(key, 30*time.Second),
@@ -116,7 +117,7 @@ func Main(name string, control bool) {
 		if err != nil {
 			return nil, err
 		}
-		for _, app := range iapps.Handlers(iapps.HandlerEnv{}).Names() {
+		for _, app := range iapps.BuiltinApps(iapps.AppEnv{}).Names() {
 			wanted = append(wanted, products.IntegratedApp(env.ProviderID, app))
 		}
 		keeper := &products.Keeper{Core: core, Provider: env.ProviderID, Wanted: wanted, Log: log}

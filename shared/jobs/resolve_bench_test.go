@@ -44,7 +44,7 @@ func BenchmarkResolveAndBuildCore2Job(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := jobs.Build(job, p, app, jobs.Settings{Namespace: "jobs"}); err != nil {
+		if _, err := jobs.MakeObjects(job, p, app, jobs.Settings{Namespace: "jobs"}); err != nil {
 			b.Fatal(err)
 		}
 	}

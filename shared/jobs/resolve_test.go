@@ -85,7 +85,7 @@ func TestTheContainerIsWhatTheOriginalRuns(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			objs, err := jobs.Build(job, small, app, jobs.Settings{Namespace: "jobs"})
+			objs, err := jobs.MakeObjects(job, small, app, jobs.Settings{Namespace: "jobs"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -187,7 +187,7 @@ func TestAUsersTextCannotReachOtherVariablesOrOverrideTheJobs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	objs, err := jobs.Build(job, jobs.Product{CPU: 1, MemoryGiB: 1}, app, jobs.Settings{Namespace: "jobs"})
+	objs, err := jobs.MakeObjects(job, jobs.Product{CPU: 1, MemoryGiB: 1}, app, jobs.Settings{Namespace: "jobs"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,8 +3,10 @@ package jobs
 import (
 	"context"
 	"errors"
+	"maps"
 	"net/http"
 
+	"github.com/ucloud-im/knative-im/shared/appdomain"
 	"github.com/ucloud-im/knative-im/shared/fn"
 	"github.com/ucloud-im/knative-im/shared/providerinfo"
 	"github.com/ucloud-im/knative-im/shared/ucloud"
@@ -29,38 +31,39 @@ const (
 	FolderCallMaxBody = 64 << 10
 )
 
-// CreateRoutes serves POST /ucloud/{provider}/jobs.
+// CreateRoutes serves job-create's call of the provider API's path table (appdomain.Calls): the jobs.
 func (s *Service) CreateRoutes() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("POST /ucloud/{provider}/jobs", s.jobCall(fn.Handle(func(ctx context.Context, r *http.Request, req ucloud.BulkRequest[ucloud.Job]) (ucloud.BulkResponse[any], error) {
+	appdomain.Serve(mux, appdomain.FnJobCreate, map[string]http.Handler{"{provider}/jobs": s.jobCall(fn.Handle(func(ctx context.Context, r *http.Request, req ucloud.BulkRequest[ucloud.Job]) (ucloud.BulkResponse[any], error) {
 		for _, j := range req.Items {
 			fn.WithJobID(ctx, j.ID)
 		}
 		return bulk(s.Create(ctx, req.Items), func(int) any { return nil })
-	})))
+	}))})
 	return mux
 }
 
-// ControlRoutes serves every job call but create, and the provider-level calls Core polls beside
-// jobs/retrieveProducts (shared/providerinfo): Core keeps this function warm with that poll.
+// ControlRoutes serves job-control's calls of the provider API's path table (appdomain.Calls): every job
+// call but create, and the provider-level calls Core polls beside jobs/retrieveProducts
+// (shared/providerinfo): Core keeps this function warm with that poll.
 func (s *Service) ControlRoutes() http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("/", providerinfo.Routes(s.Provider))
-	mux.Handle("POST /ucloud/{provider}/jobs/terminate", s.jobCall(fn.Handle(func(ctx context.Context, r *http.Request, req ucloud.BulkRequest[ucloud.Job]) (ucloud.BulkResponse[any], error) {
+	hs := providerinfo.Handlers(s.Provider)
+	maps.Copy(hs, s.otherCalls())
+	hs["{provider}/jobs/terminate"] = s.jobCall(fn.Handle(func(ctx context.Context, r *http.Request, req ucloud.BulkRequest[ucloud.Job]) (ucloud.BulkResponse[any], error) {
 		errs := make([]error, len(req.Items))
 		for i, j := range req.Items {
 			errs[i] = s.Terminate(ctx, j)
 		}
 		return bulk(errs, func(int) any { return struct{}{} })
-	})))
-	mux.Handle("POST /ucloud/{provider}/jobs/extend", s.jobCall(fn.Handle(func(ctx context.Context, r *http.Request, req ucloud.BulkRequest[ExtendRequest]) (ucloud.BulkResponse[any], error) {
+	}))
+	hs["{provider}/jobs/extend"] = s.jobCall(fn.Handle(func(ctx context.Context, r *http.Request, req ucloud.BulkRequest[ExtendRequest]) (ucloud.BulkResponse[any], error) {
 		errs := make([]error, len(req.Items))
 		for i, it := range req.Items {
 			errs[i] = s.Extend(ctx, it)
 		}
 		return bulk(errs, func(int) any { return struct{}{} })
-	})))
-	mux.Handle("POST /ucloud/{provider}/jobs/interactiveSession", s.jobCall(fn.Handle(func(ctx context.Context, r *http.Request, req ucloud.BulkRequest[SessionRequest]) (ucloud.BulkResponse[any], error) {
+	}))
+	hs["{provider}/jobs/interactiveSession"] = s.jobCall(fn.Handle(func(ctx context.Context, r *http.Request, req ucloud.BulkRequest[SessionRequest]) (ucloud.BulkResponse[any], error) {
 		sessions := make([]ucloud.OpenSession, len(req.Items))
 		errs := make([]error, len(req.Items))
 		for i, it := range req.Items {
@@ -71,11 +74,12 @@ func (s *Service) ControlRoutes() http.Handler {
 			sessions[i], errs[i] = s.OpenSession(it)
 		}
 		return bulk(errs, func(i int) any { return sessions[i] })
-	})))
-	mux.Handle("GET /ucloud/{provider}/jobs/retrieveProducts", fn.MaxBody(providerinfo.NoBodyMax, s.provider(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	}))
+	hs["{provider}/jobs/retrieveProducts"] = fn.MaxBody(providerinfo.NoBodyMax, s.provider(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fn.WriteJSON(w, http.StatusOK, ucloud.BulkResponse[JobSupport]{Responses: s.Products()})
-	}))))
-	s.otherRoutes(mux)
+	})))
+	mux := http.NewServeMux()
+	appdomain.Serve(mux, appdomain.FnJobControl, hs)
 	return mux
 }
 

@@ -74,7 +74,7 @@ func (s *Service) createOne(ctx context.Context, job ucloud.Job) error {
 	if err != nil {
 		return err
 	}
-	objs, err := Build(job, p, app, s.Settings)
+	objs, err := MakeObjects(job, p, app, s.Settings)
 	if err != nil {
 		return fn.Wrap(err, http.StatusBadRequest, "BAD_JOB", "The job cannot be started: "+err.Error()+".")
 	}

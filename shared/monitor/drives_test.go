@@ -63,7 +63,7 @@ func TestRevokedAccessLeavesTheRunningApplications(t *testing.T) {
 	shared.Permissions.Others = []ucloud.ResourceAclEntry{{Entity: ucloud.AclEntity{Type: ucloud.AclUser, Username: "alice#1"}, Permissions: []ucloud.Permission{"READ", "EDIT"}}}
 	r.core.PutDrive(shared)
 	client, _ := r.core.Client(ucloud.ClientOptions{})
-	svc := &iapps.Service{Provider: "k8s", Registry: iapps.Handlers(iapps.HandlerEnv{}), Store: &iapps.ConfigStore{Pool: r.update.Pool}, Core: client,
+	svc := &iapps.Service{Provider: "k8s", Registry: iapps.BuiltinApps(iapps.AppEnv{}), Store: &iapps.ConfigStore{Pool: r.update.Pool}, Core: client,
 		Kube: env.Clientset, Namespace: r.ns, Access: r.access(r.update)}
 	alice := ucloud.ResourceOwner{CreatedBy: "alice#1"}
 	ctx := context.Background()
@@ -158,7 +158,7 @@ func TestRevokedAccessStopsARunningJob(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	objs, err := jobs.Build(job, p, app, jobs.Settings{Namespace: r.ns})
+	objs, err := jobs.MakeObjects(job, p, app, jobs.Settings{Namespace: r.ns})
 	if err != nil {
 		t.Fatal(err)
 	}

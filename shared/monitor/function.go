@@ -96,11 +96,11 @@ func Main(name string) {
 		if err != nil {
 			return nil, err
 		}
-		var ienv iapps.HandlerEnv
+		var ienv iapps.AppEnv
 		if err := fn.LoadEnv(&ienv); err != nil {
 			return nil, err
 		}
-		m := &Monitor{Kube: cs, Namespace: env.JobsNamespace, Pool: db.Pool, Registry: iapps.Handlers(ienv), Sink: sink, Log: log, Resync: env.Resync, Retention: env.Retention,
+		m := &Monitor{Kube: cs, Namespace: env.JobsNamespace, Pool: db.Pool, Registry: iapps.BuiltinApps(ienv), Sink: sink, Log: log, Resync: env.Resync, Retention: env.Retention,
 			Metrics: metrics.NewMonitor(cfg.Metrics)}
 		if q := metrics.NewWorkQueue(cfg.Metrics); q != nil {
 			m.Queue = q // never a typed nil: client-go would call it

@@ -120,7 +120,7 @@ func TestLaggingInformerReportsOnlyWhatItSaw(t *testing.T) {
 	}
 	// A lag of several resync periods: the resync is certain to look while the informer has not seen the pod.
 	m := &monitor.Monitor{Kube: laggingWatch{Interface: env.Clientset, lag: 2 * time.Second}, Namespace: r.ns, Pool: r.db.Pool,
-		Registry: iapps.Handlers(iapps.HandlerEnv{}), Drives: r.access(r.db), DriveRefresh: driveRefresh, Sink: sink, Log: fn.NewLogger(io.Discard, "monitor", "info"), Resync: 300 * time.Millisecond}
+		Registry: iapps.BuiltinApps(iapps.AppEnv{}), Drives: r.access(r.db), DriveRefresh: driveRefresh, Sink: sink, Log: fn.NewLogger(io.Discard, "monitor", "info"), Resync: 300 * time.Millisecond}
 	done := make(chan struct{})
 	// Another job's pod, there before the monitor starts: once its state reaches Core, the informer has
 	// synced and the resync loop runs.
@@ -135,7 +135,7 @@ func TestLaggingInformerReportsOnlyWhatItSaw(t *testing.T) {
 	})
 
 	client, _ := r.core.Client(ucloud.ClientOptions{})
-	svc := &iapps.Service{Provider: "k8s", Registry: iapps.Handlers(iapps.HandlerEnv{}), Store: &iapps.ConfigStore{Pool: r.update.Pool}, Core: client, Kube: env.Clientset, Namespace: r.ns, Access: r.access(r.update)}
+	svc := &iapps.Service{Provider: "k8s", Registry: iapps.BuiltinApps(iapps.AppEnv{}), Store: &iapps.ConfigStore{Pool: r.update.Pool}, Core: client, Kube: env.Clientset, Namespace: r.ns, Access: r.access(r.update)}
 	if err := svc.Update(context.Background(), "terminal", iapps.UpdateRequest{Principal: ucloud.ResourceOwner{CreatedBy: "alice#1"}, Config: []byte(`{"folders":["/1/Home"]}`)}); err != nil {
 		t.Fatal(err)
 	}

@@ -112,7 +112,7 @@ func (r *rig) start() (stop func()) {
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	m := &monitor.Monitor{Kube: env.Clientset, Namespace: r.ns, Pool: r.db.Pool, Registry: iapps.Handlers(iapps.HandlerEnv{}), Drives: r.access(r.db), DriveRefresh: driveRefresh,
+	m := &monitor.Monitor{Kube: env.Clientset, Namespace: r.ns, Pool: r.db.Pool, Registry: iapps.BuiltinApps(iapps.AppEnv{}), Drives: r.access(r.db), DriveRefresh: driveRefresh,
 		Sink: countingSink{Sender: sink, c: r.sent}, Log: fn.NewLogger(io.Discard, "monitor", "info"), Resync: 300 * time.Millisecond}
 	done := make(chan struct{})
 	go func() { _ = m.Run(ctx); close(done) }()
@@ -136,9 +136,9 @@ func (r *rig) settled(jobIDs []string) error {
 	return nil
 }
 
-// quietWindow spans two of the informer's resync periods (client-go raises the rig's 300 ms to 1 s), in
-// which the informer re-delivers every pod and each job is reconciled again, and several of the monitor's
-// own resyncs.
+// quietWindow spans eight of the rig's monitor resyncs (300 ms), each of which queues every unfinished job
+// and integrated application again (the monitor's informer has no resync of its own: a finished job is
+// reconciled again only on a pod event).
 const quietWindow = 2500 * time.Millisecond
 
 // quiet waits for a quiet period for the jobs and proves what it can of it: nothing was in flight at either
@@ -229,7 +229,7 @@ func (r *rig) createJob(id string, replicas int, alloc *ucloud.SimpleDuration) {
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	objs, err := jobs.Build(job, p, app, jobs.Settings{Namespace: r.ns})
+	objs, err := jobs.MakeObjects(job, p, app, jobs.Settings{Namespace: r.ns})
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -314,7 +314,7 @@ func TestIntegratedAppPodComesBack(t *testing.T) {
 	stop := r.start()
 	defer stop()
 	client, _ := r.core.Client(ucloud.ClientOptions{})
-	svc := &iapps.Service{Provider: "k8s", Registry: iapps.Handlers(iapps.HandlerEnv{}), Store: &iapps.ConfigStore{Pool: r.update.Pool}, Core: client, Kube: env.Clientset, Namespace: r.ns, Access: r.access(r.update)}
+	svc := &iapps.Service{Provider: "k8s", Registry: iapps.BuiltinApps(iapps.AppEnv{}), Store: &iapps.ConfigStore{Pool: r.update.Pool}, Core: client, Kube: env.Clientset, Namespace: r.ns, Access: r.access(r.update)}
 	err := svc.Update(context.Background(), "terminal", iapps.UpdateRequest{Principal: ucloud.ResourceOwner{CreatedBy: "alice#1"}, Config: []byte(`{"folders":["/1/Home"]}`)})
 	if err != nil {
 		t.Fatal(err)
@@ -373,7 +373,7 @@ func TestChangeWhileDownAfterUnrecordedSendIsReported(t *testing.T) {
 	}
 	crash := &crashingSink{Sender: sink, jobID: "302", state: ucloud.StateRunning, sent: make(chan struct{})}
 	ctx, cancel := context.WithCancel(context.Background())
-	m := &monitor.Monitor{Kube: env.Clientset, Namespace: r.ns, Pool: r.db.Pool, Registry: iapps.Handlers(iapps.HandlerEnv{}), Drives: r.access(r.db), DriveRefresh: driveRefresh,
+	m := &monitor.Monitor{Kube: env.Clientset, Namespace: r.ns, Pool: r.db.Pool, Registry: iapps.BuiltinApps(iapps.AppEnv{}), Drives: r.access(r.db), DriveRefresh: driveRefresh,
 		Sink: crash, Log: fn.NewLogger(io.Discard, "monitor", "info"), Resync: 300 * time.Millisecond}
 	done := make(chan struct{})
 	go func() { _ = m.Run(ctx); close(done) }()

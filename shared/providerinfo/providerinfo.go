@@ -46,41 +46,39 @@ type ProductDescription struct {
 	Category         string          `json:"category"`
 }
 
-// UnofferedKinds are the paths (under /ucloud/{provider}/) of the retrieveProducts of every resource kind
-// Core polls besides jobs and this provider does not offer: drives, public links, public IPs, licenses,
-// private networks.
-var UnofferedKinds = []string{"files/collections", "ingresses", "networkips", "licenses", "private-networks"}
-
-// Routes serves the calls for provider (other provider ids are 404, as on every route).
-func Routes(provider string) http.Handler {
-	mux := http.NewServeMux()
-	handle := func(pattern string, h http.Handler) {
-		mux.Handle(pattern, fn.MaxBody(NoBodyMax, fn.ForProvider(provider, h)))
+// Handlers are the handlers of these calls for provider (other provider ids are 404, as on every route),
+// by their path in the provider API's path table (appdomain.Calls), which job-control registers them on.
+func Handlers(provider string) map[string]http.Handler {
+	hs := map[string]http.Handler{}
+	handle := func(path string, h http.Handler) {
+		hs[path] = fn.MaxBody(NoBodyMax, fn.ForProvider(provider, h))
 	}
 	// The original IM says enabled: true and then approves every connection at once (its connect answers
 	// "done" without asking the user anything). This IM serves no integration/connect and maps no users,
 	// so it says false: Core then counts every user as connected and never sends a connect that would fail.
 	// (Core counts provider id "k8s" as connected whatever the manifest says.)
-	handle("GET /ucloud/{provider}/integration/retrieveManifest", answer(Manifest{Enabled: false}))
+	handle("{provider}/integration/retrieveManifest", answer(Manifest{Enabled: false}))
 	// Core sends init only when a call on a user's behalf got 449 or 503 (the original IM's "start this
 	// user's instance"), ignores its answer and retries the call. The original Kubernetes IM starts no
 	// per-user instances and answers 404; this IM has none either (every user is served by the same
 	// functions, ready or not), so it answers that there is nothing to start: 200 with util.Empty.
-	handle("POST /ucloud/{provider}/integration/init", fn.Handle(func(_ context.Context, _ *http.Request, req struct {
+	handle("{provider}/integration/init", fn.Handle(func(_ context.Context, _ *http.Request, req struct {
 		Username string `json:"username"`
 	}) (struct{}, error) {
 		return struct{}{}, nil
 	}))
 	// The original answers its configured branding; this IM has none configured, so it names itself by
 	// its provider id (Core shows the title) and leaves the rest empty, lists empty rather than null.
-	handle("GET /ucloud/{provider}/provider/branding/retrieveInfo", answer(Branding{ID: provider, Title: provider, ShortTitle: provider,
+	handle("{provider}/provider/branding/retrieveInfo", answer(Branding{ID: provider, Title: provider, ShortTitle: provider,
 		Sections: []BrandingSection{}, ProductDescription: []ProductDescription{}}))
 	// The original answers each kind's products from its configuration (none configured: an empty list).
 	// An empty list tells Core this provider has no product of the kind, so it offers none to users.
-	for _, kind := range UnofferedKinds {
-		handle("GET /ucloud/{provider}/"+kind+"/retrieveProducts", answer(ucloud.BulkResponse[struct{}]{Responses: []struct{}{}}))
+	// The kinds are those Core polls besides jobs and this provider does not offer: drives, public links,
+	// public IPs, licenses, private networks.
+	for _, kind := range []string{"files/collections", "ingresses", "networkips", "licenses", "private-networks"} {
+		handle("{provider}/"+kind+"/retrieveProducts", answer(ucloud.BulkResponse[struct{}]{Responses: []struct{}{}}))
 	}
-	return mux
+	return hs
 }
 
 func answer(v any) http.Handler {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ucloud-im/knative-im/shared/appdomain"
 	"github.com/ucloud-im/knative-im/shared/fn"
 	"github.com/ucloud-im/knative-im/shared/providerinfo"
 	"github.com/ucloud-im/knative-im/shared/ucloud"
@@ -15,7 +16,15 @@ import (
 
 // The answers themselves are checked against core2's types in test/conformance; here: what is refused.
 func TestRefusals(t *testing.T) {
-	host := &fn.Server{Name: "test", Routes: providerinfo.Routes("k8s"), Logger: fn.NewLogger(io.Discard, "test", "info")}
+	// Registered as job-control registers them, on the provider API's path table, less job-control's own.
+	mux := http.NewServeMux()
+	hs := providerinfo.Handlers("k8s")
+	for _, c := range appdomain.Calls() {
+		if h, ok := hs[c.Path]; ok {
+			mux.Handle(c.Method+" /ucloud/"+c.Path, h)
+		}
+	}
+	host := &fn.Server{Name: "test", Routes: mux, Logger: fn.NewLogger(io.Discard, "test", "info")}
 	srv := httptest.NewServer(host.Handler())
 	t.Cleanup(srv.Close)
 	for _, tc := range []struct {

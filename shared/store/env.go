@@ -4,3 +4,10 @@ package store
 type DatabaseEnv struct {
 	DatabaseURL string `envconfig:"DATABASE_URL" required:"true"`
 }
+
+// OptionalDatabaseEnv is the same variable for a function that serves without the database and refuses
+// only what needs it (job-control: the shell sessions). It is declared here, beside DatabaseEnv, so the
+// variable has one owner; envconfig's required is per field, hence two types.
+type OptionalDatabaseEnv struct {
+	DatabaseURL string `envconfig:"DATABASE_URL"`
+}

@@ -97,7 +97,7 @@ func newRig(t *testing.T) *rig {
 	db := sdb.Open(t, store.FnConfigUpdate)
 	// Shell sessions on job-control's role, opened at job-streams (served below, as the path table does).
 	r.jobs.Shells = &shellsession.Store{Pool: sdb.Open(t, store.FnJobControl).Pool}
-	ia := &iapps.Service{Provider: "k8s", Registry: iapps.Handlers(iapps.HandlerEnv{}), Store: &iapps.ConfigStore{Pool: db.Pool},
+	ia := &iapps.Service{Provider: "k8s", Registry: iapps.BuiltinApps(iapps.AppEnv{}), Store: &iapps.ConfigStore{Pool: db.Pool},
 		Core: r.client, Kube: env.Clientset, Namespace: r.ns, Access: &drives.Access{Store: &drives.Store{Pool: db.Pool}, Core: r.client}}
 
 	// As the path table splits them: create to job-create, the other job calls and the provider-level

@@ -183,7 +183,7 @@ func createJobs(t *testing.T, ns string, n int) {
 			defer wg.Done()
 			for i := w; i < n; i += 8 {
 				job := ucloud.Job{ID: jobID(i), Owner: ucloud.ResourceOwner{CreatedBy: "alice#1"}, Specification: ucloud.JobSpecification{Replicas: 1}}
-				objs, err := jobs.Build(job, p, app, jobs.Settings{Namespace: ns})
+				objs, err := jobs.MakeObjects(job, p, app, jobs.Settings{Namespace: ns})
 				if err != nil {
 					t.Error(err)
 					return

@@ -36,7 +36,7 @@ func checkProviderCalls(t *testing.T, imURL, provider, token string) {
 		}
 		return resp.StatusCode, string(raw)
 	}
-	for _, r := range appdomain.APIRoutes(provider, iapps.Handlers(iapps.HandlerEnv{}).Names()) {
+	for _, r := range appdomain.APIRoutes(provider, iapps.BuiltinApps(iapps.AppEnv{}).Names()) {
 		if strings.HasSuffix(r.Path, "/websocket") {
 			// The job page's sockets (job-streams): a plain GET reaches the function and is refused in JSON.
 			if code, body := do(r.Method, r.Path, nil); code != http.StatusBadRequest || !strings.Contains(body, "NOT_A_WEBSOCKET") {

@@ -1,5 +1,6 @@
 // Command gen-api-ingress writes the KIngress of the provider's API host (knative/api-ingress.yaml) from
-// the gateway's path table, so the manifest, the local gateway and the functions agree on every path.
+// the provider API's path table (appdomain.Calls, through APIRoutes), so the manifest, the local gateway
+// and the functions agree on every path.
 // Run by `go generate ./knative`; a test fails when the file is stale.
 package main
 

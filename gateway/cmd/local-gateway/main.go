@@ -64,7 +64,7 @@ func run(log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	routes := appdomain.APIRoutes(e.ProviderID, iapps.Handlers(iapps.HandlerEnv{}).Names())
+	routes := appdomain.APIRoutes(e.ProviderID, iapps.BuiltinApps(iapps.AppEnv{}).Names())
 	fns := map[string]*url.URL{}
 	for _, name := range append(functionsOf(routes), appdomain.FnAppAuth) {
 		v := os.Getenv("FN_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_")))

@@ -107,7 +107,7 @@ func run(bin string, n, bulk int) error {
 		return err
 	}
 	create := func(cs kubernetes.Interface, ns string, i int) error {
-		objs, err := jobs.Build(mk(i), p, app, jobs.Settings{Namespace: ns})
+		objs, err := jobs.MakeObjects(mk(i), p, app, jobs.Settings{Namespace: ns})
 		if err != nil {
 			return err
 		}

@@ -257,7 +257,7 @@ func createPods(ctx context.Context, cs kubernetes.Interface, ns string, from, c
 	}
 	return parallel(count, func(i int) error {
 		job := ucloud.Job{ID: strconv.Itoa(firstJob + from + i), Specification: ucloud.JobSpecification{Replicas: 1}}
-		objs, err := jobs.Build(job, p, app, jobs.Settings{Namespace: ns})
+		objs, err := jobs.MakeObjects(job, p, app, jobs.Settings{Namespace: ns})
 		if err == nil {
 			_, err = cs.CoreV1().Pods(ns).Create(ctx, objs.Pods[0], metav1.CreateOptions{})
 		}
