@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -68,6 +69,7 @@ type Monitor struct {
 	// changes in batches while Run runs.
 	last     *lastStates
 	accepted *acceptedWriter
+	writes   *groupWriter
 }
 
 // DefaultWorkers is how many jobs are reconciled at once: each mostly waits (a durable commit, the send),
@@ -144,7 +146,8 @@ func (m *Monitor) Run(ctx context.Context) error {
 		case <-time.After(time.Second):
 		}
 	}
-	m.accepted = newAcceptedWriter(m.states(), m.Log)
+	m.writes = &groupWriter{pool: m.Pool}
+	m.accepted = newAcceptedWriter(m.states(), m.writes, m.Log)
 	acceptedDone := make(chan struct{})
 	go func() { defer close(acceptedDone); m.accepted.run(ctx) }()
 	defer func() { <-acceptedDone }()
@@ -259,6 +262,14 @@ func (m *Monitor) lostFolders(ctx context.Context, pods []*corev1.Pod) ([]string
 	return lost, nil
 }
 
+// writer commits the monitor's writes in groups; outside Run (tests calling Reconcile) one per call.
+func (m *Monitor) writer() *groupWriter {
+	if m.writes == nil {
+		return &groupWriter{pool: m.Pool}
+	}
+	return m.writes
+}
+
 // states is the job_state table, through the monitor's own pool (role FnMonitor).
 func (m *Monitor) states() *store.JobStates { return &store.JobStates{Pool: m.Pool} }
 
@@ -290,9 +301,12 @@ func (m *Monitor) reconcile(ctx context.Context, jobID string, st *stages) error
 		return err
 	}
 	pods := asPods(objs)
-	rec, isIApp, err := m.iapp(ctx, jobID)
-	if err != nil {
-		return err
+	var rec iapps.Record
+	var isIApp bool
+	if mayBeIApp(pods) {
+		if rec, isIApp, err = m.iapp(ctx, jobID); err != nil {
+			return err
+		}
 	}
 	st.mark("iapp")
 	var obs Observation
@@ -331,11 +345,10 @@ func (m *Monitor) reconcile(ctx context.Context, jobID string, st *stages) error
 		return nil
 	}
 	st.mark("fold")
-	if err := m.account(ctx, jobID, prev, obs.State, pods, m.Now()); err != nil {
-		return fmt.Errorf("record the running time of job %s: %w", jobID, err)
-	}
+	var writes pgx.Batch
+	m.account(&writes, jobID, prev, obs.State, pods, m.Now())
 	st.mark("account")
-	return m.report(ctx, jobID, prev, obs, st)
+	return m.report(ctx, jobID, prev, obs, &writes, st)
 }
 
 func (m *Monitor) deletePods(ctx context.Context, jobID string) error {
@@ -367,20 +380,28 @@ func asPods(objs []any) []*corev1.Pod {
 // so a monitor that crashed in between can tell, on its next look, a resend of that change (the same number:
 // status-report drops it if it had arrived) from a later change (a new number; reusing the old one would have
 // status-report drop the later change as a duplicate).
-func (m *Monitor) report(ctx context.Context, jobID string, prev store.JobStateRow, obs Observation, st *stages) error {
+// The intent is committed with the change's usage record (writes), in one transaction shared with the
+// other changes being committed at the same time (groupWriter).
+func (m *Monitor) report(ctx context.Context, jobID string, prev store.JobStateRow, obs Observation, writes *pgx.Batch, st *stages) error {
 	state, msg := obs.State, obs.Status
 	u := ucloud.JobUpdate{State: &state, Status: &msg, Timestamp: m.Now().UnixMilli()}
 	if obs.UnlessAlready {
 		u.ExpectedDifferentState = &obs.UnlessAlready
 	}
 	seq := max(prev.Seq, prev.SentSeq) + 1
-	if prev.SentSeq > prev.Seq && prev.SentState == state {
+	resend := prev.SentSeq > prev.Seq && prev.SentState == state
+	if resend {
 		seq = prev.SentSeq
 	} else {
-		if err := m.states().RecordIntent(ctx, jobID, prev, seq, state); err != nil {
+		m.states().QueueIntent(writes, jobID, prev, seq, state)
+	}
+	if writes.Len() > 0 {
+		if err := m.writer().write(ctx, func(b *pgx.Batch) { b.QueuedQueries = append(b.QueuedQueries, writes.QueuedQueries...) }); err != nil {
 			m.memory().doubt(jobID)
-			return fmt.Errorf("record the intent to send %s for job %s: %w", state, jobID, err)
+			return fmt.Errorf("record the running time and the intent to send %s for job %s: %w", state, jobID, err)
 		}
+	}
+	if !resend {
 		m.memory().set(jobID, store.JobStateRow{State: prev.State, Seq: prev.Seq, SentSeq: seq, SentState: state})
 	}
 	st.mark("intent")

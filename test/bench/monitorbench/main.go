@@ -169,7 +169,7 @@ func run(bin string, n int, rate float64, duration time.Duration) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("in the monitor, per stage (queue wait, read last state, iapp lookup, fold, usage record, intent commit, send to status-report, acceptance), SUCCESS: %s\n",
+	fmt.Printf("in the monitor, per stage (queue wait, read last state, iapp lookup: only for a job with an application's pod or none, fold, usage record queued, group commit of usage record + intent, send to status-report, acceptance), SUCCESS: %s\n",
 		stageLog.breakdown(jobIDs(0, k), "SUCCESS"))
 	fmt.Printf("of which in status-report's outbox (insert -> marked delivered after Core's 2xx), SUCCESS: %s\n", inOutbox)
 	fmt.Printf("load average %s\n", loadAverage())
