@@ -31,7 +31,7 @@ func NewEventSink(url string, tokens eventauth.TokenSource) (*EventSink, error) 
 	// sending at once nearly every event dialled a new connection (9% of the monitor's CPU at 10,000 pods,
 	// and an accept and a new conn goroutine in status-report each time).
 	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConns, t.MaxIdleConnsPerHost = 2*DefaultWorkers, 2*DefaultWorkers
+	t.MaxIdleConns, t.MaxIdleConnsPerHost = DefaultWorkers, DefaultWorkers
 	c, err := cloudevents.NewClientHTTP(cloudevents.WithTarget(url), cehttp.WithRoundTripper(&bearer{tokens: tokens, next: t}))
 	if err != nil {
 		return nil, fmt.Errorf("K_SINK %s: %w", url, err)
