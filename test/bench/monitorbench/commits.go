@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -69,4 +70,13 @@ func (p *commitProbe) stop() (dist, error) {
 	defer p.mu.Unlock()
 	slices.Sort(p.took)
 	return p.took, p.err
+}
+
+// brief is p50/p99/max of commit times.
+func (d dist) brief() string {
+	if len(d) == 0 {
+		return "no samples"
+	}
+	r := func(x time.Duration) time.Duration { return x.Round(100 * time.Microsecond) }
+	return fmt.Sprintf("p50 %s, p99 %s, max %s of %d", r(d[len(d)/2]), r(d[len(d)*99/100]), r(d[len(d)-1]), len(d))
 }
