@@ -17,7 +17,7 @@
 // Beside the steady state it times single durable commits on the same PostgreSQL (commitProbe): the floor
 // of two of them in sequence bounds every change.
 //
-//	monitorbench -bin DIR [-pods 10000] [-rate 50] [-duration 60s]
+//	monitorbench -bin DIR [-pods 10000] [-rate 50] [-duration 60s] [-monitor-gomemlimit 80MiB]
 package main
 
 import (
@@ -52,6 +52,7 @@ func main() {
 	n := flag.Int("pods", 10000, "single-rank jobs running")
 	rate := flag.Float64("rate", 50, "steady state: jobs ended (and as many started) per second")
 	duration := flag.Duration("duration", time.Minute, "steady state: how long changes arrive")
+	memLimit := flag.String("monitor-gomemlimit", "", "GOMEMLIMIT for the monitor process (e.g. 80MiB); unset when empty")
 	bare := flag.String("bare-informer", "", "internal: run only a bare pod informer over this namespace (KUBECONFIG)")
 	flag.Parse()
 	if *bare != "" {
@@ -61,13 +62,13 @@ func main() {
 		}
 		return
 	}
-	if err := run(*bin, *n, *rate, *duration); err != nil {
+	if err := run(*bin, *n, *rate, *duration, *memLimit); err != nil {
 		fmt.Fprintln(os.Stderr, "monitorbench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(bin string, n int, rate float64, duration time.Duration) error {
+func run(bin string, n int, rate float64, duration time.Duration, memLimit string) error {
 	ctx := context.Background()
 	b, err := benchenv.Start(ctx, "monitor", false)
 	if err != nil {
@@ -137,7 +138,11 @@ func run(bin string, n int, rate float64, duration time.Duration) error {
 	}
 	// At info the monitor logs each change it reports with its stage timings (the breakdown below).
 	stageLog, monLog := newStageLog()
-	mon, err := benchenv.RunLogging(filepath.Join(bin, "monitor"), append(slices.Clip(vars), "K_SINK="+sr.URL, monVar, "LOG_LEVEL=info"), monLog)
+	monVars := append(slices.Clip(vars), "K_SINK="+sr.URL, monVar, "LOG_LEVEL=info")
+	if memLimit != "" {
+		monVars = append(monVars, "GOMEMLIMIT="+memLimit) // the Go runtime's soft memory limit, printed below
+	}
+	mon, err := benchenv.RunLogging(filepath.Join(bin, "monitor"), monVars, monLog)
 	if err != nil {
 		return err
 	}
@@ -147,8 +152,12 @@ func run(bin string, n int, rate float64, duration time.Duration) error {
 		return err
 	}
 	time.Sleep(2 * time.Second) // let the monitor settle after its first list
-	fmt.Printf("memory at %d pods: monitor RSS %.1f MB, bare informer RSS %.1f MB (separate process: client-go informer, whole pods), ratio %.2fx\n",
-		n, mb(rss(mon.PID)), mb(bareRSS), float64(rss(mon.PID))/float64(bareRSS))
+	limit := "GOMEMLIMIT not set"
+	if memLimit != "" {
+		limit = "GOMEMLIMIT=" + memLimit
+	}
+	fmt.Printf("memory at %d pods: monitor RSS %.1f MB (%s), bare informer RSS %.1f MB (separate process: client-go informer, whole pods), ratio %.2fx\n",
+		n, mb(rss(mon.PID)), limit, mb(bareRSS), float64(rss(mon.PID))/float64(bareRSS))
 
 	// Steady state: k jobs end at the rate, each replaced by a new one.
 	k := min(int(rate*duration.Seconds()), n)
