@@ -77,7 +77,12 @@ func (w *acceptedWriter) flush(ctx context.Context) error {
 	if len(batch) == 0 {
 		return nil
 	}
-	err := w.writes.write(ctx, func(b *pgx.Batch) { w.db.QueueAcceptedMany(b, batch) })
+	// One statement per job, so the group commit can take the rows' locks in job id order.
+	rows := make([]rowWrite, len(batch))
+	for i, a := range batch {
+		rows[i] = rowWrite{jobID: a.JobID, queue: func(b *pgx.Batch) { w.db.QueueAcceptedMany(b, []store.Accepted{a}) }}
+	}
+	err := w.writes.write(ctx, rows...)
 	if err != nil {
 		for _, a := range batch {
 			w.add(a) // kept, unless a later change of the job came meanwhile
