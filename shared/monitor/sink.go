@@ -28,7 +28,7 @@ func NewEventSink(url string, tokens eventauth.TokenSource) (*EventSink, error) 
 		return nil, errors.New("K_SINK: no event token source")
 	}
 	// Keep a connection per worker: the default transport keeps 2 idle per host, so with DefaultWorkers
-	// sending at once nearly every event dialled a new connection (9% of the monitor's CPU at 10,000 pods,
+	// sending at once nearly every event dialled a new connection (9% of the monitor's CPU at 3,000 pods,
 	// and an accept and a new conn goroutine in status-report each time).
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConns, t.MaxIdleConnsPerHost = DefaultWorkers, DefaultWorkers
