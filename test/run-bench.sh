@@ -27,7 +27,8 @@ if [ -n "${BENCH_SHORT:-}" ]; then
   export BENCH_ENV_DIR
 else
   starts=20 benchtime=1s
-  iapps=() jobs=() monitor=(-pods "${MONITOR_BENCH_PODS:-10000}" -rate "${MONITOR_BENCH_RATE:-50}" -duration "${MONITOR_BENCH_DURATION:-60s}")
+  iapps=() jobs=() monitor=(-pods "${MONITOR_BENCH_PODS:-10000}" -rate "${MONITOR_BENCH_RATE:-50}" -duration "${MONITOR_BENCH_DURATION:-60s}"
+    -monitor-gomemlimit "${MONITOR_BENCH_GOMEMLIMIT:-}")
   gateway=()
   streams=()
 fi

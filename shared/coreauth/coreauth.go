@@ -36,22 +36,31 @@ type Claims struct {
 type Verifier struct {
 	key    *rsa.PublicKey
 	parser *jwt.Parser
+	known  *verified
+	now    func() time.Time // the clock exp and iat are judged by
 }
 
 // NewVerifier makes a verifier for key. Leeway tolerates that much clock skew on exp and iat.
 func NewVerifier(key *rsa.PublicKey, leeway time.Duration) *Verifier {
-	return &Verifier{key: key, parser: jwt.NewParser(
+	v := &Verifier{key: key, now: time.Now}
+	v.known = newVerified(func() time.Time { return v.now() })
+	v.parser = jwt.NewParser(
+		jwt.WithTimeFunc(func() time.Time { return v.now() }),
 		jwt.WithValidMethods([]string{jwt.SigningMethodRS256.Alg()}),
 		jwt.WithIssuer(Issuer),
 		jwt.WithSubject(Subject),
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
 		jwt.WithLeeway(leeway),
-	)}
+	)
+	return v
 }
 
 // Verify parses and checks a token (without the "Bearer " prefix).
 func (v *Verifier) Verify(token string) (*Claims, error) {
+	if c, ok := v.known.get(token); ok {
+		return c, nil
+	}
 	claims := &Claims{}
 	_, err := v.parser.ParseWithClaims(token, claims, func(t *jwt.Token) (any, error) { return v.key, nil })
 	if err != nil {
@@ -63,6 +72,7 @@ func (v *Verifier) Verify(token string) (*Claims, error) {
 	if claims.Role != Role {
 		return nil, fmt.Errorf("%w: role %q is not %q", ErrUnauthenticated, claims.Role, Role)
 	}
+	v.known.put(token, claims)
 	return claims, nil
 }
 

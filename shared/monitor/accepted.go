@@ -6,6 +6,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/ucloud-im/knative-im/shared/store"
 )
 
@@ -14,16 +16,17 @@ import (
 // so the next monitor sends it again under the same sequence number and status-report drops the copy;
 // the next change's intent records it anyway (RecordIntent writes the previous accepted change).
 type acceptedWriter struct {
-	db  *store.JobStates
-	log *slog.Logger
+	db     *store.JobStates
+	writes *groupWriter // the acceptances join the intents' commits
+	log    *slog.Logger
 
 	mu      sync.Mutex
 	pending map[string]store.Accepted
 	wake    chan struct{}
 }
 
-func newAcceptedWriter(db *store.JobStates, log *slog.Logger) *acceptedWriter {
-	return &acceptedWriter{db: db, log: log, pending: map[string]store.Accepted{}, wake: make(chan struct{}, 1)}
+func newAcceptedWriter(db *store.JobStates, writes *groupWriter, log *slog.Logger) *acceptedWriter {
+	return &acceptedWriter{db: db, writes: writes, log: log, pending: map[string]store.Accepted{}, wake: make(chan struct{}, 1)}
 }
 
 // add queues a for writing; a later change of the same job replaces an earlier one not yet written.
@@ -74,7 +77,12 @@ func (w *acceptedWriter) flush(ctx context.Context) error {
 	if len(batch) == 0 {
 		return nil
 	}
-	err := w.db.RecordAcceptedMany(ctx, batch)
+	// One statement per job, so the group commit can take the rows' locks in job id order.
+	rows := make([]rowWrite, len(batch))
+	for i, a := range batch {
+		rows[i] = rowWrite{jobID: a.JobID, queue: func(b *pgx.Batch) { w.db.QueueAcceptedMany(b, []store.Accepted{a}) }}
+	}
+	err := w.writes.write(ctx, rows...)
 	if err != nil {
 		for _, a := range batch {
 			w.add(a) // kept, unless a later change of the job came meanwhile

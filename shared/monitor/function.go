@@ -79,8 +79,7 @@ func Main(name string) {
 		if err := env.RetentionEnv.Validate(); err != nil {
 			return nil, err
 		}
-		// A connection per worker, and some for the periodic passes.
-		db, err := store.Open(ctx, env.DatabaseURL, store.MinMaxConns(DefaultWorkers+8))
+		db, err := store.Open(ctx, env.DatabaseURL, store.MinMaxConns(poolConns))
 		if err != nil {
 			return nil, err
 		}

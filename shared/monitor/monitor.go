@@ -2,17 +2,17 @@ package monitor
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
@@ -69,18 +69,22 @@ type Monitor struct {
 	// changes in batches while Run runs.
 	last     *lastStates
 	accepted *acceptedWriter
+	writes   *groupWriter
 }
 
-// DefaultWorkers is how many jobs are reconciled at once: each mostly waits (a durable commit, the send),
-// so a few per core leave changes queued behind each other.
-const DefaultWorkers = 32
+// DefaultWorkers is how many jobs are reconciled at once. A worker mostly waits: on the group commit of
+// its change's intent, then on the send. When one durable commit stalls (a busy disk), every worker in that
+// group waits with it; with 32 the changes arriving meanwhile queued behind them (queue wait was most of
+// the p99 at 100 changes/s), while a worker costs only a goroutine: the database connections are shared
+// (poolConns): the group commits take at most maxCommits of them.
+const DefaultWorkers = 128
 
-// byJob indexes the informer's pods by job id, so one job's pods are found without scanning all of them
-// (with 10,000 pods a scan per reconcile made the monitor's CPU grow with the square of the pod count).
-const byJob = "jobId"
+// poolConns is the monitor's database pool: the group commit, the reads of the jobs whose memory is in
+// doubt, the integrated applications' lookups and the periodic passes.
+const poolConns = 40
 
-// Run watches until ctx ends. Event handlers only enqueue job ids; one reconcile per job does the work,
-// so a burst of pod events for a job is one pass.
+// Run watches until ctx ends: the pod informer and the work queue (controller) feed Workers workers, each
+// deciding one job at a time (reconcile), while the leader's periodic passes run beside them.
 func (m *Monitor) Run(ctx context.Context) error {
 	if m.Resync == 0 {
 		m.Resync = 10 * time.Second
@@ -91,45 +95,18 @@ func (m *Monitor) Run(ctx context.Context) error {
 	if m.Now == nil {
 		m.Now = time.Now
 	}
-	// No informer resync: the pass below re-examines every unfinished job (the only ones time can change)
-	// and every integrated application; resyncing every pod as well queued each job twice per period.
-	factory := informers.NewSharedInformerFactoryWithOptions(m.Kube, 0, informers.WithNamespace(m.Namespace),
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = kube.LabelJobID }))
-	inf := factory.Core().V1().Pods()
-	if err := inf.Informer().SetTransform(slimPod); err != nil {
-		return err
-	}
-	if err := inf.Informer().AddIndexers(cache.Indexers{byJob: func(obj any) ([]string, error) {
-		if p, ok := obj.(*corev1.Pod); ok && p.Labels[kube.LabelJobID] != "" {
-			return []string{p.Labels[kube.LabelJobID]}, nil
-		}
-		return nil, nil
-	}}); err != nil {
-		return err
-	}
-	m.pods = inf.Informer().GetIndexer()
-	queue := workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
-		workqueue.TypedRateLimitingQueueConfig[string]{Name: "jobs", MetricsProvider: m.Queue})
+	factory, pods := podInformer(m.Kube, m.Namespace)
+	queue := newJobQueue(m.Queue)
 	defer queue.ShutDown()
-	queued := &queuedSince{at: map[string]time.Time{}}
-	enqueue := func(obj any) {
-		if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-			obj = d.Obj
-		}
-		if p, ok := obj.(*corev1.Pod); ok && p.Labels[kube.LabelJobID] != "" {
-			queued.add(p.Labels[kube.LabelJobID])
-			queue.Add(p.Labels[kube.LabelJobID])
-		}
-	}
-	if _, err := inf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc: enqueue, UpdateFunc: func(_, n any) { enqueue(n) }, DeleteFunc: enqueue,
-	}); err != nil {
+	c, err := newController(pods, queue, m.reconcile, m.Metrics, m.Log)
+	if err != nil {
 		return err
 	}
+	m.pods = c.pods()
 	factory.Start(ctx.Done())
 	defer factory.Shutdown()
-	if !cache.WaitForCacheSync(ctx.Done(), inf.Informer().HasSynced) {
-		return errors.New("pod informer did not sync")
+	if err := c.waitForCache(ctx); err != nil {
+		return err
 	}
 	// The memory of what was reported, from the table, before anything is reconciled.
 	m.last = newLastStates(m.states())
@@ -145,7 +122,12 @@ func (m *Monitor) Run(ctx context.Context) error {
 		case <-time.After(time.Second):
 		}
 	}
-	m.accepted = newAcceptedWriter(m.states(), m.Log)
+	// The informer's first list arrived as whole pods in one response (tens of MB at 10,000 pods) and is
+	// garbage now that the cache holds them slimmed: give that memory back to the system at once rather
+	// than over the minutes the runtime's scavenger takes.
+	debug.FreeOSMemory()
+	m.writes = &groupWriter{pool: m.Pool}
+	m.accepted = newAcceptedWriter(m.states(), m.writes, m.Log)
 	acceptedDone := make(chan struct{})
 	go func() { defer close(acceptedDone); m.accepted.run(ctx) }()
 	defer func() { <-acceptedDone }()
@@ -166,77 +148,12 @@ func (m *Monitor) Run(ctx context.Context) error {
 		go m.Drives.Run(ctx, m.DriveRefresh, m.Log)
 		go m.Drives.FollowProjects(ctx, m.Log)
 	}
-	// Jobs that may have no pod to send an event: unfinished ones (their pods may have gone while we were
-	// down) and integrated applications (their pod may need recreating).
-	// After the first pass the jobs are spread over the period, so that a pod event never waits behind
-	// thousands of re-examinations queued at once.
-	go func() {
-		ticker := time.NewTicker(m.Resync)
-		defer ticker.Stop()
-		for first := true; ; first = false {
-			ids, err := m.podlessCandidates(ctx)
-			if err != nil {
-				m.Log.Warn("listing jobs to resync failed", "err", err.Error())
-			}
-			for i, id := range ids {
-				if first {
-					queue.Add(id)
-				} else {
-					queue.AddAfter(id, time.Duration(i)*m.Resync/time.Duration(len(ids)))
-				}
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-ticker.C:
-			}
-		}
-	}()
+	go m.resyncPass(ctx, queue)
 	for range m.Workers {
-		go func() {
-			for {
-				id, shutdown := queue.Get()
-				if shutdown {
-					return
-				}
-				st := newStages()
-				st.took["queued"] = queued.take(id, st.last).Microseconds()
-				began := time.Now()
-				err := m.reconcile(ctx, id, st)
-				m.Metrics.ObserveReconcile(err, time.Since(began))
-				if err != nil && ctx.Err() == nil {
-					m.Log.Warn("reconcile failed; retrying", "job_id", id, "err", err.Error())
-					queue.AddRateLimited(id)
-				} else {
-					queue.Forget(id)
-				}
-				queue.Done(id)
-			}
-		}()
+		go c.runWorker(ctx)
 	}
 	<-ctx.Done()
 	return nil
-}
-
-// podlessCandidates lists, once each, the unfinished jobs and the active integrated applications' jobs.
-func (m *Monitor) podlessCandidates(ctx context.Context) ([]string, error) {
-	unfinished, err := m.memory().unfinished(ctx)
-	if err != nil {
-		return nil, err
-	}
-	apps, err := (&iapps.ConfigStore{Pool: m.Pool}).ActiveJobs(ctx)
-	if err != nil {
-		return nil, err
-	}
-	seen := make(map[string]bool, len(unfinished)+len(apps))
-	ids := make([]string, 0, len(unfinished)+len(apps))
-	for _, id := range append(unfinished, apps...) {
-		if !seen[id] {
-			seen[id] = true
-			ids = append(ids, id)
-		}
-	}
-	return ids, nil
 }
 
 // lostFolders are the folders a normal job's pods mount that their owner may no longer use (decided on
@@ -258,6 +175,14 @@ func (m *Monitor) lostFolders(ctx context.Context, pods []*corev1.Pod) ([]string
 		lost[i] = f.UCloudPath
 	}
 	return lost, nil
+}
+
+// writer commits the monitor's writes in groups; outside Run (tests calling Reconcile) one per call.
+func (m *Monitor) writer() *groupWriter {
+	if m.writes == nil {
+		return &groupWriter{pool: m.Pool}
+	}
+	return m.writes
 }
 
 // states is the job_state table, through the monitor's own pool (role FnMonitor).
@@ -292,9 +217,12 @@ func (m *Monitor) reconcile(ctx context.Context, jobID string, st *stages) error
 	}
 	pods := asPods(objs)
 	ctx = jobevents.WithPodTrace(ctx, pods) // the event joins the trace of the create that made the pods
-	rec, isIApp, err := m.iapp(ctx, jobID)
-	if err != nil {
-		return err
+	var rec iapps.Record
+	var isIApp bool
+	if mayBeIApp(pods) {
+		if rec, isIApp, err = m.iapp(ctx, jobID); err != nil {
+			return err
+		}
 	}
 	st.mark("iapp")
 	var obs Observation
@@ -333,11 +261,10 @@ func (m *Monitor) reconcile(ctx context.Context, jobID string, st *stages) error
 		return nil
 	}
 	st.mark("fold")
-	if err := m.account(ctx, jobID, prev, obs.State, pods, m.Now()); err != nil {
-		return fmt.Errorf("record the running time of job %s: %w", jobID, err)
-	}
+	var writes pgx.Batch
+	m.account(&writes, jobID, prev, obs.State, pods, m.Now())
 	st.mark("account")
-	return m.report(ctx, jobID, prev, obs, st)
+	return m.report(ctx, jobID, prev, obs, &writes, st)
 }
 
 func (m *Monitor) deletePods(ctx context.Context, jobID string) error {
@@ -369,20 +296,28 @@ func asPods(objs []any) []*corev1.Pod {
 // so a monitor that crashed in between can tell, on its next look, a resend of that change (the same number:
 // status-report drops it if it had arrived) from a later change (a new number; reusing the old one would have
 // status-report drop the later change as a duplicate).
-func (m *Monitor) report(ctx context.Context, jobID string, prev store.JobStateRow, obs Observation, st *stages) error {
+// The intent is committed with the change's usage record (writes), in one transaction shared with the
+// other changes being committed at the same time (groupWriter).
+func (m *Monitor) report(ctx context.Context, jobID string, prev store.JobStateRow, obs Observation, writes *pgx.Batch, st *stages) error {
 	state, msg := obs.State, obs.Status
 	u := ucloud.JobUpdate{State: &state, Status: &msg, Timestamp: m.Now().UnixMilli()}
 	if obs.UnlessAlready {
 		u.ExpectedDifferentState = &obs.UnlessAlready
 	}
 	seq := max(prev.Seq, prev.SentSeq) + 1
-	if prev.SentSeq > prev.Seq && prev.SentState == state {
+	resend := prev.SentSeq > prev.Seq && prev.SentState == state
+	if resend {
 		seq = prev.SentSeq
 	} else {
-		if err := m.states().RecordIntent(ctx, jobID, prev, seq, state); err != nil {
+		m.states().QueueIntent(writes, jobID, prev, seq, state)
+	}
+	if writes.Len() > 0 {
+		if err := m.writer().write(ctx, rowWrite{jobID: jobID, queue: func(b *pgx.Batch) { b.QueuedQueries = append(b.QueuedQueries, writes.QueuedQueries...) }}); err != nil {
 			m.memory().doubt(jobID)
-			return fmt.Errorf("record the intent to send %s for job %s: %w", state, jobID, err)
+			return fmt.Errorf("record the running time and the intent to send %s for job %s: %w", state, jobID, err)
 		}
+	}
+	if !resend {
 		m.memory().set(jobID, store.JobStateRow{State: prev.State, Seq: prev.Seq, SentSeq: seq, SentState: state})
 	}
 	st.mark("intent")

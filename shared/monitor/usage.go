@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/ucloud-im/knative-im/shared/store"
@@ -154,26 +155,27 @@ func (m *Monitor) reportUsage(ctx context.Context) {
 // usage is the job_usage table, through the monitor's own pool.
 func (m *Monitor) usage() *store.JobUsage { return &store.JobUsage{Pool: m.Pool} }
 
-// account records a change of a job's running: from RUNNING on, its running time counts (with the charge
-// job-create wrote on its pods, kept in the row as the pods may be gone by the end); leaving RUNNING adds
-// the spell up, and a final state ends it. Only a job that was, or was about to be reported, RUNNING has
-// time to add, and a final state is once per job, so other changes cost no database round trip.
-func (m *Monitor) account(ctx context.Context, jobID string, prev store.JobStateRow, state ucloud.JobState, pods []*corev1.Pod, at time.Time) error {
+// account queues the record of a change of a job's running: from RUNNING on, its running time counts (with
+// the charge job-create wrote on its pods, kept in the row as the pods may be gone by the end); leaving
+// RUNNING adds the spell up, and a final state ends it. Only a job that was, or was about to be reported,
+// RUNNING has time to add, and a final state is once per job, so other changes queue nothing. It is
+// committed with the change's intent (report), in one transaction.
+func (m *Monitor) account(b *pgx.Batch, jobID string, prev store.JobStateRow, state ucloud.JobState, pods []*corev1.Pod, at time.Time) {
 	if state == ucloud.StateRunning {
 		for _, p := range pods {
 			c, ok, err := usage.FromAnnotations(p.Annotations)
 			if err != nil {
 				m.Log.Warn("a job pod's charge is malformed: its usage is not reported", "job_id", jobID, "pod", p.Name, "err", err.Error())
-				return nil
+				return
 			}
 			if ok {
-				return m.usage().Started(ctx, jobID, c, at)
+				m.usage().QueueStarted(b, jobID, c, at)
+				return
 			}
 		}
-		return nil // not charged (integrated applications are free)
+		return // not charged (integrated applications are free)
 	}
 	if prev.State == ucloud.StateRunning || prev.SentState == ucloud.StateRunning || state.Final() {
-		return m.usage().Stopped(ctx, jobID, at, state.Final())
+		m.usage().QueueStopped(b, jobID, at, state.Final())
 	}
-	return nil
 }

@@ -80,11 +80,11 @@ func insertGroup(ctx context.Context, pool *pgxpool.Pool, group []*outboxRow) er
 	slices.SortFunc(group, func(a, b *outboxRow) int {
 		return cmp.Or(strings.Compare(a.jobID, b.jobID), cmp.Compare(a.seq, b.seq))
 	})
-	return store.Classify(pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		var b pgx.Batch
-		for _, r := range group {
-			b.Queue(`INSERT INTO outbox (event_id, job_id, seq, update, traceparent) VALUES ($1, $2, $3, $4, nullif($5, '')) ON CONFLICT DO NOTHING`, r.eventID, r.jobID, r.seq, r.update, r.traceparent)
-		}
-		return tx.SendBatch(ctx, &b).Close()
-	}))
+	var b pgx.Batch
+	for _, r := range group {
+		b.Queue(`INSERT INTO outbox (event_id, job_id, seq, update, traceparent) VALUES ($1, $2, $3, $4, nullif($5, '')) ON CONFLICT DO NOTHING`, r.eventID, r.jobID, r.seq, r.update, r.traceparent)
+	}
+	// A batch is one implicit transaction (one Sync for all its statements): atomic, in one round trip
+	// instead of three with BEGIN and COMMIT.
+	return store.Classify(pool.SendBatch(ctx, &b).Close())
 }

@@ -48,7 +48,8 @@ func (r *rig) newReporter() (*status.Reporter, string) {
 	}
 	rep := status.NewReporter(r.db.Pool, client, fn.NewLogger(io.Discard, "status-report", "info"))
 	rep.MaxBackoff = 200 * time.Millisecond
-	auth := env.EventVerifier(r.t, r.monitor.Policy(status.EventType), eventauth.Options{})
+	// As status.Main: verified tokens remembered (every refusal below is still decided by the verifier).
+	auth := status.RememberVerified(env.EventVerifier(r.t, r.monitor.Policy(status.EventType), eventauth.Options{}))
 	host := &fn.Server{Events: rep.Handle, EventAuth: auth, Config: fn.Config{MaxBodyBytes: 1 << 20}, Logger: fn.NewLogger(io.Discard, "status-report", "info")}
 	srv := httptest.NewServer(host.Handler())
 	r.t.Cleanup(srv.Close)

@@ -43,13 +43,19 @@ func (j *JobStates) Last(ctx context.Context, jobID string) (JobStateRow, error)
 // RecordIntent records, before sending, that change seq (to state) is about to be sent after prev; prev
 // (the last change accepted) is recorded with it, as its own RecordAccepted may not have been written yet.
 func (j *JobStates) RecordIntent(ctx context.Context, jobID string, prev JobStateRow, seq int64, state ucloud.JobState) error {
-	_, err := j.Pool.Exec(ctx, `INSERT INTO job_state (job_id, last_state, last_seq, sent_seq, sent_state) VALUES ($1, $2, $3, $4, $5)
-		ON CONFLICT (job_id) DO UPDATE SET sent_seq = EXCLUDED.sent_seq, sent_state = EXCLUDED.sent_state, updated_at = now(),
-			last_state = CASE WHEN EXCLUDED.last_seq > job_state.last_seq THEN EXCLUDED.last_state ELSE job_state.last_state END,
-			last_seq = greatest(job_state.last_seq, EXCLUDED.last_seq)`,
-		jobID, string(prev.State), prev.Seq, seq, string(state))
+	_, err := j.Pool.Exec(ctx, recordIntent, jobID, string(prev.State), prev.Seq, seq, string(state))
 	return Classify(err)
 }
+
+// QueueIntent is RecordIntent queued on b, for a caller that commits several writes together.
+func (j *JobStates) QueueIntent(b *pgx.Batch, jobID string, prev JobStateRow, seq int64, state ucloud.JobState) {
+	b.Queue(recordIntent, jobID, string(prev.State), prev.Seq, seq, string(state))
+}
+
+const recordIntent = `INSERT INTO job_state (job_id, last_state, last_seq, sent_seq, sent_state) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (job_id) DO UPDATE SET sent_seq = EXCLUDED.sent_seq, sent_state = EXCLUDED.sent_state, updated_at = now(),
+			last_state = CASE WHEN EXCLUDED.last_seq > job_state.last_seq THEN EXCLUDED.last_state ELSE job_state.last_state END,
+			last_seq = greatest(job_state.last_seq, EXCLUDED.last_seq)`
 
 // Accepted is one change the sink accepted.
 type Accepted struct {
@@ -61,14 +67,20 @@ type Accepted struct {
 // RecordAcceptedMany records several accepted changes in one statement; a change older than the one
 // recorded is ignored.
 func (j *JobStates) RecordAcceptedMany(ctx context.Context, changes []Accepted) error {
+	var b pgx.Batch
+	j.QueueAcceptedMany(&b, changes)
+	return execQueued(ctx, j.Pool, &b)
+}
+
+// QueueAcceptedMany is RecordAcceptedMany queued on b.
+func (j *JobStates) QueueAcceptedMany(b *pgx.Batch, changes []Accepted) {
 	ids, seqs, states := make([]string, len(changes)), make([]int64, len(changes)), make([]string, len(changes))
 	for i, c := range changes {
 		ids[i], seqs[i], states[i] = c.JobID, c.Seq, string(c.State)
 	}
-	_, err := j.Pool.Exec(ctx, `UPDATE job_state s SET last_state = v.state, last_seq = v.seq, updated_at = now()
+	b.Queue(`UPDATE job_state s SET last_state = v.state, last_seq = v.seq, updated_at = now()
 		FROM unnest($1::text[], $2::bigint[], $3::text[]) AS v(job_id, seq, state)
 		WHERE s.job_id = v.job_id AND s.last_seq < v.seq`, ids, seqs, states)
-	return Classify(err)
 }
 
 // RecordAccepted records that change seq (to state) was accepted by the sink.

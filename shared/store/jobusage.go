@@ -45,22 +45,43 @@ func (r JobUsageRow) Ran(now time.Time) time.Duration {
 // running again after a spell in the queue) keeps the earlier start while it still runs; an ended job
 // never starts again.
 func (j *JobUsage) Started(ctx context.Context, jobID string, c usage.Charge, at time.Time) error {
-	_, err := j.Pool.Exec(ctx, `INSERT INTO job_usage (job_id, owner_type, owner, category, provider, units, frequency, running_since)
+	var b pgx.Batch
+	j.QueueStarted(&b, jobID, c, at)
+	return j.exec(ctx, &b)
+}
+
+// QueueStarted is Started queued on b, for a caller that commits several writes together.
+func (j *JobUsage) QueueStarted(b *pgx.Batch, jobID string, c usage.Charge, at time.Time) {
+	b.Queue(`INSERT INTO job_usage (job_id, owner_type, owner, category, provider, units, frequency, running_since)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 		ON CONFLICT (job_id) DO UPDATE SET running_since = COALESCE(job_usage.running_since, EXCLUDED.running_since), updated_at = now()
 		WHERE NOT job_usage.ended`,
 		jobID, c.Owner.Type, c.Owner.Reference(), c.Category.Name, c.Category.Provider, c.Units, c.Frequency, at)
-	return Classify(err)
 }
 
 // Stopped records that the job stopped running at at (its running time so far is added up), and, when
 // final, that it will never run again. A job that never ran has no row and is left without one.
 func (j *JobUsage) Stopped(ctx context.Context, jobID string, at time.Time, final bool) error {
-	_, err := j.Pool.Exec(ctx, `UPDATE job_usage SET
+	var b pgx.Batch
+	j.QueueStopped(&b, jobID, at, final)
+	return j.exec(ctx, &b)
+}
+
+// QueueStopped is Stopped queued on b.
+func (j *JobUsage) QueueStopped(b *pgx.Batch, jobID string, at time.Time, final bool) {
+	b.Queue(`UPDATE job_usage SET
 		consumed_ms = consumed_ms + CASE WHEN running_since IS NULL THEN 0
 			ELSE GREATEST(0, floor(extract(epoch FROM $2::timestamptz - running_since) * 1000))::bigint END,
 		running_since = NULL, ended = ended OR $3, updated_at = now()
 		WHERE job_id = $1 AND (running_since IS NOT NULL OR ($3 AND NOT ended))`, jobID, at, final)
+}
+
+func (j *JobUsage) exec(ctx context.Context, b *pgx.Batch) error { return execQueued(ctx, j.Pool, b) }
+
+// execQueued runs the one statement queued on b (the Queue* forms share their statement this way).
+func execQueued(ctx context.Context, pool *pgxpool.Pool, b *pgx.Batch) error {
+	q := b.QueuedQueries[0]
+	_, err := pool.Exec(ctx, q.SQL, q.Arguments...)
 	return Classify(err)
 }
 

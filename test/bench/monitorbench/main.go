@@ -14,7 +14,10 @@
 // for each) and Core update calls per 1,000 transitions. It prints
 // figures; it asserts no timing.
 //
-//	monitorbench -bin DIR [-pods 10000] [-rate 50] [-duration 60s]
+// Beside the steady state it times single durable commits on the same PostgreSQL (commitProbe): the floor
+// of two of them in sequence bounds every change.
+//
+//	monitorbench -bin DIR [-pods 10000] [-rate 50] [-duration 60s] [-monitor-gomemlimit 80MiB]
 package main
 
 import (
@@ -26,6 +29,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -48,6 +52,7 @@ func main() {
 	n := flag.Int("pods", 10000, "single-rank jobs running")
 	rate := flag.Float64("rate", 50, "steady state: jobs ended (and as many started) per second")
 	duration := flag.Duration("duration", time.Minute, "steady state: how long changes arrive")
+	memLimit := flag.String("monitor-gomemlimit", "", "GOMEMLIMIT for the monitor process (e.g. 80MiB); unset when empty")
 	bare := flag.String("bare-informer", "", "internal: run only a bare pod informer over this namespace (KUBECONFIG)")
 	flag.Parse()
 	if *bare != "" {
@@ -57,13 +62,13 @@ func main() {
 		}
 		return
 	}
-	if err := run(*bin, *n, *rate, *duration); err != nil {
+	if err := run(*bin, *n, *rate, *duration, *memLimit); err != nil {
 		fmt.Fprintln(os.Stderr, "monitorbench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(bin string, n int, rate float64, duration time.Duration) error {
+func run(bin string, n int, rate float64, duration time.Duration, memLimit string) error {
 	ctx := context.Background()
 	b, err := benchenv.Start(ctx, "monitor", false)
 	if err != nil {
@@ -119,7 +124,7 @@ func run(bin string, n int, rate float64, duration time.Duration) error {
 	defer sr.Stop()
 
 	began := time.Now()
-	if err := createPods(ctx, cs, ns, 0, n); err != nil {
+	if err := createPods(ctx, cs, b.Core, ns, 0, n); err != nil {
 		return err
 	}
 	fmt.Printf("%d pods created in %s\n", n, time.Since(began).Round(time.Second))
@@ -133,7 +138,11 @@ func run(bin string, n int, rate float64, duration time.Duration) error {
 	}
 	// At info the monitor logs each change it reports with its stage timings (the breakdown below).
 	stageLog, monLog := newStageLog()
-	mon, err := benchenv.RunLogging(filepath.Join(bin, "monitor"), append(slices.Clip(vars), "K_SINK="+sr.URL, monVar, "LOG_LEVEL=info"), monLog)
+	monVars := append(slices.Clip(vars), "K_SINK="+sr.URL, monVar, "LOG_LEVEL=info")
+	if memLimit != "" {
+		monVars = append(monVars, "GOMEMLIMIT="+memLimit) // the Go runtime's soft memory limit, printed below
+	}
+	mon, err := benchenv.RunLogging(filepath.Join(bin, "monitor"), monVars, monLog)
 	if err != nil {
 		return err
 	}
@@ -143,17 +152,48 @@ func run(bin string, n int, rate float64, duration time.Duration) error {
 		return err
 	}
 	time.Sleep(2 * time.Second) // let the monitor settle after its first list
-	fmt.Printf("memory at %d pods: monitor RSS %.1f MB, bare informer RSS %.1f MB (separate process: client-go informer, whole pods), ratio %.2fx\n",
-		n, mb(rss(mon.PID)), mb(bareRSS), float64(rss(mon.PID))/float64(bareRSS))
+	limit := "GOMEMLIMIT not set"
+	if memLimit != "" {
+		limit = "GOMEMLIMIT=" + memLimit
+	}
+	fmt.Printf("memory at %d pods: monitor RSS %.1f MB (%s), bare informer RSS %.1f MB (separate process: client-go informer, whole pods), ratio %.2fx\n",
+		n, mb(rss(mon.PID)), limit, mb(bareRSS), float64(rss(mon.PID))/float64(bareRSS))
 
 	// Steady state: k jobs end at the rate, each replaced by a new one.
 	k := min(int(rate*duration.Seconds()), n)
 	usage := newUsage(core, mon.PID, sr.PID, monDB, srDB)
+	// The anchor's commits go through a counting proxy of their own, as the functions' do (under load the
+	// proxy, in this busy process, adds its share), and straight to PostgreSQL beside it.
+	probeDB, err := newPGCounter(b.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer probeDB.Close()
+	probeVar, err := probeDB.route("URL=" + b.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	probe, err := startCommitProbe(ctx, strings.TrimPrefix(probeVar, "URL="))
+	if err != nil {
+		return err
+	}
+	direct, err := startCommitProbe(ctx, b.DatabaseURL)
+	if err != nil {
+		return err
+	}
 	t0 := time.Now()
-	if err := steady(ctx, cs, ns, n, k, rate); err != nil {
+	if err := steady(ctx, cs, b.Core, ns, n, k, rate); err != nil {
 		return err
 	}
 	steadyTook := time.Since(t0)
+	commits, err := probe.stop()
+	if err != nil {
+		return err
+	}
+	directCommits, err := direct.stop()
+	if err != nil {
+		return err
+	}
 	if err := core.waitStates(jobIDs(0, k), "SUCCESS", 15*time.Minute); err != nil {
 		return err
 	}
@@ -165,11 +205,13 @@ func run(bin string, n int, rate float64, duration time.Duration) error {
 	fmt.Printf("== steady state: %d jobs running, %d ended at %.0f/s (sent over %s), each replaced by a new job\n", n, k, rate, steadyTook.Round(time.Millisecond))
 	fmt.Printf("informer sees pod Succeeded -> Core has SUCCESS: %s\n", ended)
 	fmt.Printf("informer sees pod Running   -> Core has RUNNING: %s\n", started)
+	fmt.Printf("anchor: one durable single-row commit on the same PostgreSQL meanwhile, every 20 ms, through a counting proxy as the functions' (%s) and direct (%s); a change needs two in sequence (intent, outbox row)\n",
+		commits.brief(), directCommits.brief())
 	inOutbox, err := outboxWait(ctx, b.DatabaseURL, jobIDs(0, k), "SUCCESS")
 	if err != nil {
 		return err
 	}
-	fmt.Printf("in the monitor, per stage (queue wait, read last state, iapp lookup, fold, usage record, intent commit, send to status-report, acceptance), SUCCESS: %s\n",
+	fmt.Printf("in the monitor, per stage (queue wait, read last state, iapp lookup: only for a job with an application's pod or none, fold, usage record queued, group commit of usage record + intent, send to status-report, acceptance), SUCCESS: %s\n",
 		stageLog.breakdown(jobIDs(0, k), "SUCCESS"))
 	fmt.Printf("of which in status-report's outbox (insert -> marked delivered after Core's 2xx), SUCCESS: %s\n", inOutbox)
 	fmt.Printf("load average %s\n", loadAverage())
@@ -212,7 +254,7 @@ func jobIDs(from, count int) []string {
 
 // steady ends jobs 0..k-1 at rate per second and starts jobs n..n+k-1 beside them, each pair on a tick of
 // its own so that a slow request does not delay the next tick.
-func steady(ctx context.Context, cs kubernetes.Interface, ns string, n, k int, rate float64) error {
+func steady(ctx context.Context, cs kubernetes.Interface, core knownJobs, ns string, n, k int, rate float64) error {
 	tick := time.NewTicker(time.Duration(float64(time.Second) / rate))
 	defer tick.Stop()
 	var wg sync.WaitGroup
@@ -221,7 +263,7 @@ func steady(ctx context.Context, cs kubernetes.Interface, ns string, n, k int, r
 		<-tick.C
 		wg.Add(2)
 		go func() { defer wg.Done(); errs <- endPods(ctx, cs, ns, jobIDs(i, 1)) }()
-		go func() { defer wg.Done(); errs <- createPods(ctx, cs, ns, n+i, 1) }()
+		go func() { defer wg.Done(); errs <- createPods(ctx, cs, core, ns, n+i, 1) }()
 	}
 	wg.Wait()
 	close(errs)
@@ -242,8 +284,10 @@ func endPods(ctx context.Context, cs kubernetes.Interface, ns string, ids []stri
 	})
 }
 
-// createPods creates the pods of jobs from..from+count-1 as job-create builds them, from 8 workers.
-func createPods(ctx context.Context, cs kubernetes.Interface, ns string, from, count int) error {
+// createPods creates the pods of jobs from..from+count-1 as job-create builds them, from 8 workers, each a
+// job Core knows (as one it created: else the monitor's orphan sweep removes it after its grace, two
+// minutes, in the middle of the run).
+func createPods(ctx context.Context, cs kubernetes.Interface, core knownJobs, ns string, from, count int) error {
 	catalog, err := jobs.LoadCatalog("")
 	if err != nil {
 		return err
@@ -257,6 +301,7 @@ func createPods(ctx context.Context, cs kubernetes.Interface, ns string, from, c
 	}
 	return parallel(count, func(i int) error {
 		job := ucloud.Job{ID: strconv.Itoa(firstJob + from + i), Specification: ucloud.JobSpecification{Replicas: 1}}
+		core.PutJob(job)
 		objs, err := jobs.MakeObjects(job, p, app, jobs.Settings{Namespace: ns})
 		if err == nil {
 			_, err = cs.CoreV1().Pods(ns).Create(ctx, objs.Pods[0], metav1.CreateOptions{})
@@ -264,6 +309,9 @@ func createPods(ctx context.Context, cs kubernetes.Interface, ns string, from, c
 		return err
 	})
 }
+
+// knownJobs is the fake Core's record of the jobs it created.
+type knownJobs interface{ PutJob(j ucloud.Job) }
 
 // parallel runs op for 0..count-1 on up to 8 workers and answers the first error.
 func parallel(count int, op func(i int) error) error {

@@ -1,0 +1,115 @@
+package monitor
+
+import (
+	"cmp"
+	"context"
+	"slices"
+	"sync"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ucloud-im/knative-im/shared/store"
+)
+
+// groupWriter commits the monitor's writes (each change's usage record and intent, the batched
+// acceptances) that arrive together in one transaction: with a durable database each commit waits for its
+// WAL flush, and at 100 changes/s the two commits per change, one after the other, were most of a change's
+// p99. A write is committed at once while fewer than maxCommits commits run (nobody waits to fill a
+// group); the writes arriving while all of them run form the next groups. Several commits run side by side
+// because on a busy machine one database backend executing every group alone is starved of CPU (intent
+// commits took 100 ms at p50 while a single-row commit took 5 ms). Each caller returns only after its own
+// writes committed, so the intent is durable before the change is sent, as before.
+//
+// Groups running side by side cannot deadlock each other: every group takes its rows' locks in job id
+// order (rowWrite; one job's writes keep their own order), so no two wait on each other in a cycle.
+type groupWriter struct {
+	pool *pgxpool.Pool
+
+	mu      sync.Mutex
+	pending []*groupWrite
+	running int
+}
+
+// maxCommits is how many group commits run at once (each on a connection of the pool).
+const maxCommits = 8
+
+// rowWrite is one statement on the rows of one job.
+type rowWrite struct {
+	jobID string
+	queue func(b *pgx.Batch)
+}
+
+type groupWrite struct {
+	rows []rowWrite
+	done chan error
+}
+
+// write commits rows and returns once they are committed (or failed: then none of them was).
+func (g *groupWriter) write(ctx context.Context, rows ...rowWrite) error {
+	w := &groupWrite{rows: rows, done: make(chan error, 1)}
+	g.mu.Lock()
+	g.pending = append(g.pending, w)
+	lead := g.running < maxCommits
+	if lead {
+		g.running++
+	}
+	g.mu.Unlock()
+	if lead {
+		// This caller commits what is pending; its ctx ending must not cut off the others' commit.
+		g.flush(context.WithoutCancel(ctx))
+	}
+	select {
+	case err := <-w.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// flush commits what is pending as one group; if more writes arrived meanwhile, another goroutine commits
+// them, so the caller that led this group goes on with its own change without waiting for the next ones.
+func (g *groupWriter) flush(ctx context.Context) {
+	g.mu.Lock()
+	group := g.pending
+	g.pending = nil
+	g.mu.Unlock()
+	if len(group) > 0 {
+		if err := g.commit(ctx, group); err != nil && len(group) > 1 {
+			// One failing write must not fail the others again and again: each alone, with its own answer.
+			for _, w := range group {
+				w.done <- g.commit(ctx, []*groupWrite{w})
+			}
+		} else {
+			for _, w := range group {
+				w.done <- err
+			}
+		}
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if len(g.pending) == 0 {
+		g.running--
+		return
+	}
+	go g.flush(ctx)
+}
+
+func (g *groupWriter) commit(ctx context.Context, group []*groupWrite) error {
+	var rows []rowWrite
+	for _, w := range group {
+		rows = append(rows, w.rows...)
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	// Locks in job id order (stable: a job's own writes keep theirs).
+	slices.SortStableFunc(rows, func(a, b rowWrite) int { return cmp.Compare(a.jobID, b.jobID) })
+	var b pgx.Batch
+	for _, r := range rows {
+		r.queue(&b)
+	}
+	// A batch is one implicit transaction (one Sync for all its statements): atomic, one round trip,
+	// no BEGIN and COMMIT of its own.
+	return store.Classify(g.pool.SendBatch(ctx, &b).Close())
+}
