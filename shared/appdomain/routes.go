@@ -41,7 +41,9 @@ func APIRoutes(provider string, apps []string) []Route {
 		{"POST", base + "/jobs/onUpdatedLabels", FnJobControl},
 		{"POST", base + "/jobs/attachResource", FnJobControl},
 		{"POST", base + "/jobs/detachResource", FnJobControl},
-		{"POST", base + "/jobs/openTerminalInFolder", FnJobControl},
+		// The integrated terminal: config-update, which owns the terminal's configuration, its drive
+		// check and its registration with Core.
+		{"POST", base + "/jobs/openTerminalInFolder", FnConfigUpdate},
 		{"POST", base + "/jobs", FnJobCreate},
 		// Provider-level calls Core polls every 10 s beside jobs/retrieveProducts: job-control serves
 		// them, so the poll that keeps it warm is one function's, not six.

@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ucloud-im/knative-im/shared/coreauth"
 	"github.com/ucloud-im/knative-im/shared/drives"
@@ -12,6 +15,7 @@ import (
 	"github.com/ucloud-im/knative-im/shared/isolation"
 	"github.com/ucloud-im/knative-im/shared/kube"
 	"github.com/ucloud-im/knative-im/shared/metrics"
+	"github.com/ucloud-im/knative-im/shared/shellsession"
 	"github.com/ucloud-im/knative-im/shared/store"
 	"github.com/ucloud-im/knative-im/shared/ucloud"
 )
@@ -26,15 +30,24 @@ type Env struct {
 	// RetrieveCacheBytes bounds config-retrieve's cache (least recently used out).
 	RetrieveCacheBytes int64 `envconfig:"RETRIEVE_CACHE_BYTES" default:"33554432"`
 	HandlerEnv
+	// PublicEnv is where browsers open the integrated terminal's shell (config-update serves
+	// openTerminalInFolder; without UCLOUD_IM_PUBLIC_URL it is refused).
+	shellsession.PublicEnv
 }
 
 // HandlerEnv is the applications' own configuration (shared with the monitor, which rebuilds their pods).
 type HandlerEnv struct {
-	TerminalIdle   time.Duration `envconfig:"TERMINAL_IDLE_TIMEOUT" default:"15m"`
-	SyncthingImage string        `envconfig:"SYNCTHING_IMAGE"`
-	TerminalImage  string        `envconfig:"TERMINAL_IMAGE"`
+	IdleEnv
+	SyncthingImage string `envconfig:"SYNCTHING_IMAGE"`
+	TerminalImage  string `envconfig:"TERMINAL_IMAGE"`
 	// Isolation describes the cluster for the applications' NetworkPolicies.
 	isolation.Env
+}
+
+// IdleEnv is the integrated terminal's idle timeout: the monitor stops a terminal idle for longer, and
+// job-streams tells its shells the session has expired.
+type IdleEnv struct {
+	TerminalIdle time.Duration `envconfig:"TERMINAL_IDLE_TIMEOUT" default:"15m"`
 }
 
 // Handlers are the integrated applications this IM serves.
@@ -100,10 +113,32 @@ func BuildMeasured(ctx context.Context, op Op, log *slog.Logger, reg *metrics.Re
 		svc.Kube = cs
 		checks = append(checks, fn.Check{Name: "kubernetes", Func: kube.NamespaceReady(cs, env.JobsNamespace)})
 	}
+	routes := svc.Routes(op)
+	if op == OpUpdate {
+		routes = withTerminal(routes, svc, db.Pool, env.PublicEnv)
+	}
 	return &fn.Server{
-		Routes:     svc.Routes(op),
+		Routes:     routes,
 		Auth:       coreauth.NewVerifier(key, 30*time.Second),
 		Checks:     checks,
 		Background: background,
 	}, nil
+}
+
+// withTerminal adds openTerminalInFolder to config-update's routes: the same store, access check and
+// registration as iapps/update, plus the terminal's lease and a shell session. Without a public URL no
+// browser could reach the shell, so the call is refused (400 TERMINAL_NOT_SUPPORTED).
+func withTerminal(routes http.Handler, svc *Service, pool *pgxpool.Pool, env shellsession.PublicEnv) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/", routes)
+	if env.PublicURL == "" {
+		mux.Handle("POST "+TerminalOpenPath("{provider}"), fn.ForProvider(svc.Provider, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			fn.WriteError(w, r, fn.Errorf(http.StatusBadRequest, "TERMINAL_NOT_SUPPORTED", "Terminals in a folder are not available from this provider."))
+		})))
+		return mux
+	}
+	o := &TerminalOpener{Service: svc, Leases: Leases{Pool: pool}, ShellURL: shellsession.WebSocketURL(env.PublicURL),
+		Sessions: &shellsession.Store{Pool: pool, TTL: env.ShellSessionTTL}}
+	mux.Handle("POST "+TerminalOpenPath("{provider}"), o.Routes())
+	return mux
 }

@@ -43,10 +43,8 @@ type Env struct {
 	// DatabaseURL is job-control's, for the shell sessions it issues (INSERT on shell_session only);
 	// without it, or without PublicURL, SHELL sessions are refused.
 	DatabaseURL string `envconfig:"DATABASE_URL"`
-	// PublicURL is the provider's public base URL (the API host), where browsers open shell sockets.
-	PublicURL string `envconfig:"UCLOUD_IM_PUBLIC_URL"`
-	// ShellSessionTTL is how long a shell session's identifier works unused.
-	ShellSessionTTL time.Duration `envconfig:"SHELL_SESSION_TTL" default:"2m"`
+	// PublicEnv (shellsession) is where browsers open shell sockets and how long an identifier works unused.
+	shellsession.PublicEnv
 }
 
 // Main runs a job function: "create" serves job creation, "control" the other job calls.
