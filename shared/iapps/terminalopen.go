@@ -107,14 +107,11 @@ func (o *TerminalOpener) join(ctx context.Context, h Handler, key Key, owner ucl
 			return "", err
 		}
 		expected = rec.ETag
-		if slices.Contains(current.Folders, drive) {
-			return rec.JobID, o.wake(ctx, h, key, rec)
-		}
 	}
 	// Folders the owner may no longer use are left behind: with one of them the terminal would not run.
 	folders := []string{}
-	if len(current.Folders) > 0 && s.Access != nil {
-		denied, err := s.Access.Denied(ctx, owner, foldersOf(current.Folders), false)
+	if len(current.Folders) > 0 {
+		denied, err := s.Access.Denied(ctx, owner, foldersOf(current.Folders), true) // as Update decides: fresh from Core
 		if err != nil {
 			return "", fn.Wrap(err, http.StatusBadGateway, "CORE_UNAVAILABLE", "The provider could not check your access to the folders. Please try again later.")
 		}
@@ -124,7 +121,12 @@ func (o *TerminalOpener) join(ctx context.Context, h Handler, key Key, owner ucl
 			}
 		}
 	}
-	folders = append(folders, drive)
+	if !slices.Contains(folders, drive) {
+		folders = append(folders, drive)
+	}
+	if expected != InitialETag && slices.Equal(folders, current.Folders) {
+		return rec.JobID, o.wake(ctx, h, key, rec)
+	}
 	if len(folders) > MaxTerminalFolders {
 		folders = folders[len(folders)-MaxTerminalFolders:]
 	}

@@ -417,3 +417,25 @@ func TestTerminalSessionsAreTheirOwners(t *testing.T) {
 		})
 	}
 }
+
+// A drive the user could edit when it joined the terminal, and may no longer: opening the terminal in
+// another folder leaves it behind (the terminal would not run with it), in the same job.
+func TestOpeningTheTerminalLeavesARevokedDriveBehind(t *testing.T) {
+	r := newTerminalRig(t)
+	shared := r.core.PersonalDrive("61", "carol#1")
+	shared.Permissions.Others = []ucloud.ResourceAclEntry{{Entity: ucloud.AclEntity{Type: ucloud.AclUser, Username: "alice#1234"}, Permissions: []ucloud.Permission{"READ", "EDIT"}}}
+	r.core.PutDrive(shared)
+	first := r.session("alice#1234", "/61/Shared")
+	r.core.SetDriveACL("61", nil)
+	if status, body := r.openTerminal("alice#1234", "/61/Shared"); status != http.StatusForbidden {
+		t.Fatalf("the revoked folder again: %d %s", status, body)
+	}
+	next := r.session("alice#1234", "/1/Home")
+	var cfg string
+	if err := r.owner.OwnerPool(t).QueryRow(context.Background(), "SELECT config::text FROM iapp_config WHERE app = 'terminal' AND created_by = 'alice#1234'").Scan(&cfg); err != nil {
+		t.Fatal(err)
+	}
+	if next.JobID != first.JobID || cfg != `{"folders":["/1"]}` {
+		t.Fatalf("job %s (first %s), configuration %s", next.JobID, first.JobID, cfg)
+	}
+}
