@@ -83,7 +83,6 @@ func (o *TerminalOpener) Open(ctx context.Context, username, folder string) (ucl
 		jobID = id
 		break
 	}
-	fn.WithJobID(ctx, jobID)
 	sid, err := o.Sessions.Issue(ctx, shellsession.Session{JobID: jobID, Rank: 0, Username: username, Terminal: true})
 	if err != nil {
 		return ucloud.OpenSession{}, storeError(err)

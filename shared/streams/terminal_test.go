@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -438,4 +439,41 @@ func TestOpeningTheTerminalLeavesARevokedDriveBehind(t *testing.T) {
 	if next.JobID != first.JobID || cfg != `{"folders":["/1"]}` {
 		t.Fatalf("job %s (first %s), configuration %s", next.JobID, first.JobID, cfg)
 	}
+}
+
+// Eight opens of a fresh user's terminal at once (a user with several tabs, Core's retries): one job is
+// registered with Core, and every session is for it.
+func TestConcurrentOpensRegisterTheTerminalOnce(t *testing.T) {
+	r := newTerminalRig(t)
+	jobIDs := make(chan string, 8)
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			status, body := r.openTerminal("alice#1234", fmt.Sprintf("/1/Tab%d", i))
+			var resp ucloud.BulkResponse[ucloud.OpenSession]
+			if status != http.StatusOK || json.Unmarshal(body, &resp) != nil || len(resp.Responses) != 1 {
+				t.Errorf("open %d: %d %s", i, status, body)
+				return
+			}
+			jobIDs <- resp.Responses[0].JobID
+		}()
+	}
+	wg.Wait()
+	close(jobIDs)
+	seen := map[string]int{}
+	for id := range jobIDs {
+		seen[id]++
+	}
+	if reg := r.core.Registered(); len(reg) != 1 || len(seen) != 1 || seen[firstKey(seen)] != 8 {
+		t.Fatalf("Core registered %d jobs; sessions per job %v", len(reg), seen)
+	}
+}
+
+func firstKey(m map[string]int) string {
+	for k := range m {
+		return k
+	}
+	return ""
 }
