@@ -184,6 +184,7 @@ func TestIntegratedTerminalOpensWaitsStaysAliveWhileTypedAndSuspendsWhenIdle(t *
 	stop := r.startMonitor()
 	defer func() { stop() }()
 
+	opened := time.Now()
 	s := r.session("alice#1234", "/1/Home/thesis")
 	if s.Type != "shell" || s.JobID == "" || s.Rank != 0 || s.DomainOverride != "ws"+strings.TrimPrefix(r.streams.URL, "http") || len(s.SessionIdentifier) != 64 {
 		t.Fatalf("session %+v", s)
@@ -210,6 +211,7 @@ func TestIntegratedTerminalOpensWaitsStaysAliveWhileTypedAndSuspendsWhenIdle(t *
 		return nil
 	})
 	tm.waitLine(t, "terminal-"+s.JobID, "echo $JOB_MARK\r")
+	t.Logf("openTerminalInFolder -> a command answered in the shell, the waiting screen shown meanwhile: %s", time.Since(opened).Round(time.Millisecond))
 	if out := tm.text(); !strings.HasPrefix(out, "\x1b[2J\x1b[H"+streams.WaitingText+".") {
 		t.Fatalf("the waiting screen: %q", out[:min(len(out), 80)])
 	}
@@ -259,6 +261,7 @@ func TestIntegratedTerminalOpensWaitsStaysAliveWhileTypedAndSuspendsWhenIdle(t *
 		}
 		return nil
 	})
+	t.Logf("last keystroke -> pod gone and SUSPENDED at Core: %s (idle time %s, monitor resync 300 ms)", time.Since(idleFrom).Round(time.Millisecond), terminalIdle)
 	if gone := time.Since(idleFrom); gone < terminalIdle-time.Second {
 		t.Fatalf("stopped %s after the last keystroke, before the idle time %s", gone, terminalIdle)
 	}
