@@ -74,8 +74,8 @@ func (o *TerminalOpener) Open(ctx context.Context, username, folder string) (ucl
 	var jobID string
 	for attempt := 1; ; attempt++ {
 		id, err := o.join(ctx, h, key, owner, drive)
-		if errors.Is(err, errStale) && attempt < maxOpenAttempts {
-			continue // another open changed the configuration meanwhile: read it again
+		if retryOpen(err) && attempt < maxOpenAttempts {
+			continue // another open changed the configuration, or the old job had ended: read it again
 		}
 		if err != nil {
 			return ucloud.OpenSession{}, err
@@ -193,6 +193,13 @@ func (o *TerminalOpener) Routes() http.Handler {
 			return out, nil
 		}))))
 	return mux
+}
+
+// retryOpen: an open that lost its ETag race, or found the terminal's job ended (its row cleared by
+// update), succeeds when read again.
+func retryOpen(err error) bool {
+	var fe *fn.Error
+	return errors.Is(err, errStale) || (errors.As(err, &fe) && fe.Code == "JOB_ENDED")
 }
 
 // coreUsername is the user Core acts for (its ucloud-username header, base64), or "" without one. Only

@@ -9,7 +9,6 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -317,63 +316,4 @@ func TestIntegratedTerminalReattachesAfterTheShellExits(t *testing.T) {
 		t.Fatalf("the socket closed: %v", err)
 	default:
 	}
-}
-
-// A drive the user could edit when it joined the terminal, and may no longer: opening the terminal in
-// another folder leaves it behind (the terminal would not run with it), in the same job.
-func TestOpeningTheTerminalLeavesARevokedDriveBehind(t *testing.T) {
-	r := newTerminalRig(t)
-	shared := r.core.PersonalDrive("61", "carol#1")
-	shared.Permissions.Others = []ucloud.ResourceAclEntry{{Entity: ucloud.AclEntity{Type: ucloud.AclUser, Username: "alice#1234"}, Permissions: []ucloud.Permission{"READ", "EDIT"}}}
-	r.core.PutDrive(shared)
-	first := r.session("alice#1234", "/61/Shared")
-	r.core.SetDriveACL("61", nil)
-	if status, body := r.openTerminal("alice#1234", "/61/Shared"); status != http.StatusForbidden {
-		t.Fatalf("the revoked folder again: %d %s", status, body)
-	}
-	next := r.session("alice#1234", "/1/Home")
-	var cfg string
-	if err := r.owner.OwnerPool(t).QueryRow(context.Background(), "SELECT config::text FROM iapp_config WHERE app = 'terminal' AND created_by = 'alice#1234'").Scan(&cfg); err != nil {
-		t.Fatal(err)
-	}
-	if next.JobID != first.JobID || cfg != `{"folders":["/1"]}` {
-		t.Fatalf("job %s (first %s), configuration %s", next.JobID, first.JobID, cfg)
-	}
-}
-
-// Eight opens of a fresh user's terminal at once (a user with several tabs, Core's retries): one job is
-// registered with Core, and every session is for it.
-func TestConcurrentOpensRegisterTheTerminalOnce(t *testing.T) {
-	r := newTerminalRig(t)
-	jobIDs := make(chan string, 8)
-	var wg sync.WaitGroup
-	for i := range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			status, body := r.openTerminal("alice#1234", fmt.Sprintf("/1/Tab%d", i))
-			var resp ucloud.BulkResponse[ucloud.OpenSession]
-			if status != http.StatusOK || json.Unmarshal(body, &resp) != nil || len(resp.Responses) != 1 {
-				t.Errorf("open %d: %d %s", i, status, body)
-				return
-			}
-			jobIDs <- resp.Responses[0].JobID
-		}()
-	}
-	wg.Wait()
-	close(jobIDs)
-	seen := map[string]int{}
-	for id := range jobIDs {
-		seen[id]++
-	}
-	if reg := r.core.Registered(); len(reg) != 1 || len(seen) != 1 || seen[firstKey(seen)] != 8 {
-		t.Fatalf("Core registered %d jobs; sessions per job %v", len(reg), seen)
-	}
-}
-
-func firstKey(m map[string]int) string {
-	for k := range m {
-		return k
-	}
-	return ""
 }
