@@ -1,6 +1,6 @@
 // Command job-control is the scale-to-zero function serving every Core job call but create (terminate,
 // extend, interactiveSession, retrieveProducts, requestDynamicParameters, suspend, unsuspend,
-// onUpdatedLabels, attach/detachResource, openTerminalInFolder) and the provider-level calls Core polls
+// onUpdatedLabels, attach/detachResource) and the provider-level calls Core polls
 // beside retrieveProducts (integration manifest and init, branding, other kinds' retrieveProducts).
 package main
 

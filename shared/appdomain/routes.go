@@ -57,7 +57,9 @@ func Calls() []Call {
 		{"POST", "{provider}/jobs/onUpdatedLabels", FnJobControl},
 		{"POST", "{provider}/jobs/attachResource", FnJobControl},
 		{"POST", "{provider}/jobs/detachResource", FnJobControl},
-		{"POST", "{provider}/jobs/openTerminalInFolder", FnJobControl},
+		// The integrated terminal: config-update, which owns the terminal's configuration, its drive
+		// check and its registration with Core.
+		{"POST", "{provider}/jobs/openTerminalInFolder", FnConfigUpdate},
 		{"POST", "{provider}/jobs", FnJobCreate},
 		// Provider-level calls Core polls every 10 s beside jobs/retrieveProducts: job-control serves
 		// them, so the poll that keeps it warm is one function's, not six.

@@ -37,6 +37,8 @@ type Record struct {
 	State     string
 	Intent    string
 	UpdatedAt time.Time
+	// Lease is the terminal's idle lease when read with WithLease (zero otherwise).
+	Lease time.Time
 }
 
 // Active reports whether the record holds a configuration the user set.

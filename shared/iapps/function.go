@@ -6,12 +6,14 @@ import (
 	"log/slog"
 	"time"
 
+
 	"github.com/ucloud-im/knative-im/shared/coreauth"
 	"github.com/ucloud-im/knative-im/shared/drives"
 	"github.com/ucloud-im/knative-im/shared/fn"
 	"github.com/ucloud-im/knative-im/shared/isolation"
 	"github.com/ucloud-im/knative-im/shared/kube"
 	"github.com/ucloud-im/knative-im/shared/metrics"
+	"github.com/ucloud-im/knative-im/shared/shellsession"
 	"github.com/ucloud-im/knative-im/shared/store"
 	"github.com/ucloud-im/knative-im/shared/ucloud"
 )
@@ -26,15 +28,24 @@ type Env struct {
 	// RetrieveCacheBytes bounds config-retrieve's cache (least recently used out).
 	RetrieveCacheBytes int64 `envconfig:"RETRIEVE_CACHE_BYTES" default:"33554432"`
 	AppEnv
+	// PublicEnv is where browsers open the integrated terminal's shell (config-update serves
+	// openTerminalInFolder; without UCLOUD_IM_PUBLIC_URL it is refused).
+	shellsession.PublicEnv
 }
 
 // AppEnv is the applications' own configuration (shared with the monitor, which rebuilds their pods).
 type AppEnv struct {
-	TerminalIdle   time.Duration `envconfig:"TERMINAL_IDLE_TIMEOUT" default:"15m"`
-	SyncthingImage string        `envconfig:"SYNCTHING_IMAGE"`
-	TerminalImage  string        `envconfig:"TERMINAL_IMAGE"`
+	IdleEnv
+	SyncthingImage string `envconfig:"SYNCTHING_IMAGE"`
+	TerminalImage  string `envconfig:"TERMINAL_IMAGE"`
 	// Isolation describes the cluster for the applications' NetworkPolicies.
 	isolation.Env
+}
+
+// IdleEnv is the integrated terminal's idle timeout: the monitor stops a terminal idle for longer, and
+// job-streams tells its shells the session has expired.
+type IdleEnv struct {
+	TerminalIdle time.Duration `envconfig:"TERMINAL_IDLE_TIMEOUT" default:"15m"`
 }
 
 // BuiltinApps are the integrated applications this IM serves.
@@ -99,6 +110,13 @@ func NewMeasuredServer(ctx context.Context, op Op, log *slog.Logger, reg *metric
 		}
 		svc.Kube = cs
 		checks = append(checks, fn.Check{Name: "kubernetes", Func: kube.NamespaceReady(cs, env.JobsNamespace)})
+	}
+	if op == OpUpdate && env.PublicURL != "" {
+		// openTerminalInFolder: the same store, access check and registration as iapps/update, plus the
+		// terminal's lease and a shell session.
+		o := &TerminalOpener{Service: svc, Leases: Leases{Pool: db.Pool}, ShellURL: shellsession.WebSocketURL(env.PublicURL),
+			Sessions: &shellsession.Store{Pool: db.Pool, TTL: env.ShellSessionTTL}}
+		svc.Terminal = o.Handler()
 	}
 	return &fn.Server{
 		Routes:     svc.Routes(op),

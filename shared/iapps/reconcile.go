@@ -58,7 +58,7 @@ func Reconcile(ctx context.Context, cs kubernetes.Interface, ns string, h App, r
 	res := func(o Outcome) (Result, error) { return Result{Outcome: o, Dropped: dropped}, nil }
 	pods := cs.CoreV1().Pods(ns)
 	name := kube.PodName(rec.JobID, 0)
-	shouldRun := mayRun && h.ShouldRun(cfg, rec.UpdatedAt)
+	shouldRun := mayRun && h.ShouldRun(cfg, rec.Activity())
 	replaced := false
 	pod, err := pods.Get(ctx, name, metav1.GetOptions{})
 	switch {

@@ -30,9 +30,25 @@ const MaxBody = 512 << 10
 func (s *Service) Routes(ops ...Op) http.Handler {
 	mux := http.NewServeMux()
 	for _, op := range ops {
-		appdomain.Serve(mux, op.Function(), map[string]http.Handler{"{provider}/iapps/{app}/" + string(op): s.route(op)})
+		hs := map[string]http.Handler{"{provider}/iapps/{app}/" + string(op): s.route(op)}
+		if op == OpUpdate {
+			hs[terminalCall] = s.terminal()
+		}
+		appdomain.Serve(mux, op.Function(), hs)
 	}
 	return mux
+}
+
+// terminalCall is openTerminalInFolder's entry in the path table, served by config-update.
+const terminalCall = "{provider}/jobs/openTerminalInFolder"
+
+func (s *Service) terminal() http.Handler {
+	if s.Terminal != nil {
+		return s.Terminal
+	}
+	return fn.MaxBody(TerminalCallMaxBody, fn.ForProvider(s.Provider, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fn.WriteError(w, r, fn.Errorf(http.StatusBadRequest, "TERMINAL_NOT_SUPPORTED", "Terminals in a folder are not available from this provider."))
+	})))
 }
 
 // Function is the function that serves op (config-retrieve, ...).

@@ -55,6 +55,9 @@ type Service struct {
 	// Access decides the owner's access to the folders a configuration mounts (needed by update and
 	// reset: a configuration with folders and no Access is refused).
 	Access Access
+	// Terminal serves openTerminalInFolder beside update (TerminalOpener.Handler); nil refuses it with
+	// 400 TERMINAL_NOT_SUPPORTED (no public URL: no browser could reach the shell).
+	Terminal http.Handler
 }
 
 var errStale = fn.Errorf(http.StatusBadRequest, "ETAG_MISMATCH", "The configuration has changed since you last loaded the page. Please reload it and try again.")

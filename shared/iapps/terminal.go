@@ -66,7 +66,8 @@ func (Terminal) Validate(raw json.RawMessage) (json.RawMessage, error) {
 }
 
 // ShouldRun implements Handler: with at least one folder, until IdleTimeout has passed since the last
-// change. (Shell activity will renew it once sessions exist; today the configuration change is the activity.)
+// activity (Record.Activity: the last configuration change or the idle lease, which openTerminalInFolder
+// starts and every keystroke renews, stored in terminal_lease so a restarted function keeps it).
 func (t Terminal) ShouldRun(raw json.RawMessage, changed time.Time) bool {
 	var c TerminalConfig
 	if json.Unmarshal(raw, &c) != nil || len(c.Folders) == 0 {

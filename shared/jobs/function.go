@@ -38,12 +38,10 @@ type Env struct {
 	// Isolation is read by job-create, which builds the pods and their NetworkPolicy.
 	isolation.Env
 	// OptionalDatabaseEnv is job-control's, for the shell sessions it issues (INSERT on shell_session
-	// only); without it, or without PublicURL, SHELL sessions are refused.
+	// only); without it, or without the public URL, SHELL sessions are refused.
 	store.OptionalDatabaseEnv
-	// PublicURL is the provider's public base URL (the API host), where browsers open shell sockets.
-	PublicURL string `envconfig:"UCLOUD_IM_PUBLIC_URL"`
-	// ShellSessionTTL is how long a shell session's identifier works unused.
-	ShellSessionTTL time.Duration `envconfig:"SHELL_SESSION_TTL" default:"2m"`
+	// PublicEnv (shellsession) is where browsers open shell sockets and how long an identifier works unused.
+	shellsession.PublicEnv
 }
 
 // CreateMain runs job-create, which serves job creation.

@@ -11,7 +11,8 @@ import (
 
 // The job calls Core makes that need nothing of the cluster, each answered as the original Kubernetes IM
 // answers it for container jobs (its integrations/k8s and controller packages at the UCloud commit of
-// test/conformance), except where noted. Every body is decoded first, so a malformed one is a 400.
+// test/conformance), except where noted. openTerminalInFolder is config-update's (shared/iapps), which owns
+// the terminal's configuration. Every body is decoded first, so a malformed one is a 400.
 
 // jobItem is an item of suspend and unsuspend.
 type jobItem struct {
@@ -32,10 +33,6 @@ type dynamicParametersRequest struct {
 
 type dynamicParameters struct {
 	Parameters []json.RawMessage `json:"parameters"`
-}
-
-type folderItem struct {
-	Folder string `json:"folder"`
 }
 
 // otherCalls are the handlers of the job calls this IM answers without acting, by their path in the
@@ -78,14 +75,5 @@ func (s *Service) otherCalls() map[string]http.Handler {
 					"Resources cannot be attached to or detached from a running job at this provider; start a new job with them.")
 			}))
 	}
-
-	// A terminal in a folder (the original opens a shell session) needs the streams this IM does not
-	// serve yet (issue 18): refused for what it is, in UCloud's shape, as core2 refuses a terminal session
-	// a provider does not support (400).
-	hs["{provider}/jobs/openTerminalInFolder"] = fn.MaxBody(FolderCallMaxBody, s.provider(fn.Handle(
-		func(ctx context.Context, r *http.Request, req ucloud.BulkRequest[folderItem]) (ucloud.BulkResponse[ucloud.OpenSession], error) {
-			return ucloud.BulkResponse[ucloud.OpenSession]{}, fn.Errorf(http.StatusBadRequest, "TERMINAL_NOT_SUPPORTED",
-				"Terminals in a folder are not available from this provider yet.")
-		})))
 	return hs
 }

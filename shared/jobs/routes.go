@@ -27,8 +27,6 @@ const (
 	// application (6 KB with eight parameters, about 300 bytes per parameter): 1 MiB is some 3,000
 	// parameters and long descriptions.
 	ApplicationCallMaxBody = 1 << 20
-	// FolderCallMaxBody bounds openTerminalInFolder: one folder path per item (43 bytes for one).
-	FolderCallMaxBody = 64 << 10
 )
 
 // CreateRoutes serves job-create's call of the provider API's path table (appdomain.Calls): the jobs.

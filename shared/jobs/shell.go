@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"net/http"
-	"strings"
 
 	"github.com/ucloud-im/knative-im/shared/fn"
 	"github.com/ucloud-im/knative-im/shared/shellsession"
@@ -34,18 +33,8 @@ func (s *Service) OpenShell(ctx context.Context, req SessionRequest, username st
 	return ucloud.OpenSession{Type: "shell", JobID: req.Job.ID, Rank: req.Rank, DomainOverride: s.ShellURL, SessionIdentifier: id}, nil
 }
 
-// WebSocketURL turns the provider's public base URL into the WebSocket base the browser uses
-// (https -> wss, http -> ws), as the original's ToWebSocketUrl.
-func WebSocketURL(public string) string {
-	public = strings.TrimSuffix(public, "/")
-	if rest, ok := strings.CutPrefix(public, "https://"); ok {
-		return "wss://" + rest
-	}
-	if rest, ok := strings.CutPrefix(public, "http://"); ok {
-		return "ws://" + rest
-	}
-	return public
-}
+// WebSocketURL is shellsession.WebSocketURL (kept for the callers that build job-control's Service).
+func WebSocketURL(public string) string { return shellsession.WebSocketURL(public) }
 
 // coreUsername is the user Core acts for (its ucloud-username header, base64), or "" without one.
 func coreUsername(r *http.Request) string {

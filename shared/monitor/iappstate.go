@@ -26,6 +26,9 @@ func (m *Monitor) iapp(ctx context.Context, jobID string) (iapps.Record, bool, e
 	if errors.Is(err, store.ErrNotFound) {
 		return iapps.Record{}, false, nil
 	}
+	if err == nil {
+		rec, err = iapps.WithLease(ctx, m.Pool, rec) // the terminal's idle lease (terminal_lease)
+	}
 	return rec, err == nil, err
 }
 

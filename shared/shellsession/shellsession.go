@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -29,6 +30,31 @@ type Session struct {
 	JobID    string
 	Rank     int
 	Username string
+	// Terminal marks a session of the integrated terminal (openTerminalInFolder): the shell waits for the
+	// terminal's pod, renews its idle lease on input and reattaches while the job lives.
+	Terminal bool
+}
+
+// PublicEnv is the configuration of the functions that issue sessions (job-control, and config-update for the
+// integrated terminal).
+type PublicEnv struct {
+	// PublicURL is the provider's public base URL (the API host), where browsers open shell sockets.
+	PublicURL string `envconfig:"UCLOUD_IM_PUBLIC_URL"`
+	// ShellSessionTTL is how long a shell session's identifier works unused.
+	ShellSessionTTL time.Duration `envconfig:"SHELL_SESSION_TTL" default:"2m"`
+}
+
+// WebSocketURL turns the provider's public base URL into the WebSocket base the browser uses
+// (https -> wss, http -> ws), as the original's ToWebSocketUrl: a session's domainOverride.
+func WebSocketURL(public string) string {
+	public = strings.TrimSuffix(public, "/")
+	if rest, ok := strings.CutPrefix(public, "https://"); ok {
+		return "wss://" + rest
+	}
+	if rest, ok := strings.CutPrefix(public, "http://"); ok {
+		return "ws://" + rest
+	}
+	return public
 }
 
 // Store is the table.
@@ -54,8 +80,8 @@ func (s Store) Issue(ctx context.Context, sess Session) (string, error) {
 	if ttl <= 0 {
 		ttl = DefaultTTL
 	}
-	_, err := s.Pool.Exec(ctx, `INSERT INTO shell_session (id_hash, job_id, rank, username, expires_at)
-		VALUES ($1, $2, $3, $4, now() + $5::interval)`, hash(id), sess.JobID, sess.Rank, sess.Username, ttl.String())
+	_, err := s.Pool.Exec(ctx, `INSERT INTO shell_session (id_hash, job_id, rank, username, terminal, expires_at)
+		VALUES ($1, $2, $3, $4, $5, now() + $6::interval)`, hash(id), sess.JobID, sess.Rank, sess.Username, sess.Terminal, ttl.String())
 	if err != nil {
 		return "", store.Classify(err)
 	}
@@ -68,7 +94,7 @@ func (s Store) Take(ctx context.Context, id string) (Session, error) {
 	var sess Session
 	err := s.Pool.QueryRow(ctx, `UPDATE shell_session SET used_at = now()
 		WHERE id_hash = $1 AND used_at IS NULL AND expires_at > now()
-		RETURNING job_id, rank, username`, hash(id)).Scan(&sess.JobID, &sess.Rank, &sess.Username)
+		RETURNING job_id, rank, username, terminal`, hash(id)).Scan(&sess.JobID, &sess.Rank, &sess.Username, &sess.Terminal)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Session{}, ErrNoSession
 	}

@@ -63,7 +63,10 @@ var Roles = []Role{
 	// update and reset register (INSERT, UPDATE), compare-and-swap (UPDATE), clear an ended job's row
 	// (DELETE) and ask whether the monitor saw the job end (job_state, read only).
 	// update also decides folders: it reads drives fresh from Core into tracked_drive and reads projects.
-	{FnConfigUpdate, []Grant{{"iapp_config", rw}, {"job_state", ro}, {"tracked_drive", rw}, {"tracked_project", ro}}},
+	// It also serves openTerminalInFolder: the terminal's configuration as above, then its idle lease
+	// (started or renewed, never deleted) and a shell session (INSERT only, as job-control).
+	{FnConfigUpdate, []Grant{{"iapp_config", rw}, {"job_state", ro}, {"tracked_drive", rw}, {"tracked_project", ro},
+		{"terminal_lease", []string{"SELECT", "INSERT", "UPDATE"}}, {"shell_session", []string{"INSERT"}}}},
 	// reset stores the default configuration, which has no folders: no drive is looked at.
 	{FnConfigReset, []Grant{{"iapp_config", rw}, {"job_state", ro}}},
 	// restart reads the job id and deletes a pod.
@@ -73,13 +76,16 @@ var Roles = []Role{
 	// the monitor owns job_state and job_usage (running time and usage reported) and reads configurations
 	// to rebuild integrated applications' pods. It also re-decides integrated applications' folders at every
 	// reconcile: it refreshes tracked_drive from Core and keeps tracked_project from Core's provider notifications.
-	{FnMonitor, []Grant{{"job_state", rw}, {"iapp_config", ro}, {"job_usage", rw}, {"tracked_drive", rw}, {"tracked_project", rw}}},
+	// It reads the terminal's idle lease to stop an idle terminal.
+	{FnMonitor, []Grant{{"job_state", rw}, {"iapp_config", ro}, {"job_usage", rw}, {"tracked_drive", rw}, {"tracked_project", rw}, {"terminal_lease", ro}}},
 	// app-auth records used one-time tokens and removes old ones; it never updates one.
 	{FnAppAuth, []Grant{{"app_token_used", []string{"SELECT", "INSERT", "DELETE"}}}},
 	// job-control hands out shell sessions: it inserts them and can read none back.
 	{FnJobControl, []Grant{{"shell_session", []string{"INSERT"}}}},
 	// job-streams takes a session (UPDATE ... RETURNING needs SELECT) and removes old ones; it never makes one.
-	{FnJobStreams, []Grant{{"shell_session", []string{"SELECT", "UPDATE", "DELETE"}}}},
+	// It renews the terminal's idle lease on keystrokes (UPDATE of an existing row) and reads it to tell an
+	// expired terminal from one still starting.
+	{FnJobStreams, []Grant{{"shell_session", []string{"SELECT", "UPDATE", "DELETE"}}, {"terminal_lease", []string{"SELECT", "UPDATE"}}}},
 }
 
 // RoleOf is the role of function fn.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/ucloud-im/knative-im/shared/coreauth"
 	"github.com/ucloud-im/knative-im/shared/fn"
+	"github.com/ucloud-im/knative-im/shared/iapps"
 	"github.com/ucloud-im/knative-im/shared/kube"
 	"github.com/ucloud-im/knative-im/shared/metrics"
 	"github.com/ucloud-im/knative-im/shared/shellsession"
@@ -25,6 +26,8 @@ type Env struct {
 	LogTailLines int64 `envconfig:"LOG_TAIL_LINES" default:"1000"`
 	// KeepAlive is how often an idle follow socket gets the original's {"ping":"pong"}.
 	KeepAlive time.Duration `envconfig:"STREAM_KEEP_ALIVE" default:"30s"`
+	// IdleEnv is the integrated terminal's idle timeout, as the monitor applies it.
+	iapps.IdleEnv
 }
 
 // Main runs the streams function.
@@ -55,7 +58,8 @@ func Main(name string) {
 		}
 		sessions := &shellsession.Store{Pool: db.Pool}
 		open := metrics.NewSessions(cfg.Metrics)
-		shell := &ShellSocket{Sessions: sessions, Kube: cs, Config: rc, Namespace: env.JobsNamespace, Metrics: open}
+		shell := &ShellSocket{Sessions: sessions, Kube: cs, Config: rc, Namespace: env.JobsNamespace, Metrics: open,
+			Leases: iapps.Leases{Pool: db.Pool}, TerminalIdle: env.TerminalIdle}
 		follow := &FollowSocket{Provider: env.ProviderID, Verifier: coreauth.NewVerifier(key, 30*time.Second), KeepAlive: env.KeepAlive, Metrics: open,
 			Follower: &Follower{Kube: cs, Namespace: env.JobsNamespace, TailLines: env.LogTailLines, EndGrace: 2 * time.Second, Retry: time.Second}}
 		// No server-wide Core check (Server.Auth): the follow checks Core's token itself before the

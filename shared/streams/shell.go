@@ -51,6 +51,15 @@ type ShellSocket struct {
 	Command []string
 	// Metrics, when set, counts the open shells.
 	Metrics *metrics.Sessions
+	// Leases is the integrated terminal's idle lease; without it terminal sessions are refused.
+	Leases TerminalLeases
+	// TerminalIdle is TERMINAL_IDLE_TIMEOUT: a terminal whose lease is older has expired.
+	TerminalIdle time.Duration
+	// RenewEvery bounds the lease writes of one terminal (default: a tenth of TerminalIdle, at most 5 s).
+	RenewEvery time.Duration
+	// SpinnerEvery (500 ms) and PodCheckEvery (1 s) pace the waiting terminal and the check that its pod
+	// still runs.
+	SpinnerEvery, PodCheckEvery time.Duration
 }
 
 type shellPayload struct {
@@ -119,6 +128,10 @@ func (h *ShellSocket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	fn.WithJobID(r.Context(), sess.JobID)
+	if sess.Terminal {
+		h.serveTerminal(r.Context(), ws, conn, initStream, init, sess)
+		return
+	}
 	pod := kube.PodName(sess.JobID, sess.Rank)
 	if err := h.checkPod(r.Context(), pod, sess); err != nil {
 		_ = conn.send(initStream, map[string]string{"type": "data", "data": err.Error() + "\r\n"})

@@ -29,7 +29,7 @@ func TestEveryKindOfRouteRefusesABodyOverItsOwnLimit(t *testing.T) {
 		{"jobs.terminate", jobs.JobCallMaxBody},
 		{"jobs.suspend", jobs.JobCallMaxBody},
 		{"jobs.requestDynamicParameters", jobs.ApplicationCallMaxBody},
-		{"jobs.openTerminalInFolder", jobs.FolderCallMaxBody},
+		{"jobs.openTerminalInFolder", iapps.TerminalCallMaxBody},
 		{"iapps.syncthing.update", iapps.MaxBody},
 		{"iapps.syncthing.retrieve", iapps.MaxBody},
 		{"integration.init", providerinfo.NoBodyMax},

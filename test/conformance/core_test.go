@@ -83,13 +83,14 @@ func TestEveryCoreRequestDecodesAndEveryAnswerFits(t *testing.T) {
 	}
 
 	r.fits(do("jobs.retrieveProducts"))
+	// The integrated terminal in core2's folder (alice's drive): a shell session in core2's shape.
+	r.fits(do("jobs.openTerminalInFolder"))
 
 	// What the original IM's container backend does not do is refused for what it is, and changes nothing.
 	r.refused(do("jobs.suspend"), http.StatusBadRequest, "SUSPEND_NOT_SUPPORTED")
 	r.refused(do("jobs.unsuspend"), http.StatusBadRequest, "SUSPEND_NOT_SUPPORTED")
 	r.refused(do("jobs.attachResource"), http.StatusBadRequest, "RESOURCE_CHANGE_NOT_SUPPORTED")
 	r.refused(do("jobs.detachResource"), http.StatusBadRequest, "RESOURCE_CHANGE_NOT_SUPPORTED")
-	r.refused(do("jobs.openTerminalInFolder"), http.StatusBadRequest, "TERMINAL_NOT_SUPPORTED")
 	r.fits(do("jobs.onUpdatedLabels"))
 	if n := r.pods(fixtureJob); n != 1 {
 		t.Fatalf("after suspend, attach and labels: %d pods, want the job's 1 untouched", n)

@@ -106,6 +106,9 @@ func newRig(t *testing.T) *rig {
 	routes.Handle("/ucloud/k8s/jobs", r.jobs.CreateRoutes())
 	routes.Handle("/ucloud/k8s/", r.jobs.ControlRoutes())
 	routes.Handle("/ucloud/k8s/iapps/", ia.Routes(iapps.OpRetrieve, iapps.OpUpdate, iapps.OpReset, iapps.OpRestart))
+	// openTerminalInFolder is config-update's: the terminal's configuration, lease and a shell session on its role.
+	terminal := &iapps.TerminalOpener{Service: ia, Leases: iapps.Leases{Pool: db.Pool}, Sessions: &shellsession.Store{Pool: db.Pool}}
+	routes.Handle(iapps.TerminalOpenPath("k8s"), terminal.Routes())
 	key, err := coreauth.ParsePublicKey(core.PublicKeyPEM())
 	if err != nil {
 		t.Fatal(err)
@@ -126,6 +129,7 @@ func newRig(t *testing.T) *rig {
 	t.Cleanup(srv.Close)
 	r.url = srv.URL
 	r.jobs.ShellURL = jobs.WebSocketURL(srv.URL)
+	terminal.ShellURL = jobs.WebSocketURL(srv.URL)
 	return r
 }
 

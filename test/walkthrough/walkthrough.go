@@ -59,6 +59,7 @@ func Run(ctx context.Context, c Config) error {
 		{"syncthing: set a configuration, read it back, a stale ETag, restart", w.syncthing},
 		{"interactive session: open it, authorize, reach the app through the gateway", w.session},
 		{"streams: follow a 2-rank job's logs as Core does, open a shell in rank 1 as the browser does (through the gateway to job-streams)", w.streams},
+		{"terminal: openTerminalInFolder for a fresh user (through the gateway to config-update), the waiting text, a command in the integrated terminal (job-streams)", w.terminal},
 	} {
 		fmt.Fprintf(c.Out, "\n== %s\n", step.name)
 		if err := step.fn(ctx); err != nil {
