@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"time"
 
-
 	"github.com/ucloud-im/knative-im/shared/coreauth"
 	"github.com/ucloud-im/knative-im/shared/drives"
 	"github.com/ucloud-im/knative-im/shared/fn"
