@@ -107,7 +107,7 @@ func TestRetrieveAsItsOwnRoleStaysCoherent(t *testing.T) {
 	update := &iapps.ConfigStore{Pool: sdb.Open(t, store.FnConfigUpdate).Pool}
 	key := iapps.Key{App: "terminal", CreatedBy: "alice#1"}
 	req := iapps.RetrieveRequest{ProductID: "terminal", Principal: ucloud.ResourceOwner{CreatedBy: "alice#1"}}
-	rec, err := update.Register(ctx, key, json.RawMessage(`{"folders":[]}`), func(context.Context, string) (string, error) { return "77", nil })
+	rec, _, err := update.Register(ctx, key, json.RawMessage(`{"folders":[]}`), func(context.Context, string) (string, error) { return "77", nil })
 	if err != nil {
 		t.Fatal(err)
 	}

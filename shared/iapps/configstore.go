@@ -111,20 +111,25 @@ func (s *ConfigStore) ActiveJobs(ctx context.Context) ([]string, error) {
 // all instances: a session advisory lock on the key serialises the callers, the intent is recorded in a
 // 'registering' row before Core is called, and a caller that finds such a row (an earlier instance crashed
 // between the two steps) registers again with the same providerGeneratedId so Core can recognise it.
-func (s *ConfigStore) Register(ctx context.Context, key Key, initial json.RawMessage, register func(ctx context.Context, intent string) (string, error)) (Record, error) {
+//
+// The row becomes active holding cfg under a new ETag, in the same statement that records the job, and
+// applied is true: the caller's configuration is stored. (Activating it with a default first let the
+// monitor see an active application with no folders in between and tell Core it was powered off.) When
+// another caller registered the job first, the row is returned as it is and applied is false.
+func (s *ConfigStore) Register(ctx context.Context, key Key, cfg json.RawMessage, register func(ctx context.Context, intent string) (string, error)) (r Record, applied bool, err error) {
 	if r, err := s.Get(ctx, key); err == nil && r.Active() {
-		return r, nil
+		return r, false, nil
 	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return Record{}, err
+		return Record{}, false, err
 	}
 	conn, err := s.Pool.Acquire(ctx)
 	if err != nil {
-		return Record{}, store.Classify(err)
+		return Record{}, false, store.Classify(err)
 	}
 	defer conn.Release()
 	lockKey := fmt.Sprintf("iapp:%s/%s/%s", key.App, key.CreatedBy, key.Project)
 	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock(hashtextextended($1, 0))", lockKey); err != nil {
-		return Record{}, store.Classify(err)
+		return Record{}, false, store.Classify(err)
 	}
 	defer func() {
 		// Unlock even when ctx has ended; the connection goes back to the pool and must not keep the lock.
@@ -132,29 +137,33 @@ func (s *ConfigStore) Register(ctx context.Context, key Key, initial json.RawMes
 			conn.Conn().Close(context.Background())
 		}
 	}()
-	r, err := scanRecord(conn.QueryRow(ctx, selectRecord, key.App, key.CreatedBy, key.Project))
+	r, err = scanRecord(conn.QueryRow(ctx, selectRecord, key.App, key.CreatedBy, key.Project))
 	switch {
 	case err == nil && r.Active():
-		return r, nil // another instance registered it while we waited for the lock
+		return r, false, nil // another instance registered it while we waited for the lock
 	case errors.Is(err, store.ErrNotFound):
 		r, err = scanRecord(conn.QueryRow(ctx, `INSERT INTO iapp_config (app, created_by, project, config, etag, state, intent)
 			VALUES ($1, $2, $3, $4, $5, 'registering', $6)
 			RETURNING `+recordColumns,
-			key.App, key.CreatedBy, key.Project, initial, InitialETag, NewETag()))
+			key.App, key.CreatedBy, key.Project, cfg, InitialETag, NewETag()))
 		if err != nil {
-			return Record{}, err
+			return Record{}, false, err
 		}
 	case err != nil:
-		return Record{}, err
+		return Record{}, false, err
 	}
 	jobID, err := register(ctx, r.Intent)
 	if err != nil {
-		return Record{}, err
+		return Record{}, false, err
 	}
-	return scanRecord(conn.QueryRow(ctx, `UPDATE iapp_config SET job_id = $4, state = 'active', updated_at = now()
+	r, err = scanRecord(conn.QueryRow(ctx, `UPDATE iapp_config SET job_id = $4, state = 'active', config = $5, etag = $6, updated_at = now()
 		WHERE app = $1 AND created_by = $2 AND project = $3
 		RETURNING `+recordColumns,
-		key.App, key.CreatedBy, key.Project, jobID))
+		key.App, key.CreatedBy, key.Project, jobID, cfg, NewETag()))
+	if err != nil {
+		return Record{}, false, err
+	}
+	return r, true, nil
 }
 
 // NewETag is an opaque random token.

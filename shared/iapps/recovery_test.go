@@ -69,7 +69,7 @@ func TestCrashAfterRegisteringIsAdoptedNotRepeated(t *testing.T) {
 	key := iapps.KeyOf("syncthing", alice())
 	h, _ := r.svc.Registry.Lookup("syncthing")
 	crash := errors.New("process died")
-	_, err := r.svc.Store.Register(ctx, key, h.Default(), func(ctx context.Context, intent string) (string, error) {
+	_, _, err := r.svc.Store.Register(ctx, key, h.Default(), func(ctx context.Context, intent string) (string, error) {
 		createdBy := key.CreatedBy
 		if _, err := r.svc.Core.RegisterJobs(ctx, []ucloud.ProviderRegisteredResource[ucloud.JobSpecification]{{
 			Spec: h.JobSpec("k8s"), ProviderGeneratedID: &intent, CreatedBy: &createdBy,

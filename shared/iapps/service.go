@@ -189,12 +189,13 @@ func (s *Service) Restart(ctx context.Context, app string, req RestartRequest) e
 func (s *Service) store(ctx context.Context, h App, key Key, cfg json.RawMessage, expected *string) error {
 	// Refuse a stale ETag before registering anything: with nothing stored only "initial" (or none) matches.
 	rec, err := s.Store.Get(ctx, key)
+	stored := false // cfg stored by the registration itself
 	switch {
 	case errors.Is(err, store.ErrNotFound) || (err == nil && !rec.Active()):
 		if expected != nil && *expected != InitialETag {
 			return errStale
 		}
-		if rec, err = s.Store.Register(ctx, key, h.Default(), s.registerFunc(h, key)); err != nil {
+		if rec, stored, err = s.Store.Register(ctx, key, cfg, s.registerFunc(h, key)); err != nil {
 			return registerError(err)
 		}
 	case err != nil:
@@ -211,11 +212,13 @@ func (s *Service) store(ctx context.Context, h App, key Key, cfg json.RawMessage
 		}
 		return fn.Errorf(http.StatusServiceUnavailable, "JOB_ENDED", "Internal error in %s: its job had ended and has been cleared. Please try again.", key.App)
 	}
-	rec, err = s.Store.CompareAndSwap(ctx, key, cfg, expected)
-	if errors.Is(err, ErrStaleETag) {
-		return errStale
-	} else if err != nil {
-		return storeError(err)
+	if !stored {
+		rec, err = s.Store.CompareAndSwap(ctx, key, cfg, expected)
+		if errors.Is(err, ErrStaleETag) {
+			return errStale
+		} else if err != nil {
+			return storeError(err)
+		}
 	}
 	// The configuration is stored: the call has succeeded. Applying it now spares the user the monitor's
 	// next pass; when the cluster cannot be reached, the monitor applies it later from the stored row.
