@@ -128,13 +128,16 @@ func TestTokensAsCore2SignsThem(t *testing.T) {
 	}
 }
 
-// Core's calls to a provider carry the user's name and give up after 5 s; only a create Core saw succeed
-// makes the job known.
+// Core's calls to a provider carry the user's name and give up after 5 s; a create's job is known while
+// the provider handles it (core2 creates it first: the provider's updates during the call apply), and
+// only a create Core saw succeed keeps it known.
 func TestCallProviderAsCore2(t *testing.T) {
 	core := fakecore.Start(t)
 	var gotUser string
+	var knownDuring bool
 	provider := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		gotUser = r.Header.Get("ucloud-username")
+		knownDuring = core.KnowsJob(r.URL.Query().Get("id"))
 		switch r.URL.Query().Get("mode") {
 		case "slow":
 			select {
@@ -151,10 +154,13 @@ func TestCallProviderAsCore2(t *testing.T) {
 	ctx := context.Background()
 	create := func(id, mode string) fakecore.ProviderCall {
 		t.Helper()
-		call, err := core.CallProvider(ctx, provider.URL, http.MethodPost, "/ucloud/k8s/jobs?mode="+mode, "alice#1234",
+		call, err := core.CallProvider(ctx, provider.URL, http.MethodPost, "/ucloud/k8s/jobs?mode="+mode+"&id="+id, "alice#1234",
 			ucloud.BulkRequest[ucloud.Job]{Items: []ucloud.Job{{ID: id}}})
 		if err != nil {
 			t.Fatal(err)
+		}
+		if !knownDuring {
+			t.Errorf("create %s (%s): the job was unknown to Core while the provider handled the call", id, mode)
 		}
 		return call
 	}

@@ -29,9 +29,11 @@ type ProviderCall struct {
 }
 
 // CallProvider calls the IM as core2 does: Core's service token, the user's name base64-encoded in the
-// ucloud-username header (when given), JSON, and a 5 s client timeout. A create Core sees succeed (2xx)
-// makes the job known to this Core, as core2 confirms it; any other outcome leaves it unknown (core2
-// deletes the job).
+// ucloud-username header (when given), JSON, and a 5 s client timeout. A create's jobs are known to this
+// Core while the provider handles the call, as in core2 (ResourceCreateThroughProvider creates the job
+// before invoking the provider, and the provider's updates during the call apply to it); a create Core
+// sees succeed (2xx) keeps them, as core2 confirms them, and any other outcome forgets them (core2 deletes
+// the job).
 func (c *Core) CallProvider(ctx context.Context, baseURL, method, path, username string, body any) (ProviderCall, error) {
 	var payload io.Reader
 	var sent []byte
@@ -46,6 +48,31 @@ func (c *Core) CallProvider(ctx context.Context, baseURL, method, path, username
 	if err != nil {
 		return ProviderCall{}, err
 	}
+	// Read back from the bytes sent, so a body given as raw JSON (core2's own bytes) counts too.
+	var created ucloud.BulkRequest[ucloud.Job]
+	var added []string // jobs this call made known, forgotten unless the create succeeds
+	if method == http.MethodPost && isCreate(path) && json.Unmarshal(sent, &created) == nil {
+		c.mu.Lock()
+		for _, j := range created.Items {
+			if _, known := c.jobs[j.ID]; !known {
+				c.jobs[j.ID] = j
+				added = append(added, j.ID)
+			}
+		}
+		c.mu.Unlock()
+	}
+	succeeded := false
+	defer func() {
+		if succeeded {
+			return
+		}
+		c.mu.Lock()
+		for _, id := range added {
+			delete(c.jobs, id)
+			delete(c.transitions, id)
+		}
+		c.mu.Unlock()
+	}()
 	req.Header.Set("Authorization", "Bearer "+c.Token())
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -69,15 +96,7 @@ func (c *Core) CallProvider(ctx context.Context, baseURL, method, path, username
 		return ProviderCall{}, fmt.Errorf("fake Core -> provider %s: reading the answer: %w", path, err)
 	}
 	call := ProviderCall{Status: resp.StatusCode, Body: raw}
-	// Read back from the bytes sent, so a body given as raw JSON (core2's own bytes) counts too.
-	var created ucloud.BulkRequest[ucloud.Job]
-	if method == http.MethodPost && isCreate(path) && call.Status/100 == 2 && json.Unmarshal(sent, &created) == nil {
-		c.mu.Lock()
-		for _, j := range created.Items {
-			c.jobs[j.ID] = j
-		}
-		c.mu.Unlock()
-	}
+	succeeded = call.Status/100 == 2
 	return call, nil
 }
 
