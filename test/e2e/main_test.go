@@ -31,11 +31,13 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	binDir = dir
+	// The functions' binaries are ~740 MB: removed after the run, or every run leaves them in the temp folder.
 	if err := buildFunctions(dir); err != nil {
 		fmt.Fprintln(os.Stderr, err)
+		_ = os.RemoveAll(dir)
 		os.Exit(1)
 	}
-	envtest.Main(m, &env) // exits
+	envtest.Main(m, &env, func() { _ = os.RemoveAll(dir) }) // exits
 }
 
 // buildFunctions builds every function under functions/ into dir.

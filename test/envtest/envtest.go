@@ -70,8 +70,8 @@ type part struct {
 }
 
 // Main stores an environment that starts nothing yet in *dst, runs the tests, stops whatever they
-// started and exits with their code.
-func Main(m *testing.M, dst **Env) {
+// started, runs after (a package's own clean-up: it cannot defer, Main exits) and exits with their code.
+func Main(m *testing.M, dst **Env, after ...func()) {
 	env := &Env{}
 	*dst = env
 	code := m.Run()
@@ -80,6 +80,9 @@ func Main(m *testing.M, dst **Env) {
 		if code == 0 {
 			code = 1
 		}
+	}
+	for _, f := range after {
+		f()
 	}
 	os.Exit(code)
 }
