@@ -1,8 +1,10 @@
 package monitor
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -16,17 +18,16 @@ import (
 // so the next monitor sends it again under the same sequence number and status-report drops the copy;
 // the next change's intent records it anyway (RecordIntent writes the previous accepted change).
 type acceptedWriter struct {
-	db     *store.JobStates
-	writes *groupWriter // the acceptances join the intents' commits
-	log    *slog.Logger
+	db  *store.JobStates
+	log *slog.Logger
 
 	mu      sync.Mutex
 	pending map[string]store.Accepted
 	wake    chan struct{}
 }
 
-func newAcceptedWriter(db *store.JobStates, writes *groupWriter, log *slog.Logger) *acceptedWriter {
-	return &acceptedWriter{db: db, writes: writes, log: log, pending: map[string]store.Accepted{}, wake: make(chan struct{}, 1)}
+func newAcceptedWriter(db *store.JobStates, log *slog.Logger) *acceptedWriter {
+	return &acceptedWriter{db: db, log: log, pending: map[string]store.Accepted{}, wake: make(chan struct{}, 1)}
 }
 
 // add queues a for writing; a later change of the same job replaces an earlier one not yet written.
@@ -77,12 +78,16 @@ func (w *acceptedWriter) flush(ctx context.Context) error {
 	if len(batch) == 0 {
 		return nil
 	}
-	// One statement per job, so the group commit can take the rows' locks in job id order.
-	rows := make([]rowWrite, len(batch))
-	for i, a := range batch {
-		rows[i] = rowWrite{jobID: a.JobID, queue: func(b *pgx.Batch) { w.db.QueueAcceptedMany(b, []store.Accepted{a}) }}
+	// Committed lazily (store.CommitLazily), beside the intents' group commits rather than in them: a lost
+	// acceptance costs only a resend (above), so its commit need not wait for a disk flush, and the intents'
+	// groups, which must, stay small. One statement per job, in job id order, as the groups take their locks,
+	// so the two cannot deadlock.
+	slices.SortFunc(batch, func(a, b store.Accepted) int { return cmp.Compare(a.JobID, b.JobID) })
+	var b pgx.Batch
+	for _, a := range batch {
+		w.db.QueueAcceptedMany(&b, []store.Accepted{a})
 	}
-	err := w.writes.write(ctx, rows...)
+	err := store.CommitLazily(ctx, w.db.Pool, &b)
 	if err != nil {
 		for _, a := range batch {
 			w.add(a) // kept, unless a later change of the job came meanwhile

@@ -12,8 +12,8 @@ import (
 	"github.com/ucloud-im/knative-im/shared/store"
 )
 
-// groupWriter commits the monitor's writes (each change's usage record and intent, the batched
-// acceptances) that arrive together in one transaction: with a durable database each commit waits for its
+// groupWriter commits the monitor's writes (each change's usage record, intent and outbox row) that
+// arrive together in one transaction: with a durable database each commit waits for its
 // WAL flush, and at 100 changes/s the two commits per change, one after the other, were most of a change's
 // p99. A write is committed at once while fewer than maxCommits commits run (nobody waits to fill a
 // group); the writes arriving while all of them run form the next groups. Several commits run side by side

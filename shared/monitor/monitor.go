@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	corev1 "k8s.io/api/core/v1"
@@ -24,12 +25,14 @@ import (
 	"github.com/ucloud-im/knative-im/shared/kube"
 	"github.com/ucloud-im/knative-im/shared/metrics"
 	"github.com/ucloud-im/knative-im/shared/store"
+	"github.com/ucloud-im/knative-im/shared/tracing"
 	"github.com/ucloud-im/knative-im/shared/ucloud"
 )
 
-// Sender delivers one job state change (the CloudEvent to K_SINK); it returns only once it was accepted.
+// Sender delivers one job state change's event (jobevents.Build, to K_SINK); it returns only once the
+// event was accepted.
 type Sender interface {
-	Send(ctx context.Context, jobID string, seq int64, u ucloud.JobUpdate) error
+	Send(ctx context.Context, e event.Event) error
 }
 
 // Monitor watches the job pods of one namespace.
@@ -127,7 +130,7 @@ func (m *Monitor) Run(ctx context.Context) error {
 	// than over the minutes the runtime's scavenger takes.
 	debug.FreeOSMemory()
 	m.writes = &groupWriter{pool: m.Pool}
-	m.accepted = newAcceptedWriter(m.states(), m.writes, m.Log)
+	m.accepted = newAcceptedWriter(m.states(), m.Log)
 	acceptedDone := make(chan struct{})
 	go func() { defer close(acceptedDone); m.accepted.run(ctx) }()
 	defer func() { <-acceptedDone }()
@@ -296,8 +299,11 @@ func asPods(objs []any) []*corev1.Pod {
 // so a monitor that crashed in between can tell, on its next look, a resend of that change (the same number:
 // status-report drops it if it had arrived) from a later change (a new number; reusing the old one would have
 // status-report drop the later change as a duplicate).
-// The intent is committed with the change's usage record (writes), in one transaction shared with the
-// other changes being committed at the same time (groupWriter).
+// The intent is committed with the change's usage record (writes) and the change's row in status-report's
+// outbox, in one transaction shared with the other changes being committed at the same time (groupWriter).
+// So a change costs one durable commit before Core can have it: status-report finds the event's row already
+// there (its insert writes nothing) and delivers at once; the event wakes it (Knative scales it from zero
+// on events) and carries the change for a row the monitor did not write (a resend after a crash).
 func (m *Monitor) report(ctx context.Context, jobID string, prev store.JobStateRow, obs Observation, writes *pgx.Batch, st *stages) error {
 	state, msg := obs.State, obs.Status
 	u := ucloud.JobUpdate{State: &state, Status: &msg, Timestamp: m.Now().UnixMilli()}
@@ -308,8 +314,17 @@ func (m *Monitor) report(ctx context.Context, jobID string, prev store.JobStateR
 	resend := prev.SentSeq > prev.Seq && prev.SentState == state
 	if resend {
 		seq = prev.SentSeq
-	} else {
+	}
+	e, err := jobevents.Build(jobID, seq, u)
+	if err != nil {
+		return err
+	}
+	// The producer span covers the outbox row and the event, so the row carries the trace to Core's update.
+	ctx, span := jobevents.StartSend(ctx, &e)
+	defer span.End()
+	if !resend {
 		m.states().QueueIntent(writes, jobID, prev, seq, state)
+		store.QueueOutboxInsert(writes, store.OutboxRow{EventID: e.ID(), JobID: jobID, Seq: seq, Update: e.Data(), TraceParent: tracing.TraceParent(ctx)})
 	}
 	if writes.Len() > 0 {
 		if err := m.writer().write(ctx, rowWrite{jobID: jobID, queue: func(b *pgx.Batch) { b.QueuedQueries = append(b.QueuedQueries, writes.QueuedQueries...) }}); err != nil {
@@ -321,11 +336,10 @@ func (m *Monitor) report(ctx context.Context, jobID string, prev store.JobStateR
 		m.memory().set(jobID, store.JobStateRow{State: prev.State, Seq: prev.Seq, SentSeq: seq, SentState: state})
 	}
 	st.mark("intent")
-	if err := m.Sink.Send(ctx, jobID, seq, u); err != nil {
+	if err := m.Sink.Send(ctx, e); err != nil {
 		return fmt.Errorf("send %s for job %s: %w", state, jobID, err)
 	}
 	st.mark("send")
-	var err error
 	if m.accepted != nil {
 		m.accepted.add(store.Accepted{JobID: jobID, Seq: seq, State: state})
 	} else {

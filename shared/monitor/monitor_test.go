@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/jackc/pgx/v5/pgxpool"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -64,11 +65,11 @@ type countingSink struct {
 	c *sendCounter
 }
 
-func (s countingSink) Send(ctx context.Context, jobID string, seq int64, u ucloud.JobUpdate) error {
+func (s countingSink) Send(ctx context.Context, e event.Event) error {
 	s.c.mu.Lock()
-	s.c.per[jobID]++
+	s.c.per[e.Subject()]++
 	s.c.mu.Unlock()
-	return s.Sender.Send(ctx, jobID, seq, u)
+	return s.Sender.Send(ctx, e)
 }
 
 func (c *sendCounter) of(jobIDs []string) map[string]int {
@@ -353,8 +354,12 @@ type crashingSink struct {
 	sent  chan struct{}
 }
 
-func (c *crashingSink) Send(ctx context.Context, jobID string, seq int64, u ucloud.JobUpdate) error {
-	if err := c.Sender.Send(ctx, jobID, seq, u); err != nil || jobID != c.jobID || *u.State != c.state {
+func (c *crashingSink) Send(ctx context.Context, e event.Event) error {
+	jobID, _, u, err := jobevents.Parse(e)
+	if err != nil {
+		return err
+	}
+	if err := c.Sender.Send(ctx, e); err != nil || jobID != c.jobID || *u.State != c.state {
 		return err
 	}
 	close(c.sent)

@@ -8,11 +8,10 @@ import (
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"github.com/cloudevents/sdk-go/v2/event"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 
 	"github.com/ucloud-im/knative-im/shared/eventauth"
-	"github.com/ucloud-im/knative-im/shared/jobevents"
-	"github.com/ucloud-im/knative-im/shared/ucloud"
 )
 
 // EventSink sends job state changes as CloudEvents to K_SINK (the Broker in a cluster, status-report in
@@ -55,14 +54,8 @@ func (b *bearer) RoundTrip(r *http.Request) (*http.Response, error) {
 	return b.next.RoundTrip(r)
 }
 
-// Send implements Sender with the event jobevents.Build makes.
-func (s *EventSink) Send(ctx context.Context, jobID string, seq int64, u ucloud.JobUpdate) error {
-	e, err := jobevents.Build(jobID, seq, u)
-	if err != nil {
-		return err
-	}
-	ctx, span := jobevents.StartSend(ctx, &e)
-	defer span.End()
+// Send implements Sender: it posts e, retrying with backoff until it is accepted or ctx ends.
+func (s *EventSink) Send(ctx context.Context, e event.Event) error {
 	ctx = cloudevents.ContextWithRetriesExponentialBackoff(ctx, 100*time.Millisecond, 8)
 	if res := s.client.Send(ctx, e); !cloudevents.IsACK(res) {
 		return fmt.Errorf("sink refused event %s: %w", e.ID(), res)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ucloud-im/knative-im/shared/eventauth"
+	"github.com/ucloud-im/knative-im/shared/jobevents"
 	"github.com/ucloud-im/knative-im/shared/monitor"
 	"github.com/ucloud-im/knative-im/shared/ucloud"
 )
@@ -36,7 +37,11 @@ func TestSinkSendsTheTokenFileAsItRotates(t *testing.T) {
 	send := func(seq int64, state ucloud.JobState, within time.Duration) error {
 		ctx, cancel := context.WithTimeout(context.Background(), within)
 		defer cancel()
-		return sink.Send(ctx, "501", seq, ucloud.JobUpdate{State: &state, Timestamp: time.Now().UnixMilli()})
+		e, err := jobevents.Build("501", seq, ucloud.JobUpdate{State: &state, Timestamp: time.Now().UnixMilli()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sink.Send(ctx, e)
 	}
 	if err := send(1, ucloud.StateInQueue, 20*time.Second); err != nil {
 		t.Fatalf("with the monitor's token: %v", err)

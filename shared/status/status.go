@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ucloud-im/knative-im/shared/fn"
@@ -195,8 +196,8 @@ func (r *Reporter) Drain(ctx context.Context) (int, error) {
 		case err != nil:
 			return delivered, err
 		}
-		if _, err := conn.Exec(ctx, "UPDATE outbox SET delivered_at = now() WHERE id = ANY($1)", ids); err != nil {
-			return delivered, store.Classify(err)
+		if err := markDelivered(ctx, conn, ids); err != nil {
+			return delivered, err
 		}
 		delivered += len(ids)
 		r.Metrics.Delivered(len(ids))
@@ -206,6 +207,17 @@ func (r *Reporter) Drain(ctx context.Context) (int, error) {
 			return delivered, nil
 		}
 	}
+}
+
+// markDelivered records that Core accepted the rows ids, committed lazily (store.CommitLazily): the next
+// batch, and the changes arriving meanwhile, no longer wait behind a disk flush after every delivery. Only
+// a crash of PostgreSQL itself right after can lose the mark, and then the rows are delivered again, as
+// when status-report is killed between Core's answer and this commit. A row is marked only after Core
+// accepted it, so nothing is lost either way.
+func markDelivered(ctx context.Context, conn *pgxpool.Conn, ids []int64) error {
+	var b pgx.Batch
+	b.Queue("UPDATE outbox SET delivered_at = now() WHERE id = ANY($1)", ids)
+	return store.CommitLazily(ctx, conn, &b)
 }
 
 // deliverEach sends items singly; one Core refuses on its own is recorded as rejected, with Core's reason,

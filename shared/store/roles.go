@@ -77,7 +77,11 @@ var Roles = []Role{
 	// to rebuild integrated applications' pods. It also re-decides integrated applications' folders at every
 	// reconcile: it refreshes tracked_drive from Core and keeps tracked_project from Core's provider notifications.
 	// It reads the terminal's idle lease to stop an idle terminal.
-	{FnMonitor, []Grant{{"job_state", rw}, {"iapp_config", ro}, {"job_usage", rw}, {"tracked_drive", rw}, {"tracked_project", rw}, {"terminal_lease", ro}}},
+	// It puts each change it is about to send in the outbox, in the transaction of its intent (INSERT only:
+	// it can neither read, change nor remove a row there). This gives it nothing new: status-report already
+	// stores whatever update the monitor's events carry.
+	{FnMonitor, []Grant{{"job_state", rw}, {"iapp_config", ro}, {"job_usage", rw}, {"tracked_drive", rw}, {"tracked_project", rw}, {"terminal_lease", ro},
+		{"outbox", []string{"INSERT"}}, {"outbox_id_seq", []string{"USAGE"}}}},
 	// app-auth records used one-time tokens and removes old ones; it never updates one.
 	{FnAppAuth, []Grant{{"app_token_used", []string{"SELECT", "INSERT", "DELETE"}}}},
 	// job-control hands out shell sessions: it inserts them and can read none back.

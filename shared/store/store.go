@@ -251,3 +251,19 @@ func MigrationCount() int {
 	all, _ := migrations()
 	return len(all)
 }
+
+// CommitLazily runs the statements queued on b in one transaction whose commit does not wait for its WAL
+// flush (synchronous_commit off for it alone). Its effects are visible to every session at once and
+// survive any crash of the caller; only a crash of PostgreSQL itself within the WAL writer's delay (well
+// under a second) can undo them. For writes whose loss costs only a repeat: the caller must be able to do
+// them again.
+func CommitLazily(ctx context.Context, q interface {
+	SendBatch(context.Context, *pgx.Batch) pgx.BatchResults
+}, b *pgx.Batch) error {
+	lazy := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, len(b.QueuedQueries)+3)}
+	lazy.Queue("BEGIN")
+	lazy.Queue("SET LOCAL synchronous_commit TO off")
+	lazy.QueuedQueries = append(lazy.QueuedQueries, b.QueuedQueries...)
+	lazy.Queue("COMMIT")
+	return Classify(q.SendBatch(ctx, lazy).Close())
+}
