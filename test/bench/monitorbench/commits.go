@@ -12,9 +12,9 @@ import (
 
 // commitProbe is the anchor for the pipeline's durable writes: while the steady state runs it commits one
 // single-row INSERT at a time, every 20 ms, on the same PostgreSQL (durable, as the benchmark runs it), and
-// times each. A change reaches Core after at least two such commits one after the other (the monitor's
-// intent, status-report's outbox row), so their p99 on this machine, now, is a floor no pipeline design
-// with these guarantees goes below.
+// times each. A change reaches Core after at least one such commit (the monitor's intent, with the change's
+// outbox row), so its p99 on this machine, now, is a floor no pipeline design with these guarantees goes
+// below.
 type commitProbe struct {
 	cancel context.CancelFunc
 	done   chan struct{}

@@ -277,8 +277,9 @@ func bareInformer(ns string) error {
 	return nil
 }
 
-// outboxWait is, per job of ids, how long its update to state waited in status-report's outbox: from the
-// insert (created_at, the event's arrival) to the row being marked delivered after Core's 2xx.
+// outboxWait is, per job of ids, how long its update to state waited in the outbox: from the insert
+// (created_at: the start of the monitor's group commit that wrote it) to the row being marked delivered
+// after Core's 2xx.
 func outboxWait(ctx context.Context, databaseURL string, ids []string, state string) (dist, error) {
 	conn, err := pgx.Connect(ctx, databaseURL)
 	if err != nil {
