@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/informers"
 	coreinformers "k8s.io/client-go/informers/core/v1"
@@ -60,8 +59,8 @@ func newController(pods coreinformers.PodInformer, queue workqueue.TypedRateLimi
 		return nil, err
 	}
 	if err := c.informer.AddIndexers(cache.Indexers{byJob: func(obj any) ([]string, error) {
-		if p, ok := obj.(*corev1.Pod); ok && p.Labels[kube.LabelJobID] != "" {
-			return []string{p.Labels[kube.LabelJobID]}, nil
+		if id := jobOf(obj); id != "" {
+			return []string{id}, nil
 		}
 		return nil, nil
 	}}); err != nil {
@@ -79,9 +78,9 @@ func (c *controller) enqueue(obj any) {
 	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 		obj = d.Obj
 	}
-	if p, ok := obj.(*corev1.Pod); ok && p.Labels[kube.LabelJobID] != "" {
-		c.queued.add(p.Labels[kube.LabelJobID])
-		c.queue.Add(p.Labels[kube.LabelJobID])
+	if id := jobOf(obj); id != "" {
+		c.queued.add(id)
+		c.queue.Add(id)
 	}
 }
 

@@ -177,7 +177,7 @@ func TestFoldTable(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				slim[i] = o.(*corev1.Pod)
+				slim[i] = o.(*cachedPod).pod()
 			}
 			if slimGot, slimOK := Fold(slim, now); slimOK != ok || !cmp.Equal(got, slimGot) {
 				t.Errorf("Fold of the slimmed pods = %+v, %v; of the whole pods %+v, %v", slimGot, slimOK, got, ok)

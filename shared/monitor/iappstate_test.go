@@ -62,7 +62,7 @@ func slim(t *testing.T, pods ...*corev1.Pod) []*corev1.Pod {
 		if err != nil {
 			t.Fatal(err)
 		}
-		out[i] = s.(*corev1.Pod)
+		out[i] = s.(*cachedPod).pod()
 	}
 	return out
 }

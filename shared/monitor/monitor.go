@@ -284,12 +284,12 @@ func deleteJobPods(ctx context.Context, cs kubernetes.Interface, namespace, jobI
 	return err
 }
 
-// asPods keeps the pods of the informer cache's objects.
+// asPods are the pods of the informer cache's objects, as the rules read them.
 func asPods(objs []any) []*corev1.Pod {
 	pods := make([]*corev1.Pod, 0, len(objs))
 	for _, o := range objs {
-		if p, ok := o.(*corev1.Pod); ok {
-			pods = append(pods, p)
+		if c, ok := o.(*cachedPod); ok {
+			pods = append(pods, c.pod())
 		}
 	}
 	return pods

@@ -54,7 +54,7 @@ func TestSlimPodKeepsWhatTheMonitorReads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(want, got); diff != "" {
+	if diff := cmp.Diff(want, got.(*cachedPod).pod()); diff != "" {
 		t.Errorf("slimPod (-want, +got):\n%s", diff)
 	}
 }
