@@ -1,12 +1,12 @@
 package appauth
 
 import (
-	"bufio"
 	"net"
 	"net/http"
 	"sync"
 	"time"
 
+	"github.com/ucloud-im/knative-im/shared/fn"
 	"github.com/ucloud-im/knative-im/shared/metrics"
 )
 
@@ -42,54 +42,21 @@ func (m *Metrics) observe(w http.ResponseWriter, r *http.Request, serve func(w h
 		return
 	}
 	began := time.Now()
-	sw := &statusWriter{ResponseWriter: w, sessions: m.Sessions}
+	sw := &fn.StatusWriter{ResponseWriter: w, WrapConn: func(c net.Conn) net.Conn {
+		return &sessionConn{Conn: c, closed: m.Sessions.Open("app")}
+	}}
 	route := serve(sw)
 	if route == "" {
 		return // a probe
 	}
-	status := sw.status
+	status := sw.Status()
 	switch {
-	case sw.hijacked && status == 0:
+	case sw.Hijacked() && status == 0:
 		status = http.StatusSwitchingProtocols
 	case status == 0:
 		status = http.StatusOK
 	}
 	m.HTTP.Observe(route, r.Method, status, time.Since(began))
-}
-
-// statusWriter notes the status and keeps the writer's other abilities: ResponseController reaches
-// Flush through Unwrap (the reverse proxy flushes streamed answers), and Hijack is its own so the tunnel is
-// counted.
-type statusWriter struct {
-	http.ResponseWriter
-	status   int
-	hijacked bool
-	sessions *metrics.Sessions
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	c, rw, err := http.NewResponseController(w.ResponseWriter).Hijack()
-	if err != nil {
-		return nil, nil, err
-	}
-	w.hijacked = true
-	return &sessionConn{Conn: c, closed: w.sessions.Open("app")}, rw, nil
 }
 
 // sessionConn ends its session when the connection is closed, once.

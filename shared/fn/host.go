@@ -151,29 +151,6 @@ func (s *Server) limitBody(next http.Handler) http.Handler {
 	})
 }
 
-// statusWriter remembers the status for the access log.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-// Unwrap lets http.ResponseController reach the connection (deadlines, flushing) through the wrapper.
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
 // observe gives each request an id and a logger, recovers panics into a 500, and logs one line per request.
 func (s *Server) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -191,7 +168,7 @@ func (s *Server) observe(next http.Handler) http.Handler {
 		ctx, rl := withRequestLog(ctx, s.logger().With("request_id", id))
 		rl.setTrace(ctx)
 		r = r.WithContext(ctx)
-		sw := &statusWriter{ResponseWriter: w}
+		sw := &StatusWriter{ResponseWriter: w}
 		began := time.Now()
 		defer func() {
 			if p := recover(); p != nil {
@@ -199,14 +176,14 @@ func (s *Server) observe(next http.Handler) http.Handler {
 					panic(p)
 				}
 				rl.get().Error("handler panicked", "panic", fmt.Sprint(p))
-				if sw.status == 0 {
+				if sw.Status() == 0 {
 					WriteError(sw, r, errors.New("panic"))
 				}
 			}
 			if probe {
 				return
 			}
-			status := sw.status
+			status := sw.Status()
 			if status == 0 {
 				status = http.StatusOK
 			}
@@ -214,7 +191,7 @@ func (s *Server) observe(next http.Handler) http.Handler {
 			if s.http != nil {
 				s.http.Observe(s.routeOf(r), r.Method, status, time.Since(began))
 			}
-			rl.get().Info("request", "method", r.Method, "path", r.URL.Path, "status", sw.status, "duration_ms", time.Since(began).Milliseconds())
+			rl.get().Info("request", "method", r.Method, "path", r.URL.Path, "status", sw.Status(), "duration_ms", time.Since(began).Milliseconds())
 		}()
 		next.ServeHTTP(sw, r)
 	})

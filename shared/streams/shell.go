@@ -165,6 +165,16 @@ func (h *ShellSocket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ws.Close()
 	}()
 
+	readFrames(ws, conn, func(data string) error {
+		_, err := io.WriteString(stdinW, data)
+		return err
+	}, sizes.push)
+}
+
+// readFrames reads the browser's frames after the initialize until it leaves, onInput fails or an
+// acknowledgement cannot be sent: input goes to onInput, resize (and a second initialize, as in the
+// original) to onResize, and each is acknowledged on its stream; other frames are ignored.
+func readFrames(ws *websocket.Conn, conn *shellConn, onInput func(data string) error, onResize func(cols, rows uint16)) {
 	for {
 		var req request
 		if err := ws.ReadJSON(&req); err != nil {
@@ -176,11 +186,11 @@ func (h *ShellSocket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		switch p.Type {
 		case "input":
-			if _, err := io.WriteString(stdinW, p.Data); err != nil {
+			if onInput(p.Data) != nil {
 				return
 			}
-		case "resize", "initialize": // a second initialize is a resize, as in the original
-			sizes.push(p.Cols, p.Rows)
+		case "resize", "initialize":
+			onResize(p.Cols, p.Rows)
 		default:
 			continue
 		}

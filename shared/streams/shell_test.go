@@ -131,6 +131,22 @@ func attach(sh *fakecore.Shell) *terminal {
 	return tm
 }
 
+// dialShell opens the browser's socket of session s as user, attaches a terminal to it and initializes it
+// at 80x24 with the session's identifier. The caller closes the shell.
+func dialShell(t *testing.T, s ucloud.OpenSession, user string) (*fakecore.Shell, *terminal) {
+	t.Helper()
+	sh, err := fakecore.OpenShell(context.Background(), s, provider, user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tm := attach(sh)
+	if _, err := sh.Initialize(s.SessionIdentifier, 80, 24); err != nil {
+		sh.Close()
+		t.Fatal(err)
+	}
+	return sh, tm
+}
+
 var escapes = regexp.MustCompile(`\x1b(\[[0-9;?]*[a-zA-Z]|\][^\x07]*\x07)`)
 
 // lines is the terminal's output without escapes, line by line.
@@ -169,15 +185,8 @@ func TestShellSessionRunsCommandsWithTheBrowsersSize(t *testing.T) {
 	if s.Type != "shell" || s.JobID != f.id || s.Rank != 0 || s.DomainOverride != "ws"+strings.TrimPrefix(f.streams.URL, "http") || len(s.SessionIdentifier) != 64 {
 		t.Fatalf("session %+v", s)
 	}
-	sh, err := fakecore.OpenShell(context.Background(), s, provider, "alice#1234")
-	if err != nil {
-		t.Fatal(err)
-	}
+	sh, tm := dialShell(t, s, "alice#1234")
 	defer sh.Close()
-	tm := attach(sh)
-	if _, err := sh.Initialize(s.SessionIdentifier, 80, 24); err != nil {
-		t.Fatal(err)
-	}
 	in, err := sh.Input("stty size; echo hello\r")
 	if err != nil {
 		t.Fatal(err)
@@ -238,14 +247,7 @@ func TestShellRefusesUsedExpiredForgedAndOtherJobsSessions(t *testing.T) {
 	f := newShellFixture(t, 0)
 
 	used := f.openSession(t, f.id, 0)
-	sh, err := fakecore.OpenShell(context.Background(), used, provider, "alice#1234")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tm := attach(sh)
-	if _, err := sh.Initialize(used.SessionIdentifier, 80, 24); err != nil {
-		t.Fatal(err)
-	}
+	sh, tm := dialShell(t, used, "alice#1234")
 	envtestWait(t, func() bool { tm.mu.Lock(); defer tm.mu.Unlock(); return tm.init })
 	sh.Close()
 

@@ -2,7 +2,6 @@ package streams
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"sync"
 	"time"
@@ -150,31 +149,20 @@ func (h *ShellSocket) renew(ctx context.Context, jobID string) {
 func (h *ShellSocket) readTerminal(ctx context.Context, ws *websocket.Conn, conn *shellConn, jobID string, in *terminalInput) {
 	var renewed time.Time
 	every := h.renewEvery()
-	for {
-		var req request
-		if err := ws.ReadJSON(&req); err != nil {
-			return
-		}
-		var p shellPayload
-		if json.Unmarshal(req.Payload, &p) != nil {
-			continue
-		}
-		switch p.Type {
-		case "input":
-			in.write(p.Data)
-		case "resize", "initialize":
-			in.resize(p.Cols, p.Rows)
-		default:
-			continue
-		}
+	touched := func() {
 		if time.Since(renewed) >= every {
 			renewed = time.Now()
 			h.renew(ctx, jobID)
 		}
-		if conn.send(req.StreamID, map[string]string{"type": "ack"}) != nil {
-			return
-		}
 	}
+	readFrames(ws, conn, func(data string) error {
+		in.write(data)
+		touched()
+		return nil
+	}, func(cols, rows uint16) {
+		in.resize(cols, rows)
+		touched()
+	})
 }
 
 // waitTerminal waits for the terminal's pod to run, showing the waiting text and spinner meanwhile (and

@@ -13,7 +13,6 @@ import (
 
 	"github.com/ucloud-im/knative-im/shared/kube"
 	"github.com/ucloud-im/knative-im/shared/ucloud"
-	"github.com/ucloud-im/knative-im/test/fakecore"
 )
 
 // What an attacker (or a confused client) can send to openTerminalInFolder: a folder on a drive the user
@@ -91,15 +90,8 @@ func TestTerminalSessionsAreTheirOwners(t *testing.T) {
 	for _, s := range []ucloud.OpenSession{a, b} {
 		env.PodExec(t, r.ns, kube.PodName(s.JobID, 0), map[string]string{"PS1": "$ ", "JOB_MARK": "terminal-" + s.JobID})
 	}
-	shB, err := fakecore.OpenShell(context.Background(), b, provider, "bob#1")
-	if err != nil {
-		t.Fatal(err)
-	}
+	shB, tmB := dialShell(t, b, "bob#1")
 	defer shB.Close()
-	tmB := attach(shB)
-	if _, err := shB.Initialize(b.SessionIdentifier, 80, 24); err != nil {
-		t.Fatal(err)
-	}
 	tmB.waitLine(t, "terminal-"+b.JobID, "echo $JOB_MARK\r")
 	if strings.Contains(tmB.text(), "terminal-"+a.JobID) {
 		t.Fatal("bob's shell is in alice's terminal")

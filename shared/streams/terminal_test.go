@@ -194,15 +194,8 @@ func TestIntegratedTerminalOpensWaitsStaysAliveWhileTypedAndSuspendsWhenIdle(t *
 		t.Fatalf("Core registered %+v", reg)
 	}
 
-	sh, err := fakecore.OpenShell(context.Background(), s, provider, "alice#1234")
-	if err != nil {
-		t.Fatal(err)
-	}
+	sh, tm := dialShell(t, s, "alice#1234")
 	defer sh.Close()
-	tm := attach(sh)
-	if _, err := sh.Initialize(s.SessionIdentifier, 80, 24); err != nil {
-		t.Fatal(err)
-	}
 	envtest.Eventually(t, 15*time.Second, func() error {
 		if !strings.Contains(tm.text(), streams.WaitingText) {
 			return fmt.Errorf("no waiting text yet: %q", tm.text())
@@ -278,15 +271,8 @@ func TestIntegratedTerminalOpensWaitsStaysAliveWhileTypedAndSuspendsWhenIdle(t *
 	if woken.JobID != s.JobID || len(r.core.Registered()) != 1 {
 		t.Fatalf("woken: job %s, %d registered", woken.JobID, len(r.core.Registered()))
 	}
-	sh2, err := fakecore.OpenShell(context.Background(), woken, provider, "alice#1234")
-	if err != nil {
-		t.Fatal(err)
-	}
+	sh2, tm2 := dialShell(t, woken, "alice#1234")
 	defer sh2.Close()
-	tm2 := attach(sh2)
-	if _, err := sh2.Initialize(woken.SessionIdentifier, 80, 24); err != nil {
-		t.Fatal(err)
-	}
 	tm2.waitLine(t, "terminal-"+s.JobID, "echo $JOB_MARK\r")
 }
 
@@ -297,15 +283,8 @@ func TestIntegratedTerminalReattachesAfterTheShellExits(t *testing.T) {
 	defer stop()
 	s := r.session("alice#1234", "/1")
 	env.PodExec(t, r.ns, kube.PodName(s.JobID, 0), map[string]string{"PS1": "$ ", "JOB_MARK": "terminal-" + s.JobID})
-	sh, err := fakecore.OpenShell(context.Background(), s, provider, "alice#1234")
-	if err != nil {
-		t.Fatal(err)
-	}
+	sh, tm := dialShell(t, s, "alice#1234")
 	defer sh.Close()
-	tm := attach(sh)
-	if _, err := sh.Initialize(s.SessionIdentifier, 80, 24); err != nil {
-		t.Fatal(err)
-	}
 	tm.waitLine(t, "terminal-"+s.JobID, "echo $JOB_MARK\r")
 	if _, err := sh.Input("export GONE=first-shell; exit\r"); err != nil {
 		t.Fatal(err)

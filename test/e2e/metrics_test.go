@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -16,7 +15,6 @@ import (
 
 	"github.com/ucloud-im/knative-im/shared/kube"
 	"github.com/ucloud-im/knative-im/shared/ucloud"
-	"github.com/ucloud-im/knative-im/test/apps"
 	"github.com/ucloud-im/knative-im/test/env/localenv"
 	"github.com/ucloud-im/knative-im/test/envtest"
 	"github.com/ucloud-im/knative-im/test/promrules"
@@ -36,10 +34,7 @@ func TestMetricsCountAJobThroughItsStates(t *testing.T) {
 	ctx := context.Background()
 	ns := s.vars["JOBS_NAMESPACE"]
 	s.withEvents(t)
-	key := filepath.Join(t.TempDir(), "gateway.key")
-	if err := os.WriteFile(key, []byte("a gateway key for the metrics test, long enough"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	key := gatewayKey(t, "metrics")
 	endpoint := func() (addr, url string) {
 		addr = fmt.Sprintf("127.0.0.1:%d", envtest.FreePort(t))
 		return addr, "http://" + addr + "/metrics"
@@ -78,18 +73,6 @@ func TestMetricsCountAJobThroughItsStates(t *testing.T) {
 	}
 	callsBefore := updateCalls()
 
-	submit := func(id string) {
-		t.Helper()
-		j := ucloud.Job{ID: id, CreatedAt: time.Now().UnixMilli(), Owner: ucloud.ResourceOwner{CreatedBy: "alice#1"},
-			Specification: ucloud.JobSpecification{Product: ucloud.ProductReference{ID: "u1-standard-1", Category: "u1-standard", Provider: "k8s"},
-				Replicas: 1, Resources: []ucloud.AppParameterValue{}},
-			Status: ucloud.JobStatus{State: ucloud.StateInQueue}, Updates: []ucloud.JobUpdate{}}
-		apps.Load("batch").Apply(&j)
-		call, err := s.core.CallProvider(ctx, create.URL, http.MethodPost, "/ucloud/k8s/jobs", "alice#1", ucloud.BulkRequest[ucloud.Job]{Items: []ucloud.Job{j}})
-		if err != nil || call.Status != 200 {
-			t.Fatalf("create %s: %+v %v", id, call, err)
-		}
-	}
 	atCore := func(id string, want ucloud.JobState) {
 		t.Helper()
 		envtest.Eventually(t, 60*time.Second, func() error {
@@ -102,7 +85,7 @@ func TestMetricsCountAJobThroughItsStates(t *testing.T) {
 
 	// One job, from create to SUCCESS (KWOK ends its pod with exit code 0).
 	const job = "930001"
-	submit(job)
+	submitBatch(ctx, t, s, create.URL, job, 1)
 	atCore(job, ucloud.StateRunning)
 	pods, err := env.Clientset.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: kube.LabelJobID + "=" + job})
 	if err != nil || len(pods.Items) != 1 {
@@ -193,7 +176,7 @@ func TestMetricsCountAJobThroughItsStates(t *testing.T) {
 	const age = "ucloud_im_outbox_oldest_undelivered_age_seconds"
 	s.core.FailFor("/api/jobs/control/update", http.StatusServiceUnavailable, 5*time.Minute)
 	const stuck = "930002"
-	submit(stuck)
+	submitBatch(ctx, t, s, create.URL, stuck, 1)
 	envtest.Eventually(t, 60*time.Second, func() error {
 		if got := get(srMetrics); got["ucloud_im_outbox_pending_rows"] < 1 || got[age] <= 0 {
 			return fmt.Errorf("outbox pending %v, oldest %v s", got["ucloud_im_outbox_pending_rows"], got[age])

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -13,7 +11,6 @@ import (
 
 	"github.com/ucloud-im/knative-im/shared/kube"
 	"github.com/ucloud-im/knative-im/shared/ucloud"
-	"github.com/ucloud-im/knative-im/test/apps"
 	"github.com/ucloud-im/knative-im/test/envtest"
 )
 
@@ -25,26 +22,13 @@ func TestTerminateWithoutPodsReportsSuccessOnceWithTheMonitor(t *testing.T) {
 	s := newStack(t)
 	ctx := context.Background()
 	ns := s.vars["JOBS_NAMESPACE"]
-	key := filepath.Join(t.TempDir(), "gateway.key")
-	if err := os.WriteFile(key, []byte("a gateway key for the terminate test, long enough"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	vars := withVar(withVar(monitorVars(t, s), "UCLOUD_GATEWAY_KEY_FILE", key), "UCLOUD_APPS_DOMAIN", "apps.example.org")
-	vars = withVar(vars, "POD_NAME", "monitor-0")
+	vars := jobVars(t, s, "UCLOUD_GATEWAY_KEY_FILE", gatewayKey(t, "terminate"))
 	create := startFunction(t, "job-create", vars)
 	control := startFunction(t, "job-control", vars)
 	mon := startFunction(t, "monitor", vars)
 	running := func(id string) ucloud.Job {
 		t.Helper()
-		j := ucloud.Job{ID: id, CreatedAt: time.Now().UnixMilli(), Owner: ucloud.ResourceOwner{CreatedBy: "alice#1"},
-			Specification: ucloud.JobSpecification{Product: ucloud.ProductReference{ID: "u1-standard-1", Category: "u1-standard", Provider: "k8s"},
-				Replicas: 2, Resources: []ucloud.AppParameterValue{}},
-			Status: ucloud.JobStatus{State: ucloud.StateInQueue}, Updates: []ucloud.JobUpdate{}}
-		apps.Load("batch").Apply(&j)
-		call, err := s.core.CallProvider(ctx, create.URL, http.MethodPost, "/ucloud/k8s/jobs", "alice#1", ucloud.BulkRequest[ucloud.Job]{Items: []ucloud.Job{j}})
-		if err != nil || call.Status != 200 {
-			t.Fatalf("create %s: %+v %v", id, call, err)
-		}
+		j := submitBatch(ctx, t, s, create.URL, id, 2)
 		envtest.Eventually(t, 60*time.Second, func() error {
 			if got := s.core.Transitions(id); len(got) == 0 || got[len(got)-1] != ucloud.StateRunning {
 				return fmt.Errorf("job %s at Core: %v", id, got)

@@ -55,8 +55,7 @@ func TestUsageReportedAsJobsRun(t *testing.T) {
 	if err := client.CreateProducts(ctx, wanted); err != nil { // as job-control does at start-up
 		t.Fatal(err)
 	}
-	vars := withVar(withVar(monitorVars(t, s), "JOB_CATALOG_FILE", catalogFile), "UCLOUD_APPS_DOMAIN", "apps.example.org")
-	vars = withVar(withVar(vars, "USAGE_REPORT_PERIOD", usagePeriod.String()), "POD_NAME", "monitor-0")
+	vars := jobVars(t, s, "JOB_CATALOG_FILE", catalogFile, "USAGE_REPORT_PERIOD", usagePeriod.String())
 	create := startFunction(t, "job-create", vars)
 	project := "proj-usage"
 	newJob := func(id string, replicas int, product, createdBy string, project *string) ucloud.Job {

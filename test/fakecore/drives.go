@@ -108,18 +108,8 @@ func cmpString(a, b string) int {
 // retrieveDrive is files.collections.control.retrieve: one of this provider's drives; its ACL for others
 // only with includeOthers (core2's ResourceFlags); 404 for a drive that is not there or not this provider's.
 func (c *Core) retrieveDrive(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	for k := range q {
-		switch k {
-		case "id", "includeOthers", "includeUpdates", "includeSupport", "includeProduct":
-		default:
-			c.violation(r, "unknown query parameter %q", k)
-		}
-	}
-	id := q.Get("id")
-	if id == "" {
-		c.violation(r, "no id")
-		writeError(w, http.StatusBadRequest, "Missing id")
+	q, id, ok := c.retrieveQuery(w, r, "id", "includeOthers", "includeUpdates", "includeSupport", "includeProduct")
+	if !ok {
 		return
 	}
 	b := &c.book

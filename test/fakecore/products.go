@@ -56,15 +56,8 @@ func (c *Core) createProducts(w http.ResponseWriter, r *http.Request) {
 
 // browseProducts is products.v2.browse filtered by provider, a page at a time.
 func (c *Core) browseProducts(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	for k := range q {
-		switch k {
-		case "itemsPerPage", "next", "filterProvider", "filterCategory", "filterName", "filterProductType", "filterUsable",
-			"includeBalance", "includeMaxBalance":
-		default:
-			c.violation(r, "unknown query parameter %q", k)
-		}
-	}
+	q := c.query(r, "itemsPerPage", "next", "filterProvider", "filterCategory", "filterName", "filterProductType", "filterUsable",
+		"includeBalance", "includeMaxBalance")
 	perPage, _ := strconv.Atoi(q.Get("itemsPerPage"))
 	if perPage <= 0 || perPage > 250 {
 		perPage = 50

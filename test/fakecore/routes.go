@@ -277,18 +277,8 @@ func (c *Core) register(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Core) retrieve(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	for k := range q {
-		switch k {
-		case "id", "includeProduct", "includeApplication", "includeUpdates", "includeParameters":
-		default:
-			c.violation(r, "unknown query parameter %q", k)
-		}
-	}
-	id := q.Get("id")
-	if id == "" {
-		c.violation(r, "no id")
-		writeError(w, http.StatusBadRequest, "Missing id")
+	q, id, ok := c.retrieveQuery(w, r, "id", "includeProduct", "includeApplication", "includeUpdates", "includeParameters")
+	if !ok {
 		return
 	}
 	c.mu.Lock()
@@ -341,15 +331,8 @@ func (c *Core) JobUpdates(id string) []ucloud.JobUpdate {
 // browse is jobs.control.browse as core2 serves it to a provider: its jobs, a page at a time, filtered by
 // the flags a provider uses (filterProviderIds: a comma-separated list of provider-generated ids).
 func (c *Core) browse(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	for k := range q {
-		switch k {
-		case "itemsPerPage", "next", "filterProviderIds", "filterIds", "filterState", "includeProduct", "includeApplication",
-			"includeUpdates", "includeParameters", "includeOthers", "includeSupport":
-		default:
-			c.violation(r, "unknown query parameter %q", k)
-		}
-	}
+	q := c.query(r, "itemsPerPage", "next", "filterProviderIds", "filterIds", "filterState", "includeProduct", "includeApplication",
+		"includeUpdates", "includeParameters", "includeOthers", "includeSupport")
 	perPage, err := strconv.Atoi(q.Get("itemsPerPage"))
 	if q.Get("itemsPerPage") != "" && err != nil {
 		c.violation(r, "itemsPerPage %q is not a number", q.Get("itemsPerPage"))

@@ -113,53 +113,21 @@ func (w *walker) streams(ctx context.Context) error {
 		return fmt.Errorf("interactiveSession answer %s: %v", body, err)
 	}
 	s := sessions.Responses[0]
-	sh, err := fakecore.OpenShell(ctx, s, w.Provider, "alice#1234")
+	sh, frames, err := openShell(ctx, s, w.Provider, "alice#1234")
 	if err != nil {
-		return fmt.Errorf("shell socket at %s: %w", s.DomainOverride, err)
+		return err
 	}
 	defer sh.Close()
-	if _, err := sh.Initialize(s.SessionIdentifier, 80, 24); err != nil {
-		return err
-	}
-	frames := make(chan fakecore.ShellFrame, 64)
-	go func() {
-		defer close(frames)
-		for {
-			fr, err := sh.Next()
-			if err != nil {
-				return
-			}
-			frames <- fr
-		}
-	}()
-	var out strings.Builder
 	ansi := regexp.MustCompile(`\x1b(\[[0-9;?]*[a-zA-Z]|\][^\x07]*\x07)`)
 	size := regexp.MustCompile(`(?m)^\d+ \d+$`)
-	deadline := time.After(20 * time.Second)
-	retype := time.NewTicker(2 * time.Second)
-	defer retype.Stop()
 	// KWOK may apply the first size after the first command: typed again until stty shows one.
-	if _, err := sh.Input("stty size; echo hello from the shell\r"); err != nil {
+	out, err := typeUntil(sh, frames, "shell", "stty size; echo hello from the shell\r", 20*time.Second, func(out string) bool {
+		return strings.Contains(out, "hello from the shell") && size.MatchString(ansi.ReplaceAllString(strings.ReplaceAll(out, "\r", ""), ""))
+	})
+	if err != nil {
 		return err
 	}
-	for !strings.Contains(out.String(), "hello from the shell") || !size.MatchString(ansi.ReplaceAllString(strings.ReplaceAll(out.String(), "\r", ""), "")) {
-		select {
-		case fr, ok := <-frames:
-			if !ok {
-				return fmt.Errorf("the shell closed: %q", out.String())
-			}
-			if fr.Payload.Type == "data" {
-				out.WriteString(fr.Payload.Data)
-			}
-		case <-retype.C:
-			if _, err := sh.Input("stty size; echo hello from the shell\r"); err != nil {
-				return err
-			}
-		case <-deadline:
-			return fmt.Errorf("the shell did not answer: %q", out.String())
-		}
-	}
-	for _, l := range strings.Split(ansi.ReplaceAllString(strings.ReplaceAll(out.String(), "\r", ""), ""), "\n") {
+	for _, l := range strings.Split(ansi.ReplaceAllString(strings.ReplaceAll(out, "\r", ""), ""), "\n") {
 		if strings.TrimSpace(l) != "" {
 			w.say("shell (rank 1, 80x24): %s", l)
 		}

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/ucloud-im/knative-im/shared/ucloud"
-	"github.com/ucloud-im/knative-im/test/fakecore"
 )
 
 // terminal: the integrated terminal as UCloud's web client opens it: core2's openTerminalInFolder (Core's
@@ -49,52 +48,19 @@ func (w *walker) terminal(ctx context.Context) error {
 	s := sessions.Responses[0]
 	w.say("the terminal is job %s (registered with Core for %s), shell session at %s", s.JobID, user, s.DomainOverride)
 
-	sh, err := fakecore.OpenShell(ctx, s, w.Provider, user)
+	sh, frames, err := openShell(ctx, s, w.Provider, user)
 	if err != nil {
-		return fmt.Errorf("shell socket at %s: %w", s.DomainOverride, err)
+		return err
 	}
 	defer sh.Close()
-	if _, err := sh.Initialize(s.SessionIdentifier, 80, 24); err != nil {
+	out, err := typeUntil(sh, frames, "terminal", "echo hello from the integrated terminal\r", 30*time.Second, func(out string) bool {
+		return strings.Count(out, "hello from the integrated terminal") >= 2 // the echoed command and its output
+	})
+	if err != nil {
 		return err
-	}
-	frames := make(chan fakecore.ShellFrame, 64)
-	go func() {
-		defer close(frames)
-		for {
-			fr, err := sh.Next()
-			if err != nil {
-				return
-			}
-			frames <- fr
-		}
-	}()
-	var out strings.Builder
-	const cmd = "echo hello from the integrated terminal\r"
-	deadline := time.After(30 * time.Second)
-	retype := time.NewTicker(2 * time.Second)
-	defer retype.Stop()
-	if _, err := sh.Input(cmd); err != nil {
-		return err
-	}
-	for strings.Count(out.String(), "hello from the integrated terminal") < 2 { // the echoed command and its output
-		select {
-		case fr, ok := <-frames:
-			if !ok {
-				return fmt.Errorf("the terminal closed: %q", out.String())
-			}
-			if fr.Payload.Type == "data" {
-				out.WriteString(fr.Payload.Data)
-			}
-		case <-retype.C:
-			if _, err := sh.Input(cmd); err != nil { // typed while the pod was starting is dropped
-				return err
-			}
-		case <-deadline:
-			return fmt.Errorf("the terminal did not answer: %q", out.String())
-		}
 	}
 	ansi := regexp.MustCompile(`\x1b(\[[0-9;?]*[a-zA-Z]|\][^\x07]*\x07)`)
-	for _, l := range strings.Split(ansi.ReplaceAllString(strings.ReplaceAll(out.String(), "\r", ""), ""), "\n") {
+	for _, l := range strings.Split(ansi.ReplaceAllString(strings.ReplaceAll(out, "\r", ""), ""), "\n") {
 		if strings.TrimSpace(l) != "" {
 			w.say("terminal: %s", l)
 		}
