@@ -117,7 +117,16 @@ func run(bin string, n int, rate float64, duration time.Duration, memLimit strin
 	if err != nil {
 		return err
 	}
-	sr, err := benchenv.Run(filepath.Join(bin, "status-report"), append(slices.Clip(vars), srVar))
+	srRuntime, err := deployedRuntimeEnv("status-report")
+	if err != nil {
+		return err
+	}
+	monRuntime, err := deployedRuntimeEnv("monitor")
+	if err != nil {
+		return err
+	}
+	fmt.Printf("Go runtime settings from knative/: status-report %v, monitor %v\n", srRuntime, monRuntime)
+	sr, err := benchenv.Run(filepath.Join(bin, "status-report"), append(append(slices.Clip(vars), srVar), srRuntime...))
 	if err != nil {
 		return err
 	}
@@ -138,7 +147,7 @@ func run(bin string, n int, rate float64, duration time.Duration, memLimit strin
 	}
 	// At info the monitor logs each change it reports with its stage timings (the breakdown below).
 	stageLog, monLog := newStageLog()
-	monVars := append(slices.Clip(vars), "K_SINK="+sr.URL, monVar, "LOG_LEVEL=info")
+	monVars := append(append(slices.Clip(vars), "K_SINK="+sr.URL, monVar, "LOG_LEVEL=info"), monRuntime...)
 	if memLimit != "" {
 		monVars = append(monVars, "GOMEMLIMIT="+memLimit) // the Go runtime's soft memory limit, printed below
 	}
@@ -205,7 +214,7 @@ func run(bin string, n int, rate float64, duration time.Duration, memLimit strin
 	fmt.Printf("== steady state: %d jobs running, %d ended at %.0f/s (sent over %s), each replaced by a new job\n", n, k, rate, steadyTook.Round(time.Millisecond))
 	fmt.Printf("informer sees pod Succeeded -> Core has SUCCESS: %s\n", ended)
 	fmt.Printf("informer sees pod Running   -> Core has RUNNING: %s\n", started)
-	fmt.Printf("anchor: one durable single-row commit on the same PostgreSQL meanwhile, every 20 ms, through a counting proxy as the functions' (%s) and direct (%s); a change needs one (its intent, with its outbox row)\n",
+	fmt.Printf("anchor: one durable single-row commit due every 20 ms on the same PostgreSQL meanwhile (open loop: each timed from when it was due), through a counting proxy as the functions' (%s) and direct (%s); a change needs one (its intent, with its outbox row)\n",
 		commits.brief(), directCommits.brief())
 	inOutbox, err := outboxWait(ctx, b.DatabaseURL, jobIDs(0, k), "SUCCESS")
 	if err != nil {
