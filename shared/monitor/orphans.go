@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -31,6 +32,12 @@ type Orphans struct {
 	Grace time.Duration
 	Log   *slog.Logger
 	Now   func() time.Time
+
+	// confirmed are the jobs Core listed once, among those the last sweep looked at. core2 deletes a job
+	// only when the provider's create failed (ResourceCreateThroughProvider); a job Core listed once stays
+	// known, so it is not asked about again (at 10,000 jobs the sweep asked for all of them every minute).
+	mu        sync.Mutex
+	confirmed map[string]bool
 }
 
 // Sweep looks at the given pods (the monitor's informer cache) and removes every job of theirs that is older
@@ -65,13 +72,32 @@ func (o *Orphans) Sweep(ctx context.Context, pods []*corev1.Pod) ([]string, erro
 		return nil, nil
 	}
 	slices.Sort(candidates)
-	known, err := o.Core.KnownJobs(ctx, candidates)
-	if err != nil {
-		return nil, fmt.Errorf("ask Core which jobs it knows: %w", err)
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var ask []string
+	for _, id := range candidates {
+		if !o.confirmed[id] {
+			ask = append(ask, id)
+		}
 	}
+	known := map[string]bool{}
+	if len(ask) > 0 {
+		var err error
+		if known, err = o.Core.KnownJobs(ctx, ask); err != nil {
+			return nil, fmt.Errorf("ask Core which jobs it knows: %w", err)
+		}
+	}
+	// Kept for the jobs still running only, so the memory does not outgrow the cache.
+	confirmed := make(map[string]bool, len(candidates))
+	for _, id := range candidates {
+		if o.confirmed[id] || known[id] {
+			confirmed[id] = true
+		}
+	}
+	o.confirmed = confirmed
 	var removed []string
 	for _, id := range candidates {
-		if known[id] {
+		if confirmed[id] {
 			continue
 		}
 		if err := o.remove(ctx, id); err != nil {

@@ -32,7 +32,8 @@ func TestJobsCoreDoesNotKnowAreRemoved(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sweeper := &monitor.Orphans{Core: client, Kube: env.Clientset, Namespace: r.ns, Grace: time.Minute,
+	asked := &askedJobs{JobDirectory: client}
+	sweeper := &monitor.Orphans{Core: asked, Kube: env.Clientset, Namespace: r.ns, Grace: time.Minute,
 		Now: func() time.Time { return time.Now().Add(2 * time.Minute) }}
 	pods := func() []*corev1.Pod {
 		list, err := env.Clientset.CoreV1().Pods(r.ns).List(ctx, metav1.ListOptions{LabelSelector: kube.LabelJobID})
@@ -57,6 +58,11 @@ func TestJobsCoreDoesNotKnowAreRemoved(t *testing.T) {
 	if err != nil || !slices.Equal(removed, []string{"302"}) {
 		t.Fatalf("removed %v (%v), want [302]", removed, err)
 	}
+	// Core listed 301 once: the next sweep does not ask about it again (nor about 302, being removed).
+	asked.ids = nil
+	if removed, err := sweeper.Sweep(ctx, pods()); err != nil || len(removed) != 0 || len(asked.ids) != 0 {
+		t.Fatalf("the next sweep removed %v (%v) and asked Core about %v, want nothing", removed, err, asked.ids)
+	}
 	envtest.Eventually(t, 30*time.Second, func() error {
 		for id, want := range map[string]int{"301": 2, "302": 0, "303": 2} {
 			list, err := env.Clientset.CoreV1().Pods(r.ns).List(ctx, metav1.ListOptions{LabelSelector: kube.LabelJobID + "=" + id})
@@ -69,4 +75,15 @@ func TestJobsCoreDoesNotKnowAreRemoved(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// askedJobs records the job ids the sweep asks Core about.
+type askedJobs struct {
+	monitor.JobDirectory
+	ids []string
+}
+
+func (a *askedJobs) KnownJobs(ctx context.Context, ids []string) (map[string]bool, error) {
+	a.ids = append(a.ids, ids...)
+	return a.JobDirectory.KnownJobs(ctx, ids)
 }
