@@ -24,6 +24,7 @@ import (
 	"github.com/ucloud-im/knative-im/shared/jobevents"
 	"github.com/ucloud-im/knative-im/shared/kube"
 	"github.com/ucloud-im/knative-im/shared/metrics"
+	"github.com/ucloud-im/knative-im/shared/status"
 	"github.com/ucloud-im/knative-im/shared/store"
 	"github.com/ucloud-im/knative-im/shared/tracing"
 	"github.com/ucloud-im/knative-im/shared/ucloud"
@@ -324,7 +325,7 @@ func (m *Monitor) report(ctx context.Context, jobID string, prev store.JobStateR
 	defer span.End()
 	if !resend {
 		m.states().QueueIntent(writes, jobID, prev, seq, state)
-		store.QueueOutboxInsert(writes, store.OutboxRow{EventID: e.ID(), JobID: jobID, Seq: seq, Update: e.Data(), TraceParent: tracing.TraceParent(ctx)})
+		status.QueueOutboxInsert(writes, status.OutboxRow{EventID: e.ID(), JobID: jobID, Seq: seq, Update: e.Data(), TraceParent: tracing.TraceParent(ctx)})
 	}
 	if writes.Len() > 0 {
 		if err := m.writer().write(ctx, rowWrite{jobID: jobID, queue: func(b *pgx.Batch) { b.QueuedQueries = append(b.QueuedQueries, writes.QueuedQueries...) }}); err != nil {

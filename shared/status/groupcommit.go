@@ -82,7 +82,7 @@ func insertGroup(ctx context.Context, pool *pgxpool.Pool, group []*outboxRow) er
 	})
 	var b pgx.Batch
 	for _, r := range group {
-		store.QueueOutboxInsert(&b, store.OutboxRow{EventID: r.eventID, JobID: r.jobID, Seq: r.seq, Update: r.update, TraceParent: r.traceparent})
+		QueueOutboxInsert(&b, OutboxRow{EventID: r.eventID, JobID: r.jobID, Seq: r.seq, Update: r.update, TraceParent: r.traceparent})
 	}
 	// A batch is one implicit transaction (one Sync for all its statements): atomic, in one round trip
 	// instead of three with BEGIN and COMMIT.

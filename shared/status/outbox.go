@@ -1,9 +1,9 @@
-package store
+package status
 
 import "github.com/jackc/pgx/v5"
 
 // OutboxRow is one job update waiting in the outbox for delivery to Core. status-report drains the table
-// (shared/status); two writers put rows in: the monitor, in the transaction that records its intent to send
+// (Reporter.Drain); two writers put rows in: the monitor, in the transaction that records its intent to send
 // the change, and status-report, for each job state event it accepts. Both insert the same row for the
 // same event, so whichever comes second changes nothing.
 type OutboxRow struct {
