@@ -135,47 +135,38 @@ func (r *Reporter) Drain(ctx context.Context) (int, error) {
 		return 0, store.Classify(err)
 	}
 	defer conn.Release()
+	// The lock and the first read in one round trip: a batch runs in order, so the read runs with the lock
+	// held; when another instance holds it, the read is thrown away.
+	var b pgx.Batch
+	b.Queue("SELECT pg_try_advisory_lock($1)", drainLock)
+	b.Queue(selectPending, BatchSize)
+	res := conn.SendBatch(ctx, &b)
 	var locked bool
-	if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", drainLock).Scan(&locked); err != nil {
+	if err := res.QueryRow().Scan(&locked); err != nil {
+		res.Close()
 		return 0, store.Classify(err)
 	}
 	if !locked {
-		return 0, nil
+		return 0, store.Classify(res.Close())
 	}
 	defer func() {
 		if _, err := conn.Exec(context.Background(), "SELECT pg_advisory_unlock($1)", drainLock); err != nil {
 			conn.Conn().Close(context.Background())
 		}
 	}()
+	ids, items, tps, err := readPending(res.Query())
+	if cerr := res.Close(); err == nil && cerr != nil {
+		err = store.Classify(cerr)
+	}
+	if err != nil {
+		return 0, err
+	}
 	delivered := 0
-	for {
-		rows, err := conn.Query(ctx, `SELECT id, job_id, update, coalesce(traceparent, '') FROM outbox WHERE delivered_at IS NULL ORDER BY job_id, seq LIMIT $1`, BatchSize)
-		if err != nil {
-			return delivered, store.Classify(err)
-		}
-		var ids []int64
-		var items []ucloud.ResourceUpdateAndID[ucloud.JobUpdate]
-		var tps []string
-		for rows.Next() {
-			var id int64
-			var item ucloud.ResourceUpdateAndID[ucloud.JobUpdate]
-			var raw []byte
-			var tp string
-			if err := rows.Scan(&id, &item.ID, &raw, &tp); err != nil {
-				rows.Close()
+	for again := false; ; again = true {
+		if again {
+			if ids, items, tps, err = readPending(conn.Query(ctx, selectPending, BatchSize)); err != nil {
 				return delivered, err
 			}
-			if err := json.Unmarshal(raw, &item.Update); err != nil {
-				rows.Close()
-				return delivered, fmt.Errorf("outbox row %d: %w", id, err)
-			}
-			ids = append(ids, id)
-			items = append(items, item)
-			tps = append(tps, tp)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return delivered, store.Classify(err)
 		}
 		if len(items) == 0 {
 			return delivered, nil
@@ -218,6 +209,33 @@ func markDelivered(ctx context.Context, conn *pgxpool.Conn, ids []int64) error {
 	var b pgx.Batch
 	b.Queue("UPDATE outbox SET delivered_at = now() WHERE id = ANY($1)", ids)
 	return store.CommitLazily(ctx, conn, &b)
+}
+
+// selectPending reads the oldest rows waiting for delivery, per job in sequence order.
+const selectPending = `SELECT id, job_id, update, coalesce(traceparent, '') FROM outbox WHERE delivered_at IS NULL ORDER BY job_id, seq LIMIT $1`
+
+// readPending reads the rows of selectPending: their ids, updates and stored traceparents.
+func readPending(rows pgx.Rows, err error) (ids []int64, items []ucloud.ResourceUpdateAndID[ucloud.JobUpdate], tps []string, _ error) {
+	if err != nil {
+		return nil, nil, nil, store.Classify(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var item ucloud.ResourceUpdateAndID[ucloud.JobUpdate]
+		var raw []byte
+		var tp string
+		if err := rows.Scan(&id, &item.ID, &raw, &tp); err != nil {
+			return nil, nil, nil, err
+		}
+		if err := json.Unmarshal(raw, &item.Update); err != nil {
+			return nil, nil, nil, fmt.Errorf("outbox row %d: %w", id, err)
+		}
+		ids = append(ids, id)
+		items = append(items, item)
+		tps = append(tps, tp)
+	}
+	return ids, items, tps, store.Classify(rows.Err())
 }
 
 // deliverEach sends items singly; one Core refuses on its own is recorded as rejected, with Core's reason,
