@@ -55,6 +55,27 @@ func (l Leases) Expired(ctx context.Context, jobID string, idle time.Duration) (
 	return !alive, store.Classify(err)
 }
 
+// DeleteEndedBefore removes, up to store.SweepBatch at a time, the leases last renewed before cutoff whose job
+// is no longer an integrated application's (a terminal that ended; opening the terminal again registers a
+// new job with a lease of its own); it says how many went. A registered terminal's lease stays however old:
+// the rule that stops an idle terminal reads it. The NOT EXISTS on iapp_config is in the same statement, so
+// a job registered meanwhile keeps its lease.
+func (l Leases) DeleteEndedBefore(ctx context.Context, cutoff time.Time) (int64, error) {
+	var total int64
+	for {
+		tag, err := l.Pool.Exec(ctx, `DELETE FROM terminal_lease WHERE job_id IN (
+			SELECT t.job_id FROM terminal_lease t WHERE t.last_activity < $1
+				AND NOT EXISTS (SELECT 1 FROM iapp_config c WHERE c.job_id = t.job_id) LIMIT $2)`, cutoff, store.SweepBatch)
+		if err != nil {
+			return total, store.Classify(err)
+		}
+		total += tag.RowsAffected()
+		if tag.RowsAffected() < store.SweepBatch {
+			return total, nil
+		}
+	}
+}
+
 // WithLease is rec with the terminal's lease read into it (other applications have none), for the rule
 // that stops an idle terminal.
 func WithLease(ctx context.Context, pool *pgxpool.Pool, rec Record) (Record, error) {

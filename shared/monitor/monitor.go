@@ -138,6 +138,7 @@ func (m *Monitor) Run(ctx context.Context) error {
 	if m.Retention > 0 {
 		go store.Retention{Table: "job_state", Keep: m.Retention, Every: m.RetentionEvery, Sweep: m.Sweep, Log: m.Log}.Run(ctx)
 		go store.Retention{Table: "job_usage", Keep: m.Retention, Every: m.RetentionEvery, Sweep: m.usage().DeleteReportedBefore, Log: m.Log}.Run(ctx)
+		go store.Retention{Table: "terminal_lease", Keep: m.Retention, Every: m.RetentionEvery, Sweep: iapps.Leases{Pool: m.Pool}.DeleteEndedBefore, Log: m.Log}.Run(ctx)
 	}
 	if m.Orphans != nil {
 		go m.sweepOrphans(ctx)

@@ -86,3 +86,40 @@ func TestRetentionRemovesOnlyFinalStatesOfJobsWithoutPods(t *testing.T) {
 	r.waitStates("502", "[]")
 	r.waitStates("503", "[]")
 }
+
+// The monitor's retention (its role) removes the idle lease of a terminal that ended (its job is no longer
+// an integrated application's) once older than the setting; a registered terminal's lease stays however old
+// (the idle rule reads it), and a recent one stays.
+func TestRetentionRemovesTheLeasesOfEndedTerminals(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	for _, q := range []string{
+		`INSERT INTO terminal_lease (job_id, last_activity) VALUES ('601', now() - interval '31 days'), ('602', now() - interval '31 days'), ('603', now() - interval '1 day')`,
+		`INSERT INTO iapp_config (app, created_by, project, config, etag, job_id, state) VALUES ('terminal', 'carol#1', '', '{"folders":[]}', 'e1', '602', 'active')`,
+	} {
+		if _, err := r.owner.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sink, err := monitor.NewEventSink(r.sink, r.monitor.Tokens)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mctx, cancel := context.WithCancel(ctx)
+	m := &monitor.Monitor{Kube: env.Clientset, Namespace: r.ns, Pool: r.db.Pool, Registry: iapps.BuiltinApps(iapps.AppEnv{}), Drives: r.access(r.db), DriveRefresh: driveRefresh,
+		Sink: sink, Log: fn.NewLogger(io.Discard, "monitor", "info"), Resync: 300 * time.Millisecond,
+		Retention: 30 * 24 * time.Hour, RetentionEvery: 200 * time.Millisecond}
+	done := make(chan struct{})
+	go func() { _ = m.Run(mctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	envtest.Eventually(t, 10*time.Second, func() error {
+		var got string
+		if err := r.owner.QueryRow(ctx, "SELECT coalesce(string_agg(job_id, ' ' ORDER BY job_id), '') FROM terminal_lease").Scan(&got); err != nil {
+			return err
+		}
+		if got != "602 603" {
+			return fmt.Errorf("terminal_lease holds [%s], want [602 603]", got)
+		}
+		return nil
+	})
+}

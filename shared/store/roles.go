@@ -76,11 +76,12 @@ var Roles = []Role{
 	// the monitor owns job_state and job_usage (running time and usage reported) and reads configurations
 	// to rebuild integrated applications' pods. It also re-decides integrated applications' folders at every
 	// reconcile: it refreshes tracked_drive from Core and keeps tracked_project from Core's provider notifications.
-	// It reads the terminal's idle lease to stop an idle terminal.
+	// It reads the terminal's idle lease to stop an idle terminal, and removes the leases of ended terminals
+	// (retention).
 	// It puts each change it is about to send in the outbox, in the transaction of its intent (INSERT only:
 	// it can neither read, change nor remove a row there). This gives it nothing new: status-report already
 	// stores whatever update the monitor's events carry.
-	{FnMonitor, []Grant{{"job_state", rw}, {"iapp_config", ro}, {"job_usage", rw}, {"tracked_drive", rw}, {"tracked_project", rw}, {"terminal_lease", ro},
+	{FnMonitor, []Grant{{"job_state", rw}, {"iapp_config", ro}, {"job_usage", rw}, {"tracked_drive", rw}, {"tracked_project", rw}, {"terminal_lease", []string{"SELECT", "DELETE"}},
 		{"outbox", []string{"INSERT"}}, {"outbox_id_seq", []string{"USAGE"}}}},
 	// app-auth records used one-time tokens and removes old ones; it never updates one.
 	{FnAppAuth, []Grant{{"app_token_used", []string{"SELECT", "INSERT", "DELETE"}}}},

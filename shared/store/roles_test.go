@@ -22,7 +22,7 @@ var wantPrivileges = map[string]map[string]string{
 	store.FnConfigReset:    {"iapp_config": "SIUD", "job_state": "S", "schema_migrations": "S"},
 	store.FnConfigRestart:  {"iapp_config": "S", "schema_migrations": "S"},
 	store.FnStatusReport:   {"outbox": "SIUD", "schema_migrations": "S"},
-	store.FnMonitor:        {"job_state": "SIUD", "iapp_config": "S", "job_usage": "SIUD", "tracked_drive": "SIUD", "tracked_project": "SIUD", "terminal_lease": "S", "outbox": "I", "schema_migrations": "S"},
+	store.FnMonitor:        {"job_state": "SIUD", "iapp_config": "S", "job_usage": "SIUD", "tracked_drive": "SIUD", "tracked_project": "SIUD", "terminal_lease": "SD", "outbox": "I", "schema_migrations": "S"},
 	store.FnAppAuth:        {"app_token_used": "SID", "schema_migrations": "S"},
 	store.FnJobControl:     {"shell_session": "I", "schema_migrations": "S"},
 	store.FnJobStreams:     {"shell_session": "SUD", "terminal_lease": "SU", "schema_migrations": "S"},
