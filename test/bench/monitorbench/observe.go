@@ -143,6 +143,14 @@ func (c *coreLog) get(id, state string) (time.Time, bool) {
 	return t, ok
 }
 
+// changes is the number of job state changes (job and state, each counted once) Core received so far
+// (as of the last refresh).
+func (c *coreLog) changes() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.at)
+}
+
 // updateCalls is the number of job update requests Core received so far.
 func (c *coreLog) updateCalls() int {
 	n := 0
@@ -216,20 +224,30 @@ type usage struct {
 	monDB, srDB       *pgCounter
 	monCPU, srCPU     float64
 	monTrips, srTrips int64
-	calls             int
+	calls, changes    int
 }
 
 func newUsage(core *coreLog, mon, sr int, monDB, srDB *pgCounter) *usage {
+	core.refresh()
 	return &usage{core: core, mon: mon, sr: sr, monDB: monDB, srDB: srDB, monCPU: cpuSeconds(mon), srCPU: cpuSeconds(sr),
-		monTrips: monDB.trips.Load(), srTrips: srDB.trips.Load(), calls: core.updateCalls()}
+		monTrips: monDB.trips.Load(), srTrips: srDB.trips.Load(), calls: core.updateCalls(), changes: core.changes()}
 }
 
+// print gives the figures per 1,000 transitions: the pod changes the benchmark made (jobs ended, jobs
+// started), and, as those make more than one state change each (a new job is IN_QUEUE, then RUNNING), per
+// 1,000 of the job state changes Core received meanwhile.
 func (u *usage) print(transitions int) {
+	u.core.refresh()
+	changes := u.core.changes() - u.changes
 	per := 1000 / float64(transitions)
 	monCPU, srCPU := cpuSeconds(u.mon)-u.monCPU, cpuSeconds(u.sr)-u.srCPU
 	monTrips, srTrips := u.monDB.trips.Load()-u.monTrips, u.srDB.trips.Load()-u.srTrips
 	fmt.Printf("per 1,000 transitions (%d here): CPU monitor %.2f s + status-report %.2f s = %.2f s; database round trips monitor %.0f + status-report %.0f; Core update calls %.0f\n",
 		transitions, monCPU*per, srCPU*per, (monCPU+srCPU)*per, float64(monTrips)*per, float64(srTrips)*per, float64(u.core.updateCalls()-u.calls)*per)
+	if changes > 0 {
+		fmt.Printf("per 1,000 job state changes Core received (%d here): CPU monitor %.2f s + status-report %.2f s = %.2f s\n",
+			changes, monCPU*1000/float64(changes), srCPU*1000/float64(changes), (monCPU+srCPU)*1000/float64(changes))
+	}
 }
 
 // cpuSeconds is the process's user + system CPU time.
