@@ -106,8 +106,8 @@ func newRig(t *testing.T) *rig {
 		sent: &sendCounter{per: map[string]int{}}}
 }
 
-// start runs a monitor until the returned stop is called.
-func (r *rig) start() (stop func()) {
+// start runs a monitor until the returned stop is called; adjust, when given, changes its settings first.
+func (r *rig) start(adjust ...func(*monitor.Monitor)) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	sink, err := monitor.NewEventSink(r.sink, r.monitor.Tokens)
 	if err != nil {
@@ -115,6 +115,9 @@ func (r *rig) start() (stop func()) {
 	}
 	m := &monitor.Monitor{Kube: env.Clientset, Namespace: r.ns, Pool: r.db.Pool, Registry: iapps.BuiltinApps(iapps.AppEnv{}), Drives: r.access(r.db), DriveRefresh: driveRefresh,
 		Sink: countingSink{Sender: sink, c: r.sent}, Log: fn.NewLogger(io.Discard, "monitor", "info"), Resync: 300 * time.Millisecond}
+	for _, a := range adjust {
+		a(m)
+	}
 	done := make(chan struct{})
 	go func() { _ = m.Run(ctx); close(done) }()
 	return func() { cancel(); <-done }

@@ -3,14 +3,11 @@ package monitor_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"testing"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/ucloud-im/knative-im/shared/fn"
-	"github.com/ucloud-im/knative-im/shared/iapps"
 	"github.com/ucloud-im/knative-im/shared/kube"
 	"github.com/ucloud-im/knative-im/shared/monitor"
 	"github.com/ucloud-im/knative-im/test/envtest"
@@ -42,17 +39,7 @@ func TestRetentionRemovesOnlyFinalStatesOfJobsWithoutPods(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	sink, err := monitor.NewEventSink(r.sink, r.monitor.Tokens)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mctx, cancel := context.WithCancel(ctx)
-	m := &monitor.Monitor{Kube: env.Clientset, Namespace: r.ns, Pool: r.db.Pool, Registry: iapps.BuiltinApps(iapps.AppEnv{}), Drives: r.access(r.db), DriveRefresh: driveRefresh,
-		Sink: countingSink{Sender: sink, c: r.sent}, Log: fn.NewLogger(io.Discard, "monitor", "info"), Resync: 300 * time.Millisecond,
-		Retention: 30 * 24 * time.Hour, RetentionEvery: 200 * time.Millisecond}
-	done := make(chan struct{})
-	go func() { _ = m.Run(mctx); close(done) }()
-	defer func() { cancel(); <-done }()
+	defer r.start(retaining)()
 	rowsLeft := func(want string) func() error {
 		return func() error {
 			var got string
@@ -101,17 +88,7 @@ func TestRetentionRemovesTheLeasesOfEndedTerminals(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	sink, err := monitor.NewEventSink(r.sink, r.monitor.Tokens)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mctx, cancel := context.WithCancel(ctx)
-	m := &monitor.Monitor{Kube: env.Clientset, Namespace: r.ns, Pool: r.db.Pool, Registry: iapps.BuiltinApps(iapps.AppEnv{}), Drives: r.access(r.db), DriveRefresh: driveRefresh,
-		Sink: sink, Log: fn.NewLogger(io.Discard, "monitor", "info"), Resync: 300 * time.Millisecond,
-		Retention: 30 * 24 * time.Hour, RetentionEvery: 200 * time.Millisecond}
-	done := make(chan struct{})
-	go func() { _ = m.Run(mctx); close(done) }()
-	defer func() { cancel(); <-done }()
+	defer r.start(retaining)()
 	envtest.Eventually(t, 10*time.Second, func() error {
 		var got string
 		if err := r.owner.QueryRow(ctx, "SELECT coalesce(string_agg(job_id, ' ' ORDER BY job_id), '') FROM terminal_lease").Scan(&got); err != nil {
@@ -122,4 +99,9 @@ func TestRetentionRemovesTheLeasesOfEndedTerminals(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// retaining is a retention of 30 days, swept every 200 ms.
+func retaining(m *monitor.Monitor) {
+	m.Retention, m.RetentionEvery = 30*24*time.Hour, 200*time.Millisecond
 }
