@@ -202,14 +202,9 @@ func (s *Service) store(ctx context.Context, h App, key Key, cfg json.RawMessage
 		return storeError(err)
 	}
 	fn.WithJobID(ctx, rec.JobID)
-	final, err := s.Store.JobFinal(ctx, rec.JobID)
-	if err != nil {
-		return storeError(err)
-	}
-	if final {
-		if err := s.Store.Delete(ctx, key); err != nil {
-			return storeError(err)
-		}
+	if ended, err := s.clearIfEnded(ctx, key, rec.JobID); err != nil {
+		return err
+	} else if ended {
 		return fn.Errorf(http.StatusServiceUnavailable, "JOB_ENDED", "Internal error in %s: its job had ended and has been cleared. Please try again.", key.App)
 	}
 	if !stored {
@@ -270,4 +265,20 @@ func registerError(err error) error {
 		return fn.Wrap(err, http.StatusBadGateway, "CORE_UNAVAILABLE", "The application could not be registered with UCloud. Please try again later.")
 	}
 	return storeError(err)
+}
+
+// clearIfEnded deletes key's record when its job jobID was last reported in a final state (the monitor's
+// job_state), so the next attempt registers a new job; it says whether it did.
+func (s *Service) clearIfEnded(ctx context.Context, key Key, jobID string) (bool, error) {
+	final, err := s.Store.JobFinal(ctx, jobID)
+	if err != nil {
+		return false, storeError(err)
+	}
+	if !final {
+		return false, nil
+	}
+	if err := s.Store.Delete(ctx, key); err != nil {
+		return false, storeError(err)
+	}
+	return true, nil
 }

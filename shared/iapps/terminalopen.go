@@ -148,20 +148,15 @@ func (o *TerminalOpener) join(ctx context.Context, h App, key Key, owner ucloud.
 // again (it may have been stopped when idle). A job that has ended is cleared, and the caller opens anew.
 func (o *TerminalOpener) wake(ctx context.Context, h App, key Key, rec Record) error {
 	s := o.Service
-	final, err := s.Store.JobFinal(ctx, rec.JobID)
-	if err != nil {
-		return storeError(err)
-	}
-	if final {
-		if err := s.Store.Delete(ctx, key); err != nil {
-			return storeError(err)
-		}
+	if ended, err := s.clearIfEnded(ctx, key, rec.JobID); err != nil {
+		return err
+	} else if ended {
 		return errStale // read again: the next attempt registers a new job
 	}
 	if err := o.Leases.Start(ctx, rec.JobID); err != nil {
 		return storeError(err)
 	}
-	rec, err = WithLease(ctx, o.Leases.Pool, rec)
+	rec, err := WithLease(ctx, o.Leases.Pool, rec)
 	if err != nil {
 		return storeError(err)
 	}
