@@ -40,29 +40,34 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-func TestSIGTERMDrainsInFlightRequestAndExitsZero(t *testing.T) {
+// startSlowFunction runs this test binary as the slow function (TestMain), with env added to its
+// environment, and waits until it answers /healthz; it answers the process, its base URL and its output.
+func startSlowFunction(t *testing.T, env ...string) (*exec.Cmd, string, *bytes.Buffer) {
+	t.Helper()
 	port := envtest.FreePort(t)
-	var out bytes.Buffer
+	out := &bytes.Buffer{}
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "FN_TEST_HELPER=slow", fmt.Sprintf("PORT=%d", port), "SHUTDOWN_TIMEOUT=10s")
-	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.Env = append(append(os.Environ(), "FN_TEST_HELPER=slow", fmt.Sprintf("PORT=%d", port), "SHUTDOWN_TIMEOUT=10s"), env...)
+	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill() })
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		resp, err := http.Get(base + "/healthz")
 		if err == nil {
 			resp.Body.Close()
-			break
+			return cmd, base, out
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("function did not come up: %v\n%s", err, out.String())
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+func TestSIGTERMDrainsInFlightRequestAndExitsZero(t *testing.T) {
+	cmd, base, out := startSlowFunction(t)
 
 	type result struct {
 		status int

@@ -1,16 +1,11 @@
 package fn_test
 
 import (
-	"bytes"
-	"fmt"
 	"net/http"
-	"os"
-	"os/exec"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/ucloud-im/knative-im/test/envtest"
 	"github.com/ucloud-im/knative-im/test/otlptest"
 )
 
@@ -19,27 +14,7 @@ import (
 // The batch delay is set to ten minutes, so only that flush can have sent it.
 func TestSIGTERMFlushesTheLastSpans(t *testing.T) {
 	recv := otlptest.Start(t)
-	port := envtest.FreePort(t)
-	var out bytes.Buffer
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "FN_TEST_HELPER=slow", fmt.Sprintf("PORT=%d", port), "SHUTDOWN_TIMEOUT=10s",
-		"OTEL_EXPORTER_OTLP_ENDPOINT="+recv.URL, "OTEL_BSP_SCHEDULE_DELAY=600000")
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		resp, err := http.Get(base + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("function did not come up: %v\n%s", err, out.String())
-		}
-	}
+	cmd, base, out := startSlowFunction(t, "OTEL_EXPORTER_OTLP_ENDPOINT="+recv.URL, "OTEL_BSP_SCHEDULE_DELAY=600000")
 	done := make(chan error, 1)
 	go func() {
 		req, _ := http.NewRequest(http.MethodGet, base+"/slow", nil)
