@@ -1,7 +1,6 @@
 package fakecore
 
 import (
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -33,19 +32,13 @@ func (c *Core) RecordHeaders(t TB) *HeaderLog {
 	}
 	l := &HeaderLog{}
 	proxy := httputil.NewSingleHostReverseProxy(target)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("header log: listen: %v", err)
-	}
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	// httptest listens on 127.0.0.1.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		l.mu.Lock()
 		l.seen = append(l.seen, SentHeaders{Method: r.Method, Path: r.URL.Path, Header: r.Header.Clone()})
 		l.mu.Unlock()
 		proxy.ServeHTTP(w, r)
 	}))
-	srv.Listener.Close()
-	srv.Listener = ln
-	srv.Start()
 	t.Cleanup(srv.Close)
 	l.URL = srv.URL
 	return l

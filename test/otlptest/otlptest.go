@@ -6,7 +6,6 @@ import (
 	"compress/gzip"
 	"encoding/hex"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -41,14 +40,7 @@ type Receiver struct {
 func Start(t testing.TB) *Receiver {
 	t.Helper()
 	r := &Receiver{}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(r.serve))
-	srv.Listener.Close()
-	srv.Listener = ln
-	srv.Start()
+	srv := httptest.NewServer(http.HandlerFunc(r.serve)) // on 127.0.0.1
 	t.Cleanup(srv.Close)
 	r.URL = srv.URL
 	return r
