@@ -21,6 +21,9 @@ const (
 	Source         = "/ucloud-im/monitor"
 	ExtensionJobID = "jobid"
 	ExtensionSeq   = "seq"
+	// ExtensionStored, true, says the sender committed the event's outbox row (status.OutboxRow, with the
+	// event's id) in the transaction of its intent: the receiver only has to deliver it.
+	ExtensionStored = "stored"
 )
 
 // Build makes the event for update u, the seq-th change of job jobID. Its id is the job id and sequence
@@ -38,6 +41,20 @@ func Build(jobID string, seq int64, u ucloud.JobUpdate) (event.Event, error) {
 		return event.Event{}, fmt.Errorf("job %s update %d: %w", jobID, seq, err)
 	}
 	return e, nil
+}
+
+// MarkStored marks e as one whose outbox row its sender committed (ExtensionStored).
+func MarkStored(e *event.Event) { e.SetExtension(ExtensionStored, true) }
+
+// Stored reports whether e is marked by MarkStored (a bool when built here, a string over HTTP).
+func Stored(e event.Event) bool {
+	switch v := e.Extensions()[ExtensionStored].(type) {
+	case bool:
+		return v
+	case string:
+		return v == "true"
+	}
+	return false
 }
 
 // Parse reads a received event back into the job id, sequence number and update, refusing (as a 400 in

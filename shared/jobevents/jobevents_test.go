@@ -80,6 +80,26 @@ func TestBuildParseRoundTrip(t *testing.T) {
 	}
 }
 
+// The monitor marks the events whose outbox row it committed; the mark arrives as sent, in either HTTP
+// mode, and an event without it (a resend) is not taken for stored.
+func TestStoredMarkRoundTrip(t *testing.T) {
+	u := ucloud.JobUpdate{State: ptr(ucloud.StateRunning), Timestamp: time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC).UnixMilli()}
+	for _, marked := range []bool{false, true} {
+		for _, structured := range []bool{false, true} {
+			e, err := jobevents.Build("77", 3, u)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if marked {
+				jobevents.MarkStored(&e)
+			}
+			if got := jobevents.Stored(overHTTP(t, e, structured)); got != marked {
+				t.Fatalf("marked %v, structured %v: received as stored %v", marked, structured, got)
+			}
+		}
+	}
+}
+
 // What a job pod (or a broken sender) could put in an event that reaches status-report, and the answer:
 // a 400 in UCloud's shape, nothing parsed. The job id is returned once known, for the log.
 func TestParseRefuses(t *testing.T) {

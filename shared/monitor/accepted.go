@@ -17,17 +17,24 @@ import (
 // (a crash before its write) costs only a resend: the row still holds the change as intended (SentSeq),
 // so the next monitor sends it again under the same sequence number and status-report drops the copy;
 // the next change's intent records it anyway (RecordIntent writes the previous accepted change).
+//
+// Its commits are the durable ones: the intents and outbox rows before them were committed lazily
+// (groupWriter), and a durable commit flushes the write-ahead log up to itself, so an acceptance that
+// committed means its change's intent and outbox row are on disk. An acceptance whose intent is no longer
+// in the table (PostgreSQL crashed before flushing it) is not recorded: lost is told the job, whose
+// memory is then wrong, so it is read again and its change written and sent again.
 type acceptedWriter struct {
-	db  *store.JobStates
-	log *slog.Logger
+	db   *store.JobStates
+	log  *slog.Logger
+	lost func(jobID string)
 
 	mu      sync.Mutex
 	pending map[string]store.Accepted
 	wake    chan struct{}
 }
 
-func newAcceptedWriter(db *store.JobStates, log *slog.Logger) *acceptedWriter {
-	return &acceptedWriter{db: db, log: log, pending: map[string]store.Accepted{}, wake: make(chan struct{}, 1)}
+func newAcceptedWriter(db *store.JobStates, log *slog.Logger, lost func(jobID string)) *acceptedWriter {
+	return &acceptedWriter{db: db, log: log, lost: lost, pending: map[string]store.Accepted{}, wake: make(chan struct{}, 1)}
 }
 
 // add queues a for writing; a later change of the same job replaces an earlier one not yet written.
@@ -78,20 +85,26 @@ func (w *acceptedWriter) flush(ctx context.Context) error {
 	if len(batch) == 0 {
 		return nil
 	}
-	// Committed lazily (store.CommitLazily), beside the intents' group commits rather than in them: a lost
-	// acceptance costs only a resend (above), so its commit need not wait for a disk flush, and the intents'
-	// groups, which must, stay small. One statement per job, in job id order, as the groups take their locks,
-	// so the two cannot deadlock.
+	// One statement per job, in job id order, as the intents' groups take their locks, so the two cannot
+	// deadlock. A batch is one implicit transaction, committed durably (see acceptedWriter).
 	slices.SortFunc(batch, func(a, b store.Accepted) int { return cmp.Compare(a.JobID, b.JobID) })
 	var b pgx.Batch
-	for _, a := range batch {
-		w.db.QueueAcceptedMany(&b, []store.Accepted{a})
+	found := make([]bool, len(batch))
+	for i, a := range batch {
+		w.db.QueueAccepted(&b, a, &found[i])
 	}
-	err := store.CommitLazily(ctx, w.db.Pool, &b)
-	if err != nil {
+	if err := store.Classify(w.db.Pool.SendBatch(ctx, &b).Close()); err != nil {
 		for _, a := range batch {
 			w.add(a) // kept, unless a later change of the job came meanwhile
 		}
+		return err
 	}
-	return err
+	for i, a := range batch {
+		if !found[i] {
+			w.log.Warn("the intent of an accepted job state change is gone (a crash of the database?); sending it again",
+				"job_id", a.JobID, "seq", a.Seq, "state", string(a.State))
+			w.lost(a.JobID)
+		}
+	}
+	return nil
 }

@@ -13,13 +13,17 @@ import (
 )
 
 // groupWriter commits the monitor's writes (each change's usage record, intent and outbox row) that
-// arrive together in one transaction: with a durable database each commit waits for its
-// WAL flush, and at 100 changes/s the two commits per change, one after the other, were most of a change's
-// p99. A write is committed at once while fewer than maxCommits commits run (nobody waits to fill a
-// group); the writes arriving while all of them run form the next groups. Several commits run side by side
-// because on a busy machine one database backend executing every group alone is starved of CPU (intent
-// commits took 100 ms at p50 while a single-row commit took 5 ms). Each caller returns only after its own
-// writes committed, so the intent is durable before the change is sent, as before.
+// arrive together in one transaction. A write is committed at once while fewer than maxCommits commits run
+// (nobody waits to fill a group); the writes arriving while all of them run form the next groups. Several
+// commits run side by side because on a busy machine one database backend executing every group alone is
+// starved of CPU. Each caller returns only after its own writes committed: visible to every session, so
+// status-report finds the outbox row, and kept across any crash of the monitor.
+//
+// The commits are lazy (store.CommitLazily): they do not wait for their WAL flush. A durable commit was the
+// floor of a change's latency (its p99 alone was above 200 ms on a busy disk) while only a crash of
+// PostgreSQL itself within the WAL writer's delay can undo a lazy one. The durable point comes after the
+// send, off the change's path: the acceptance's commit (acceptedWriter) flushes the log past the intent,
+// and an acceptance finding its intent gone has the job read again and its change sent again.
 //
 // Groups running side by side cannot deadlock each other: every group takes its rows' locks in job id
 // order (rowWrite; one job's writes keep their own order), so no two wait on each other in a cycle.
@@ -109,7 +113,6 @@ func (g *groupWriter) commit(ctx context.Context, group []*groupWrite) error {
 	for _, r := range rows {
 		r.queue(&b)
 	}
-	// A batch is one implicit transaction (one Sync for all its statements): atomic, one round trip,
-	// no BEGIN and COMMIT of its own.
-	return store.Classify(g.pool.SendBatch(ctx, &b).Close())
+	// Lazily: see groupWriter.
+	return store.CommitLazily(ctx, g.pool, &b)
 }

@@ -131,7 +131,10 @@ func (m *Monitor) Run(ctx context.Context) error {
 	// than over the minutes the runtime's scavenger takes.
 	debug.FreeOSMemory()
 	m.writes = &groupWriter{pool: m.Pool}
-	m.accepted = newAcceptedWriter(m.states(), m.Log)
+	m.accepted = newAcceptedWriter(m.states(), m.Log, func(jobID string) {
+		m.last.doubt(jobID)
+		queue.Add(jobID)
+	})
 	acceptedDone := make(chan struct{})
 	go func() { defer close(acceptedDone); m.accepted.run(ctx) }()
 	defer func() { <-acceptedDone }()
@@ -302,10 +305,11 @@ func asPods(objs []any) []*corev1.Pod {
 // status-report drops it if it had arrived) from a later change (a new number; reusing the old one would have
 // status-report drop the later change as a duplicate).
 // The intent is committed with the change's usage record (writes) and the change's row in status-report's
-// outbox, in one transaction shared with the other changes being committed at the same time (groupWriter).
-// So a change costs one durable commit before Core can have it: status-report finds the event's row already
-// there (its insert writes nothing) and delivers at once; the event wakes it (Knative scales it from zero
-// on events) and carries the change for a row the monitor did not write (a resend after a crash).
+// outbox, in one transaction shared with the other changes being committed at the same time (groupWriter),
+// without waiting for a disk flush: status-report finds the event's row already there (its insert writes
+// nothing) and delivers at once; the event wakes it (Knative scales it from zero on events) and carries the
+// change for a row the monitor did not write (a resend after a crash). The change counts as done only once
+// its acceptance is committed durably (acceptedWriter), which also puts the intent and the row on disk.
 func (m *Monitor) report(ctx context.Context, jobID string, prev store.JobStateRow, obs Observation, writes *pgx.Batch, st *stages) error {
 	state, msg := obs.State, obs.Status
 	u := ucloud.JobUpdate{State: &state, Status: &msg, Timestamp: m.Now().UnixMilli()}
@@ -327,6 +331,7 @@ func (m *Monitor) report(ctx context.Context, jobID string, prev store.JobStateR
 	if !resend {
 		m.states().QueueIntent(writes, jobID, prev, seq, state)
 		status.QueueOutboxInsert(writes, status.OutboxRow{EventID: e.ID(), JobID: jobID, Seq: seq, Update: e.Data(), TraceParent: tracing.TraceParent(ctx)})
+		jobevents.MarkStored(&e)
 	}
 	if writes.Len() > 0 {
 		if err := m.writer().write(ctx, rowWrite{jobID: jobID, queue: func(b *pgx.Batch) { b.QueuedQueries = append(b.QueuedQueries, writes.QueuedQueries...) }}); err != nil {

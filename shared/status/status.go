@@ -61,7 +61,10 @@ func NewReporter(pool *pgxpool.Pool, core Updater, log *slog.Logger) *Reporter {
 }
 
 // Handle is the CloudEvent handler: it stores the update durably (or recognises it as a duplicate) before
-// acknowledging, then wakes the drainer.
+// acknowledging, then wakes the drainer. An event marked stored (jobevents.MarkStored: nearly every change)
+// has its row in the outbox already, written by the monitor in the transaction of its intent: the drainer is
+// woken at once, with no database round trip. That row may not be on disk yet (the monitor commits it
+// lazily); the monitor's durable commit of the change's acceptance, after this answer, covers it.
 func (r *Reporter) Handle(ctx context.Context, e event.Event) (*event.Event, error) {
 	jobID, seq, u, err := jobevents.Parse(e)
 	if jobID != "" {
@@ -69,6 +72,10 @@ func (r *Reporter) Handle(ctx context.Context, e event.Event) (*event.Event, err
 	}
 	if err != nil {
 		return nil, err
+	}
+	if jobevents.Stored(e) {
+		r.Wake()
+		return nil, nil
 	}
 	if err := r.store(ctx, e.ID(), jobID, seq, u); err != nil {
 		if errors.Is(err, store.ErrUnavailable) {

@@ -64,23 +64,18 @@ type Accepted struct {
 	State ucloud.JobState
 }
 
-// RecordAcceptedMany records several accepted changes in one statement; a change older than the one
-// recorded is ignored.
-func (j *JobStates) RecordAcceptedMany(ctx context.Context, changes []Accepted) error {
-	var b pgx.Batch
-	j.QueueAcceptedMany(&b, changes)
-	return execQueued(ctx, j.Pool, &b)
-}
-
-// QueueAcceptedMany is RecordAcceptedMany queued on b.
-func (j *JobStates) QueueAcceptedMany(b *pgx.Batch, changes []Accepted) {
-	ids, seqs, states := make([]string, len(changes)), make([]int64, len(changes)), make([]string, len(changes))
-	for i, c := range changes {
-		ids[i], seqs[i], states[i] = c.JobID, c.Seq, string(c.State)
-	}
-	b.Queue(`UPDATE job_state s SET last_state = v.state, last_seq = v.seq, updated_at = now()
-		FROM unnest($1::text[], $2::bigint[], $3::text[]) AS v(job_id, seq, state)
-		WHERE s.job_id = v.job_id AND s.last_seq < v.seq`, ids, seqs, states)
+// QueueAccepted queues the record that change a was accepted by the sink. It is recorded only while the
+// change's intent is in the table: an intent committed lazily and undone by a crash of PostgreSQL must not
+// be covered by an acceptance written after the crash, or the change, whose outbox row went with the
+// intent, would count as delivered. *intentFound tells the caller, once the batch ran, whether the intent
+// (of a or a later change) was there; an acceptance older than the one recorded changes nothing.
+func (j *JobStates) QueueAccepted(b *pgx.Batch, a Accepted, intentFound *bool) {
+	// The main query sees the row as it was before the update, which leaves sent_seq alone.
+	b.Queue(`WITH accepted AS (
+			UPDATE job_state SET last_state = $3, last_seq = $2, updated_at = now()
+			WHERE job_id = $1 AND last_seq < $2 AND sent_seq >= $2)
+		SELECT EXISTS (SELECT 1 FROM job_state WHERE job_id = $1 AND sent_seq >= $2)`, a.JobID, a.Seq, string(a.State)).
+		QueryRow(func(row pgx.Row) error { return row.Scan(intentFound) })
 }
 
 // RecordAccepted records that change seq (to state) was accepted by the sink.
