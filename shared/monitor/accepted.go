@@ -8,8 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/ucloud-im/knative-im/shared/store"
 )
 
@@ -18,11 +16,12 @@ import (
 // so the next monitor sends it again under the same sequence number and status-report drops the copy;
 // the next change's intent records it anyway (RecordIntent writes the previous accepted change).
 //
-// Its commits are the durable ones: the intents and outbox rows before them were committed lazily
-// (groupWriter), and a durable commit flushes the write-ahead log up to itself, so an acceptance that
-// committed means its change's intent and outbox row are on disk. An acceptance whose intent is no longer
-// in the table (PostgreSQL crashed before flushing it) is not recorded: lost is told the job, whose
-// memory is then wrong, so it is read again and its change written and sent again.
+// It is the monitor's durable point: the intents and outbox rows were committed lazily (groupWriter), and
+// each batch of acceptances is followed by a durable commit (store.RecordAcceptedDurably), which puts it
+// and them on disk. An acceptance whose intent is no longer in the table (PostgreSQL crashed before
+// flushing it) is not recorded, and a batch whose durable commit failed may have been undone: lost is told
+// those jobs, whose memory may be wrong, so each is read again from the table and its change written and
+// sent again if it is not there.
 type acceptedWriter struct {
 	db   *store.JobStates
 	log  *slog.Logger
@@ -86,22 +85,26 @@ func (w *acceptedWriter) flush(ctx context.Context) error {
 		return nil
 	}
 	// One statement per job, in job id order, as the intents' groups take their locks, so the two cannot
-	// deadlock. A batch is one implicit transaction, committed durably (see acceptedWriter).
+	// deadlock; committed lazily, then made durable (store.RecordAcceptedDurably, see acceptedWriter).
 	slices.SortFunc(batch, func(a, b store.Accepted) int { return cmp.Compare(a.JobID, b.JobID) })
-	var b pgx.Batch
-	found := make([]bool, len(batch))
-	for i, a := range batch {
-		w.db.QueueAccepted(&b, a, &found[i])
-	}
-	if err := store.Classify(w.db.Pool.SendBatch(ctx, &b).Close()); err != nil {
+	found, committed, err := w.db.RecordAcceptedDurably(ctx, batch)
+	switch {
+	case err != nil && !committed:
 		for _, a := range batch {
 			w.add(a) // kept, unless a later change of the job came meanwhile
+		}
+		return err
+	case err != nil:
+		// Recorded, but whether on disk is unknown: a crash of PostgreSQL may have undone them with their
+		// intents. Each job is read again from the table.
+		for _, a := range batch {
+			w.lost(a.JobID)
 		}
 		return err
 	}
 	for i, a := range batch {
 		if !found[i] {
-			w.log.Warn("the intent of an accepted job state change is gone (a crash of the database?); sending it again",
+			w.log.Warn("the intent of an accepted job state change is gone (a crash of the database?); the job is read again",
 				"job_id", a.JobID, "seq", a.Seq, "state", string(a.State))
 			w.lost(a.JobID)
 		}

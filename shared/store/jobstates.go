@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ucloud-im/knative-im/shared/ucloud"
@@ -64,12 +65,33 @@ type Accepted struct {
 	State ucloud.JobState
 }
 
-// QueueAccepted queues the record that change a was accepted by the sink. It is recorded only while the
-// change's intent is in the table: an intent committed lazily and undone by a crash of PostgreSQL must not
-// be covered by an acceptance written after the crash, or the change, whose outbox row went with the
-// intent, would count as delivered. *intentFound tells the caller, once the batch ran, whether the intent
-// (of a or a later change) was there; an acceptance older than the one recorded changes nothing.
-func (j *JobStates) QueueAccepted(b *pgx.Batch, a Accepted, intentFound *bool) {
+// RecordAcceptedDurably records that the changes were accepted by the sink, each only while its intent
+// is in the table (queueAccepted), in a transaction committed lazily, then, in the same round trip,
+// rewrites monitor_seal's row with a durable commit: a durable commit flushes the write-ahead log up to
+// itself, so once it returned these acceptances and every intent and outbox row committed before them are
+// on disk. The seal has a table of its own so that, while its commit waits for the disk, it holds no lock
+// a job's next intent needs (a durable acceptance held its job's row that long).
+// found[i] tells whether changes[i]'s intent (or a later one's) was there. With an error, committed tells
+// whether the acceptances were committed: visible, but maybe not on disk.
+func (j *JobStates) RecordAcceptedDurably(ctx context.Context, changes []Accepted) (found []bool, committed bool, err error) {
+	found = make([]bool, len(changes))
+	var b pgx.Batch
+	b.Queue("BEGIN")
+	b.Queue("SET LOCAL synchronous_commit TO off")
+	for i, a := range changes {
+		queueAccepted(&b, a, &found[i])
+	}
+	b.Queue("COMMIT").Exec(func(pgconn.CommandTag) error { committed = true; return nil })
+	b.Queue("UPDATE monitor_seal SET sealed_at = now()")
+	return found, committed, Classify(j.Pool.SendBatch(ctx, &b).Close())
+}
+
+// queueAccepted queues the record that change a was accepted. It is recorded only while the change's
+// intent is in the table: an intent committed lazily and undone by a crash of PostgreSQL must not be
+// covered by an acceptance written after the crash, or the change, whose outbox row went with the intent,
+// would count as delivered. *intentFound tells, once the batch ran, whether the intent (of a or a later
+// change) was there; an acceptance older than the one recorded changes nothing.
+func queueAccepted(b *pgx.Batch, a Accepted, intentFound *bool) {
 	// The main query sees the row as it was before the update, which leaves sent_seq alone.
 	b.Queue(`WITH accepted AS (
 			UPDATE job_state SET last_state = $3, last_seq = $2, updated_at = now()

@@ -80,9 +80,10 @@ var Roles = []Role{
 	// (retention).
 	// It puts each change it is about to send in the outbox, in the transaction of its intent (INSERT only:
 	// it can neither read, change nor remove a row there). This gives it nothing new: status-report already
-	// stores whatever update the monitor's events carry.
+	// stores whatever update the monitor's events carry. It rewrites the one row of monitor_seal (UPDATE
+	// only) to put its lazily committed writes on disk.
 	{FnMonitor, []Grant{{"job_state", rw}, {"iapp_config", ro}, {"job_usage", rw}, {"tracked_drive", rw}, {"tracked_project", rw}, {"terminal_lease", []string{"SELECT", "DELETE"}},
-		{"outbox", []string{"INSERT"}}, {"outbox_id_seq", []string{"USAGE"}}}},
+		{"outbox", []string{"INSERT"}}, {"outbox_id_seq", []string{"USAGE"}}, {"monitor_seal", []string{"UPDATE"}}}},
 	// app-auth records used one-time tokens and removes old ones; it never updates one.
 	{FnAppAuth, []Grant{{"app_token_used", []string{"SELECT", "INSERT", "DELETE"}}}},
 	// job-control hands out shell sessions: it inserts them and can read none back.

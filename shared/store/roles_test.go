@@ -22,13 +22,13 @@ var wantPrivileges = map[string]map[string]string{
 	store.FnConfigReset:    {"iapp_config": "SIUD", "job_state": "S", "schema_migrations": "S"},
 	store.FnConfigRestart:  {"iapp_config": "S", "schema_migrations": "S"},
 	store.FnStatusReport:   {"outbox": "SIUD", "schema_migrations": "S"},
-	store.FnMonitor:        {"job_state": "SIUD", "iapp_config": "S", "job_usage": "SIUD", "tracked_drive": "SIUD", "tracked_project": "SIUD", "terminal_lease": "SD", "outbox": "I", "schema_migrations": "S"},
+	store.FnMonitor:        {"job_state": "SIUD", "iapp_config": "S", "job_usage": "SIUD", "tracked_drive": "SIUD", "tracked_project": "SIUD", "terminal_lease": "SD", "outbox": "I", "monitor_seal": "U", "schema_migrations": "S"},
 	store.FnAppAuth:        {"app_token_used": "SID", "schema_migrations": "S"},
 	store.FnJobControl:     {"shell_session": "I", "schema_migrations": "S"},
 	store.FnJobStreams:     {"shell_session": "SUD", "terminal_lease": "SU", "schema_migrations": "S"},
 }
 
-var tables = []string{"iapp_config", "job_state", "outbox", "app_token_used", "job_usage", "shell_session", "tracked_drive", "tracked_project", "terminal_lease", "schema_migrations"}
+var tables = []string{"iapp_config", "job_state", "outbox", "app_token_used", "job_usage", "shell_session", "tracked_drive", "tracked_project", "terminal_lease", "monitor_seal", "schema_migrations"}
 
 // probe runs one statement of kind op on table as the connection's role, in a transaction that is rolled
 // back, and reports whether PostgreSQL let the role do it. The statements touch no row: privileges are
@@ -40,7 +40,7 @@ func probe(ctx context.Context, conn *pgx.Conn, op byte, table string) (bool, er
 		'I': "INSERT INTO " + t + " DEFAULT VALUES",
 		'U': "UPDATE " + t + " SET " + map[string]string{"iapp_config": "etag = etag", "job_state": "last_seq = last_seq",
 			"outbox": "seq = seq", "app_token_used": "nonce = nonce", "job_usage": "units = units", "shell_session": "rank = rank",
-			"tracked_drive": "drive_id = drive_id", "tracked_project": "project_id = project_id", "terminal_lease": "job_id = job_id", "schema_migrations": "name = name"}[table] + " WHERE false",
+			"tracked_drive": "drive_id = drive_id", "tracked_project": "project_id = project_id", "terminal_lease": "job_id = job_id", "monitor_seal": "sealed_at = now()", "schema_migrations": "name = name"}[table] + " WHERE false",
 		'D': "DELETE FROM " + t + " WHERE false",
 	}[op]
 	tx, err := conn.Begin(ctx)
@@ -94,7 +94,7 @@ func TestEachRoleMayTouchOnlyItsOwnTables(t *testing.T) {
 			for _, stmt := range []string{
 				"CREATE TABLE evil (x int)",
 				"CREATE TEMPORARY TABLE evil (x int)",
-				"TRUNCATE outbox, iapp_config, job_state, app_token_used, job_usage, shell_session, tracked_drive, tracked_project, terminal_lease",
+				"TRUNCATE outbox, iapp_config, job_state, app_token_used, job_usage, shell_session, tracked_drive, tracked_project, terminal_lease, monitor_seal",
 				"ALTER TABLE iapp_config ADD COLUMN evil text",
 				"DROP TABLE schema_migrations",
 				"SET ROLE " + pgx.Identifier{otherGroup(r)}.Sanitize(),
