@@ -140,11 +140,13 @@ func run(bin string, n int, rate float64, duration time.Duration, memLimit strin
 	if err := watch.waitRunning(n, 15*time.Minute); err != nil {
 		return err
 	}
-	// The anchor for memory: a plain informer over the same pods, in a process of its own.
-	bareRSS, err := bareInformerRSS(b.Env.Kubeconfig, ns, n)
+	// The anchor for memory: a plain informer over the same pods, in a process of its own. It keeps
+	// running: its CPU, decoding the same watch events and nothing more, is the anchor of the functions'.
+	bare, bareRSS, err := startBareInformer(b.Env.Kubeconfig, ns, n)
 	if err != nil {
 		return err
 	}
+	defer bare.stop()
 	// At info the monitor logs each change it reports with its stage timings (the breakdown below).
 	stageLog, monLog := newStageLog()
 	monVars := append(append(slices.Clip(vars), "K_SINK="+sr.URL, monVar, "LOG_LEVEL=info"), monRuntime...)
@@ -175,7 +177,7 @@ func run(bin string, n int, rate float64, duration time.Duration, memLimit strin
 
 	// Steady state: k jobs end at the rate, each replaced by a new one.
 	k := min(int(rate*duration.Seconds()), n)
-	usage := newUsage(core, mon.PID, sr.PID, monDB, srDB)
+	usage := newUsage(core, mon.PID, sr.PID, bare.pid, monDB, srDB)
 	// The anchor's commits go through a counting proxy of their own, as the functions' do (under load the
 	// proxy, in this busy process, adds its share), and straight to PostgreSQL beside it.
 	probeDB, err := newPGCounter(b.DatabaseURL)
@@ -233,7 +235,7 @@ func run(bin string, n int, rate float64, duration time.Duration, memLimit strin
 
 	// Burst: every running job ends at once.
 	burst := append(jobIDs(k, n-k), jobIDs(n, k)...)
-	usage = newUsage(core, mon.PID, sr.PID, monDB, srDB)
+	usage = newUsage(core, mon.PID, sr.PID, bare.pid, monDB, srDB)
 	t0 = time.Now()
 	if err := endPods(ctx, cs, ns, burst); err != nil {
 		return err
@@ -348,32 +350,40 @@ func parallel(count int, op func(i int) error) error {
 	return <-errs
 }
 
-// bareInformerRSS starts this program as a bare informer over ns and answers its RSS (KiB) once it holds
-// n pods.
-func bareInformerRSS(kubeconfig, ns string, n int) (int64, error) {
+// bareProcess is this program running as a bare informer (-bare-informer).
+type bareProcess struct {
+	pid  int
+	stop func()
+}
+
+// startBareInformer starts this program as a bare informer over ns and answers it with its RSS (KiB) once
+// it holds n pods.
+func startBareInformer(kubeconfig, ns string, n int) (*bareProcess, int64, error) {
 	self, err := os.Executable()
 	if err != nil {
-		return 0, err
+		return nil, 0, err
 	}
 	cmd := exec.Command(self, "-bare-informer", ns)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
-		return 0, err
+		return nil, 0, err
 	}
 	if err := cmd.Start(); err != nil {
-		return 0, err
+		return nil, 0, err
 	}
-	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	p := &bareProcess{pid: cmd.Process.Pid, stop: func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }}
 	// It prints the number of pods it holds once synced.
 	var held int
 	if _, err := fmt.Fscan(out, &held); err != nil {
-		return 0, fmt.Errorf("bare informer: %w", err)
+		p.stop()
+		return nil, 0, fmt.Errorf("bare informer: %w", err)
 	}
 	if held < n {
-		return 0, fmt.Errorf("bare informer holds %d pods, want %d", held, n)
+		p.stop()
+		return nil, 0, fmt.Errorf("bare informer holds %d pods, want %d", held, n)
 	}
 	time.Sleep(time.Second)
-	return rss(cmd.Process.Pid), nil
+	return p, rss(p.pid), nil
 }
