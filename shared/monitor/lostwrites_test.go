@@ -11,7 +11,6 @@ import (
 
 	"github.com/ucloud-im/knative-im/shared/fn"
 	"github.com/ucloud-im/knative-im/shared/iapps"
-	"github.com/ucloud-im/knative-im/shared/jobevents"
 	"github.com/ucloud-im/knative-im/shared/monitor"
 	"github.com/ucloud-im/knative-im/shared/ucloud"
 )
@@ -22,24 +21,23 @@ import (
 // event goes through.
 type crashedDatabaseSink struct {
 	monitor.Sender
+	chosenChange
 	owner *pgxpool.Pool
-	jobID string
-	state ucloud.JobState
 	lost  chan struct{}
 }
 
 func (c *crashedDatabaseSink) Send(ctx context.Context, e event.Event) error {
-	jobID, seq, u, err := jobevents.Parse(e)
+	seq, chosen, err := c.is(e)
 	if err != nil {
 		return err
 	}
 	select {
 	case <-c.lost:
 	default:
-		if jobID == c.jobID && *u.State == c.state {
+		if chosen {
 			// The table as before the change's transaction: its intent and its outbox row gone.
 			if _, err := c.owner.Exec(ctx, `WITH gone AS (DELETE FROM outbox WHERE job_id = $1 AND seq = $2)
-				UPDATE job_state SET sent_seq = last_seq, sent_state = last_state WHERE job_id = $1`, jobID, seq); err != nil {
+				UPDATE job_state SET sent_seq = last_seq, sent_state = last_state WHERE job_id = $1`, c.jobID, seq); err != nil {
 				return err
 			}
 			close(c.lost)
@@ -59,7 +57,7 @@ func TestAChangeTheDatabaseLostIsSentAgain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	crash := &crashedDatabaseSink{Sender: sink, owner: r.owner, jobID: "401", state: ucloud.StateSuccess, lost: make(chan struct{})}
+	crash := &crashedDatabaseSink{Sender: sink, chosenChange: chosenChange{jobID: "401", state: ucloud.StateSuccess}, owner: r.owner, lost: make(chan struct{})}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	m := &monitor.Monitor{Kube: env.Clientset, Namespace: r.ns, Pool: r.db.Pool, Registry: iapps.BuiltinApps(iapps.AppEnv{}), Drives: r.access(r.db), DriveRefresh: driveRefresh,

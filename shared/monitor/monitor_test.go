@@ -348,21 +348,32 @@ func TestIntegratedAppPodComesBack(t *testing.T) {
 	})
 }
 
+// chosenChange is the one change (a job's change to a state) a test's sink treats apart from the others.
+type chosenChange struct {
+	jobID string
+	state ucloud.JobState
+}
+
+// is reports whether e carries the chosen change, with its sequence number.
+func (c chosenChange) is(e event.Event) (seq int64, chosen bool, err error) {
+	jobID, seq, u, err := jobevents.Parse(e)
+	return seq, err == nil && jobID == c.jobID && u.State != nil && *u.State == c.state, err
+}
+
 // crashingSink delivers one chosen change and then hangs, as a monitor killed between sending a change and
 // recording it.
 type crashingSink struct {
 	monitor.Sender
-	jobID string
-	state ucloud.JobState
-	sent  chan struct{}
+	chosenChange
+	sent chan struct{}
 }
 
 func (c *crashingSink) Send(ctx context.Context, e event.Event) error {
-	jobID, _, u, err := jobevents.Parse(e)
+	_, chosen, err := c.is(e)
 	if err != nil {
 		return err
 	}
-	if err := c.Sender.Send(ctx, e); err != nil || jobID != c.jobID || *u.State != c.state {
+	if err := c.Sender.Send(ctx, e); err != nil || !chosen {
 		return err
 	}
 	close(c.sent)
@@ -379,7 +390,7 @@ func TestChangeWhileDownAfterUnrecordedSendIsReported(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	crash := &crashingSink{Sender: sink, jobID: "302", state: ucloud.StateRunning, sent: make(chan struct{})}
+	crash := &crashingSink{Sender: sink, chosenChange: chosenChange{jobID: "302", state: ucloud.StateRunning}, sent: make(chan struct{})}
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &monitor.Monitor{Kube: env.Clientset, Namespace: r.ns, Pool: r.db.Pool, Registry: iapps.BuiltinApps(iapps.AppEnv{}), Drives: r.access(r.db), DriveRefresh: driveRefresh,
 		Sink: crash, Log: fn.NewLogger(io.Discard, "monitor", "info"), Resync: 300 * time.Millisecond}
