@@ -156,8 +156,12 @@ func (r *Reporter) Drain(ctx context.Context) (int, error) {
 	if !locked {
 		return 0, store.Classify(res.Close())
 	}
+	unlocked := false
 	defer func() {
-		if _, err := conn.Exec(context.Background(), "SELECT pg_advisory_unlock($1)", drainLock); err != nil {
+		if unlocked {
+			return
+		}
+		if _, err := conn.Exec(context.Background(), unlockDrain, drainLock); err != nil {
 			conn.Conn().Close(context.Background())
 		}
 	}()
@@ -194,12 +198,15 @@ func (r *Reporter) Drain(ctx context.Context) (int, error) {
 		case err != nil:
 			return delivered, err
 		}
-		if err := markDelivered(ctx, conn, ids); err != nil {
+		// The outbox held no more than this batch when it was read: the lock goes with the mark, in its round trip.
+		last := len(ids) < BatchSize
+		if err := markDelivered(ctx, conn, ids, last); err != nil {
 			return delivered, err
 		}
+		unlocked = last
 		delivered += len(ids)
 		r.Metrics.Delivered(len(ids))
-		if len(ids) < BatchSize {
+		if last {
 			// The outbox held no more than this when it was read; a row inserted since woke the drainer
 			// (Handle wakes it after its commit), so asking again now would only cost a round trip.
 			return delivered, nil
@@ -212,11 +219,18 @@ func (r *Reporter) Drain(ctx context.Context) (int, error) {
 // a crash of PostgreSQL itself right after can lose the mark, and then the rows are delivered again, as
 // when status-report is killed between Core's answer and this commit. A row is marked only after Core
 // accepted it, so nothing is lost either way.
-func markDelivered(ctx context.Context, conn *pgxpool.Conn, ids []int64) error {
+// With unlock, the drain lock is released after the commit, in the same round trip.
+func markDelivered(ctx context.Context, conn *pgxpool.Conn, ids []int64, unlock bool) error {
 	var b pgx.Batch
 	b.Queue("UPDATE outbox SET delivered_at = now() WHERE id = ANY($1)", ids)
-	return store.CommitLazily(ctx, conn, &b)
+	if !unlock {
+		return store.CommitLazily(ctx, conn, &b)
+	}
+	return store.CommitLazily(ctx, conn, &b, pgx.QueuedQuery{SQL: unlockDrain, Arguments: []any{drainLock}})
 }
+
+// unlockDrain releases drainLock (a session lock: not undone by a transaction's end).
+const unlockDrain = "SELECT pg_advisory_unlock($1)"
 
 // selectPending reads the oldest rows waiting for delivery, per job in sequence order.
 const selectPending = `SELECT id, job_id, update, coalesce(traceparent, '') FROM outbox WHERE delivered_at IS NULL ORDER BY job_id, seq LIMIT $1`

@@ -257,13 +257,18 @@ func MigrationCount() int {
 // survive any crash of the caller; only a crash of PostgreSQL itself within the WAL writer's delay (well
 // under a second) can undo them. For writes whose loss costs only a repeat: the caller must be able to do
 // them again.
+// Statements in after run once the transaction committed, in the same round trip (on its connection,
+// outside any transaction).
 func CommitLazily(ctx context.Context, q interface {
 	SendBatch(context.Context, *pgx.Batch) pgx.BatchResults
-}, b *pgx.Batch) error {
-	lazy := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, len(b.QueuedQueries)+3)}
+}, b *pgx.Batch, after ...pgx.QueuedQuery) error {
+	lazy := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, len(b.QueuedQueries)+3+len(after))}
 	lazy.Queue("BEGIN")
 	lazy.Queue("SET LOCAL synchronous_commit TO off")
 	lazy.QueuedQueries = append(lazy.QueuedQueries, b.QueuedQueries...)
 	lazy.Queue("COMMIT")
+	for _, a := range after {
+		lazy.Queue(a.SQL, a.Arguments...)
+	}
 	return Classify(q.SendBatch(ctx, lazy).Close())
 }
