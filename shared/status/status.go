@@ -173,12 +173,7 @@ func (r *Reporter) Drain(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	delivered := 0
-	for again := false; ; again = true {
-		if again {
-			if ids, items, tps, err = readPending(conn.Query(ctx, selectPending, BatchSize)); err != nil {
-				return delivered, err
-			}
-		}
+	for {
 		if len(items) == 0 {
 			return delivered, nil
 		}
@@ -194,23 +189,38 @@ func (r *Reporter) Drain(ctx context.Context) (int, error) {
 			if err != nil {
 				return delivered, err
 			}
+			if ids, items, tps, err = readPending(conn.Query(ctx, selectPending, BatchSize)); err != nil {
+				return delivered, err
+			}
 			continue
 		case err != nil:
 			return delivered, err
 		}
-		// The outbox held no more than this batch when it was read: the lock goes with the mark, in its round trip.
-		last := len(ids) < BatchSize
-		if err := markDelivered(ctx, conn, ids, last); err != nil {
+		n := len(ids)
+		// More is waiting when the batch was full or a change woke the drainer meanwhile: the next read then
+		// shares the mark's round trip and the lock is kept. Otherwise the outbox held no more than this
+		// batch when it was read (a row inserted since wakes the drainer again): the lock goes with the mark.
+		if n == BatchSize || r.takeWake() {
+			ids, items, tps, err = markDeliveredAndReadNext(ctx, conn, ids)
+		} else {
+			err = markDelivered(ctx, conn, ids, &pgx.QueuedQuery{SQL: unlockDrain, Arguments: []any{drainLock}})
+			unlocked, items = err == nil, nil
+		}
+		if err != nil {
 			return delivered, err
 		}
-		unlocked = last
-		delivered += len(ids)
-		r.Metrics.Delivered(len(ids))
-		if last {
-			// The outbox held no more than this when it was read; a row inserted since woke the drainer
-			// (Handle wakes it after its commit), so asking again now would only cost a round trip.
-			return delivered, nil
-		}
+		delivered += n
+		r.Metrics.Delivered(n)
+	}
+}
+
+// takeWake consumes a pending wake-up of the drainer, reporting whether there was one.
+func (r *Reporter) takeWake() bool {
+	select {
+	case <-r.wake:
+		return true
+	default:
+		return false
 	}
 }
 
@@ -218,15 +228,26 @@ func (r *Reporter) Drain(ctx context.Context) (int, error) {
 // batch, and the changes arriving meanwhile, no longer wait behind a disk flush after every delivery. Only
 // a crash of PostgreSQL itself right after can lose the mark, and then the rows are delivered again, as
 // when status-report is killed between Core's answer and this commit. A row is marked only after Core
-// accepted it, so nothing is lost either way.
-// With unlock, the drain lock is released after the commit, in the same round trip.
-func markDelivered(ctx context.Context, conn *pgxpool.Conn, ids []int64, unlock bool) error {
+// accepted it, so nothing is lost either way. The statements in then run after the commit, in the same
+// round trip: the drain lock's release, or the next read.
+func markDelivered(ctx context.Context, conn *pgxpool.Conn, ids []int64, then ...*pgx.QueuedQuery) error {
 	var b pgx.Batch
 	b.Queue("UPDATE outbox SET delivered_at = now() WHERE id = ANY($1)", ids)
-	if !unlock {
-		return store.CommitLazily(ctx, conn, &b)
+	return store.CommitLazily(ctx, conn, &b, then...)
+}
+
+// markDeliveredAndReadNext is markDelivered followed, in its round trip, by the next read of pending rows.
+func markDeliveredAndReadNext(ctx context.Context, conn *pgxpool.Conn, delivered []int64) (ids []int64, items []ucloud.ResourceUpdateAndID[ucloud.JobUpdate], tps []string, _ error) {
+	var next pgx.Batch
+	next.Queue(selectPending, BatchSize).Query(func(rows pgx.Rows) error {
+		var err error
+		ids, items, tps, err = readPending(rows, nil)
+		return err
+	})
+	if err := markDelivered(ctx, conn, delivered, next.QueuedQueries...); err != nil {
+		return nil, nil, nil, err
 	}
-	return store.CommitLazily(ctx, conn, &b, pgx.QueuedQuery{SQL: unlockDrain, Arguments: []any{drainLock}})
+	return ids, items, tps, nil
 }
 
 // unlockDrain releases drainLock (a session lock: not undone by a transaction's end).

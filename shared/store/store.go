@@ -258,17 +258,15 @@ func MigrationCount() int {
 // under a second) can undo them. For writes whose loss costs only a repeat: the caller must be able to do
 // them again.
 // Statements in after run once the transaction committed, in the same round trip (on its connection,
-// outside any transaction).
+// outside any transaction), with their callbacks (pgx.QueuedQuery's Query, QueryRow, Exec).
 func CommitLazily(ctx context.Context, q interface {
 	SendBatch(context.Context, *pgx.Batch) pgx.BatchResults
-}, b *pgx.Batch, after ...pgx.QueuedQuery) error {
+}, b *pgx.Batch, after ...*pgx.QueuedQuery) error {
 	lazy := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, len(b.QueuedQueries)+3+len(after))}
 	lazy.Queue("BEGIN")
 	lazy.Queue("SET LOCAL synchronous_commit TO off")
 	lazy.QueuedQueries = append(lazy.QueuedQueries, b.QueuedQueries...)
 	lazy.Queue("COMMIT")
-	for _, a := range after {
-		lazy.Queue(a.SQL, a.Arguments...)
-	}
+	lazy.QueuedQueries = append(lazy.QueuedQueries, after...)
 	return Classify(q.SendBatch(ctx, lazy).Close())
 }
