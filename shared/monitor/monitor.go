@@ -74,6 +74,7 @@ type Monitor struct {
 	last     *lastStates
 	accepted *acceptedWriter
 	writes   *groupWriter
+	wakes    *waker
 }
 
 // DefaultWorkers is how many jobs are reconciled at once. A worker mostly waits: on the group commit of
@@ -131,6 +132,7 @@ func (m *Monitor) Run(ctx context.Context) error {
 	// than over the minutes the runtime's scavenger takes.
 	debug.FreeOSMemory()
 	m.writes = &groupWriter{pool: m.Pool}
+	m.wakes = &waker{sink: m.Sink}
 	m.accepted = newAcceptedWriter(m.states(), m.Log, func(jobID string) {
 		m.last.doubt(jobID)
 		queue.Add(jobID)
@@ -343,7 +345,7 @@ func (m *Monitor) report(ctx context.Context, jobID string, prev store.JobStateR
 		m.memory().set(jobID, store.JobStateRow{State: prev.State, Seq: prev.Seq, SentSeq: seq, SentState: state})
 	}
 	st.mark("intent")
-	if err := m.Sink.Send(ctx, e); err != nil {
+	if err := m.send(ctx, e, !resend); err != nil {
 		return fmt.Errorf("send %s for job %s: %w", state, jobID, err)
 	}
 	st.mark("send")

@@ -1,0 +1,81 @@
+package monitor
+
+import (
+	"context"
+	"sync"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+)
+
+// send sends e; one whose row the monitor committed (stored) shares a send with the changes sent at the
+// same time (waker); outside Run each is sent alone.
+func (m *Monitor) send(ctx context.Context, e event.Event, stored bool) error {
+	if stored && m.wakes != nil {
+		return m.wakes.send(ctx, e)
+	}
+	return m.Sink.Send(ctx, e)
+}
+
+// waker sends the events of changes whose outbox row the monitor committed (jobevents.MarkStored). Such an
+// event only wakes status-report's drainer, which then delivers every row committed before it: one event
+// sent after a row's commit serves that row, whichever change it names. So the changes that call send
+// while one is on its way share the next: a group commit's changes, returning together, cost two sends
+// instead of one each. Each caller returns once a send that began after its call was accepted (or failed:
+// then every caller of that send gets the error and its change is sent again, unmarked, by the reconcile's
+// retry).
+type waker struct {
+	sink Sender
+
+	mu       sync.Mutex
+	next     *wakeRound // the round the callers arriving now join; nil: none yet
+	inflight bool       // a goroutine is sending rounds
+}
+
+// wakeRound is one send and the callers it serves.
+type wakeRound struct {
+	e    event.Event // the first caller's event
+	done chan struct{}
+	err  error
+}
+
+// send has e's row delivered: it returns once an event sent after this call was accepted.
+func (w *waker) send(ctx context.Context, e event.Event) error {
+	w.mu.Lock()
+	if w.next == nil {
+		w.next = &wakeRound{e: e, done: make(chan struct{})}
+	}
+	r := w.next
+	lead := !w.inflight
+	w.inflight = true
+	w.mu.Unlock()
+	if lead {
+		// One round, then whoever comes next is served by a goroutine: this caller goes on with its own
+		// change. The round must not end with this caller's ctx: it serves the others too.
+		w.round(context.WithoutCancel(ctx))
+	}
+	select {
+	case <-r.done:
+		return r.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// round sends the pending round, if any, and hands the next one to a goroutine.
+func (w *waker) round(ctx context.Context) {
+	w.mu.Lock()
+	r := w.next
+	w.next = nil
+	w.mu.Unlock()
+	if r != nil {
+		r.err = w.sink.Send(ctx, r.e)
+		close(r.done)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.next == nil {
+		w.inflight = false
+		return
+	}
+	go w.round(ctx)
+}
