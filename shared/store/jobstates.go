@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ucloud-im/knative-im/shared/ucloud"
@@ -76,14 +75,11 @@ type Accepted struct {
 func (j *JobStates) RecordAcceptedDurably(ctx context.Context, changes []Accepted) (found []bool, committed bool, err error) {
 	found = make([]bool, len(changes))
 	var b pgx.Batch
-	b.Queue("BEGIN")
-	b.Queue("SET LOCAL synchronous_commit TO off")
 	for i, a := range changes {
 		queueAccepted(&b, a, &found[i])
 	}
-	b.Queue("COMMIT").Exec(func(pgconn.CommandTag) error { committed = true; return nil })
-	b.Queue("UPDATE monitor_seal SET sealed_at = now()")
-	return found, committed, Classify(j.Pool.SendBatch(ctx, &b).Close())
+	committed, err = commitLazily(ctx, j.Pool, &b, &pgx.QueuedQuery{SQL: "UPDATE monitor_seal SET sealed_at = now()"})
+	return found, committed, err
 }
 
 // queueAccepted queues the record that change a was accepted. It is recorded only while the change's

@@ -262,11 +262,21 @@ func MigrationCount() int {
 func CommitLazily(ctx context.Context, q interface {
 	SendBatch(context.Context, *pgx.Batch) pgx.BatchResults
 }, b *pgx.Batch, after ...*pgx.QueuedQuery) error {
+	_, err := commitLazily(ctx, q, b, after...)
+	return err
+}
+
+// commitLazily is CommitLazily telling, with an error, whether the transaction had committed (the error
+// came from a statement in after).
+func commitLazily(ctx context.Context, q interface {
+	SendBatch(context.Context, *pgx.Batch) pgx.BatchResults
+}, b *pgx.Batch, after ...*pgx.QueuedQuery) (committed bool, _ error) {
 	lazy := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, len(b.QueuedQueries)+3+len(after))}
 	lazy.Queue("BEGIN")
 	lazy.Queue("SET LOCAL synchronous_commit TO off")
 	lazy.QueuedQueries = append(lazy.QueuedQueries, b.QueuedQueries...)
-	lazy.Queue("COMMIT")
+	lazy.Queue("COMMIT").Exec(func(pgconn.CommandTag) error { committed = true; return nil })
 	lazy.QueuedQueries = append(lazy.QueuedQueries, after...)
-	return Classify(q.SendBatch(ctx, lazy).Close())
+	err := Classify(q.SendBatch(ctx, lazy).Close())
+	return committed, err
 }
