@@ -22,8 +22,8 @@ import (
 // The commits are lazy (store.CommitLazily): they do not wait for their WAL flush. A durable commit was the
 // floor of a change's latency (its p99 alone was above 200 ms on a busy disk) while only a crash of
 // PostgreSQL itself within the WAL writer's delay can undo a lazy one. The durable point comes after the
-// send, off the change's path: the acceptance's commit (acceptedWriter) flushes the log past the intent,
-// and an acceptance finding its intent gone has the job read again and its change sent again.
+// send, off the change's path: the durable seal after the acceptances (acceptedWriter) flushes the log past
+// the intent, and an acceptance finding its intent gone has the job read again and its change sent again.
 //
 // Groups running side by side cannot deadlock each other: every group takes its rows' locks in job id
 // order (rowWrite; one job's writes keep their own order), so no two wait on each other in a cycle.

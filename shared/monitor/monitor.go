@@ -308,10 +308,10 @@ func asPods(objs []any) []*corev1.Pod {
 // status-report drop the later change as a duplicate).
 // The intent is committed with the change's usage record (writes) and the change's row in status-report's
 // outbox, in one transaction shared with the other changes being committed at the same time (groupWriter),
-// without waiting for a disk flush: status-report finds the event's row already there (its insert writes
-// nothing) and delivers at once; the event wakes it (Knative scales it from zero on events) and carries the
-// change for a row the monitor did not write (a resend after a crash). The change counts as done only once
-// its acceptance is committed durably (acceptedWriter), which also puts the intent and the row on disk.
+// without waiting for a disk flush; the event, marked stored, only wakes status-report (Knative scales it
+// from zero on events), whose drainer delivers the row at once. An unmarked event carries the change for a
+// row the monitor did not write (a resend after a crash). The change counts as done only once its
+// acceptance is recorded and sealed durably (acceptedWriter), which also puts the intent and the row on disk.
 func (m *Monitor) report(ctx context.Context, jobID string, prev store.JobStateRow, obs Observation, writes *pgx.Batch, st *stages) error {
 	state, msg := obs.State, obs.Status
 	u := ucloud.JobUpdate{State: &state, Status: &msg, Timestamp: m.Now().UnixMilli()}
