@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/ucloud-im/knative-im/shared/status"
 	"github.com/ucloud-im/knative-im/shared/store"
 )
 
@@ -38,20 +39,29 @@ type groupWriter struct {
 // maxCommits is how many group commits run at once (each on a connection of the pool).
 const maxCommits = 8
 
-// rowWrite is one statement on the rows of one job.
+// rowWrite is one statement on the rows of one job; outbox: it inserts into status-report's outbox.
 type rowWrite struct {
-	jobID string
-	queue func(b *pgx.Batch)
+	jobID  string
+	queue  func(b *pgx.Batch)
+	outbox bool
 }
 
 type groupWrite struct {
 	rows []rowWrite
-	done chan error
+	done chan groupResult
 }
 
-// write commits rows and returns once they are committed (or failed: then none of them was).
-func (g *groupWriter) write(ctx context.Context, rows ...rowWrite) error {
-	w := &groupWrite{rows: rows, done: make(chan error, 1)}
+// groupResult is a group's commit: its error, and whether a status-report instance listens for the
+// outbox rows it wrote (status.QueueWakeUp): their events need not be sent.
+type groupResult struct {
+	err       error
+	listening bool
+}
+
+// write commits rows and returns once they are committed (or failed: then none of them was), with whether
+// status-report listens for their outbox rows.
+func (g *groupWriter) write(ctx context.Context, rows ...rowWrite) (listening bool, _ error) {
+	w := &groupWrite{rows: rows, done: make(chan groupResult, 1)}
 	g.mu.Lock()
 	g.pending = append(g.pending, w)
 	lead := g.running < maxCommits
@@ -64,10 +74,10 @@ func (g *groupWriter) write(ctx context.Context, rows ...rowWrite) error {
 		g.flush(context.WithoutCancel(ctx))
 	}
 	select {
-	case err := <-w.done:
-		return err
+	case res := <-w.done:
+		return res.listening, res.err
 	case <-ctx.Done():
-		return ctx.Err()
+		return false, ctx.Err()
 	}
 }
 
@@ -79,14 +89,14 @@ func (g *groupWriter) flush(ctx context.Context) {
 	g.pending = nil
 	g.mu.Unlock()
 	if len(group) > 0 {
-		if err := g.commit(ctx, group); err != nil && len(group) > 1 {
+		if res := g.commit(ctx, group); res.err != nil && len(group) > 1 {
 			// One failing write must not fail the others again and again: each alone, with its own answer.
 			for _, w := range group {
 				w.done <- g.commit(ctx, []*groupWrite{w})
 			}
 		} else {
 			for _, w := range group {
-				w.done <- err
+				w.done <- res
 			}
 		}
 	}
@@ -99,13 +109,13 @@ func (g *groupWriter) flush(ctx context.Context) {
 	go g.flush(ctx)
 }
 
-func (g *groupWriter) commit(ctx context.Context, group []*groupWrite) error {
+func (g *groupWriter) commit(ctx context.Context, group []*groupWrite) groupResult {
 	var rows []rowWrite
 	for _, w := range group {
 		rows = append(rows, w.rows...)
 	}
 	if len(rows) == 0 {
-		return nil
+		return groupResult{}
 	}
 	// Locks in job id order (stable: a job's own writes keep theirs).
 	slices.SortStableFunc(rows, func(a, b rowWrite) int { return cmp.Compare(a.jobID, b.jobID) })
@@ -113,6 +123,15 @@ func (g *groupWriter) commit(ctx context.Context, group []*groupWrite) error {
 	for _, r := range rows {
 		r.queue(&b)
 	}
+	var res groupResult
+	if slices.ContainsFunc(rows, func(r rowWrite) bool { return r.outbox }) {
+		// Last: the hand-over lock it takes is held only for the rest of this transaction.
+		status.QueueWakeUp(&b, &res.listening)
+	}
 	// Lazily: see groupWriter.
-	return store.CommitLazily(ctx, g.pool, &b)
+	res.err = store.CommitLazily(ctx, g.pool, &b)
+	if res.err != nil {
+		res.listening = false
+	}
+	return res
 }

@@ -67,6 +67,11 @@ type Monitor struct {
 	// (client-go's; nil: its default, which records nothing).
 	Metrics *metrics.Monitor
 	Queue   workqueue.MetricsProvider
+	// EventKeepAlive: while status-report listens for the outbox rows the monitor commits (their events are
+	// then not needed), one change's event is still sent this often (default 5 s), so Knative, which scales
+	// status-report on its events, keeps it up while changes come, and so an instance's drainer is woken
+	// that often even should the listener's connection be cut off without PostgreSQL noticing.
+	EventKeepAlive time.Duration
 
 	pods cache.Indexer
 	// last is the leader's memory of job_state, rebuilt when Run starts; accepted writes the accepted
@@ -132,7 +137,10 @@ func (m *Monitor) Run(ctx context.Context) error {
 	// than over the minutes the runtime's scavenger takes.
 	debug.FreeOSMemory()
 	m.writes = &groupWriter{pool: m.Pool}
-	m.wakes = &waker{sink: m.Sink}
+	if m.EventKeepAlive == 0 {
+		m.EventKeepAlive = 5 * time.Second
+	}
+	m.wakes = &waker{sink: m.Sink, keepAlive: m.EventKeepAlive}
 	m.accepted = newAcceptedWriter(m.states(), m.Log, func(jobID string) {
 		m.last.doubt(jobID)
 		queue.Add(jobID)
@@ -308,9 +316,10 @@ func asPods(objs []any) []*corev1.Pod {
 // status-report drop the later change as a duplicate).
 // The intent is committed with the change's usage record (writes) and the change's row in status-report's
 // outbox, in one transaction shared with the other changes being committed at the same time (groupWriter),
-// without waiting for a disk flush; the event, marked stored, only wakes status-report (Knative scales it
-// from zero on events), whose drainer delivers the row at once. An unmarked event carries the change for a
-// row the monitor did not write (a resend after a crash). The change counts as done only once its
+// without waiting for a disk flush. While a status-report instance listens, the commit's notification wakes
+// its drainer, which delivers the row at once, and no event is needed (but one every EventKeepAlive);
+// otherwise the event, marked stored, only wakes status-report (Knative scales it from zero on events). An
+// unmarked event carries the change for a row the monitor did not write (a resend after a crash). The change counts as done only once its
 // acceptance is recorded and sealed durably (acceptedWriter), which also puts the intent and the row on disk.
 func (m *Monitor) report(ctx context.Context, jobID string, prev store.JobStateRow, obs Observation, writes *pgx.Batch, st *stages) error {
 	state, msg := obs.State, obs.Status
@@ -335,8 +344,9 @@ func (m *Monitor) report(ctx context.Context, jobID string, prev store.JobStateR
 		status.QueueOutboxInsert(writes, status.OutboxRow{EventID: e.ID(), JobID: jobID, Seq: seq, Update: e.Data(), TraceParent: tracing.TraceParent(ctx)})
 		jobevents.MarkStored(&e)
 	}
+	listening := false
 	if writes.Len() > 0 {
-		if err := m.writer().write(ctx, rowWrite{jobID: jobID, queue: func(b *pgx.Batch) { b.QueuedQueries = append(b.QueuedQueries, writes.QueuedQueries...) }}); err != nil {
+		if listening, err = m.writer().write(ctx, rowWrite{jobID: jobID, queue: func(b *pgx.Batch) { b.QueuedQueries = append(b.QueuedQueries, writes.QueuedQueries...) }, outbox: !resend}); err != nil {
 			m.memory().doubt(jobID)
 			return fmt.Errorf("record the running time and the intent to send %s for job %s: %w", state, jobID, err)
 		}
@@ -345,7 +355,7 @@ func (m *Monitor) report(ctx context.Context, jobID string, prev store.JobStateR
 		m.memory().set(jobID, store.JobStateRow{State: prev.State, Seq: prev.Seq, SentSeq: seq, SentState: state})
 	}
 	st.mark("intent")
-	if err := m.send(ctx, e, !resend); err != nil {
+	if err := m.send(ctx, e, !resend, listening); err != nil {
 		return fmt.Errorf("send %s for job %s: %w", state, jobID, err)
 	}
 	st.mark("send")

@@ -3,15 +3,16 @@ package monitor
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
 )
 
 // send sends e; one whose row the monitor committed (stored) shares a send with the changes sent at the
-// same time (waker); outside Run each is sent alone.
-func (m *Monitor) send(ctx context.Context, e event.Event, stored bool) error {
+// same time, or is not sent at all while status-report listens (waker); outside Run each is sent alone.
+func (m *Monitor) send(ctx context.Context, e event.Event, stored, listening bool) error {
 	if stored && m.wakes != nil {
-		return m.wakes.send(ctx, e)
+		return m.wakes.send(ctx, e, listening)
 	}
 	return m.Sink.Send(ctx, e)
 }
@@ -23,12 +24,17 @@ func (m *Monitor) send(ctx context.Context, e event.Event, stored bool) error {
 // instead of one each. Each caller returns once a send that began after its call was accepted (or failed:
 // then every caller of that send gets the error and its change is sent again, unmarked, by the reconcile's
 // retry).
+//
+// When status-report listened for the row (status.QueueWakeUp), the commit's notification woke its drainer
+// and no event is sent, unless none was sent for keepAlive: Knative scales status-report on events.
 type waker struct {
-	sink Sender
+	sink      Sender
+	keepAlive time.Duration
 
 	mu       sync.Mutex
 	next     *wakeRound // the round the callers arriving now join; nil: none yet
 	inflight bool       // a goroutine is sending rounds
+	lastSend time.Time  // when the last round began
 }
 
 // wakeRound is one send and the callers it serves.
@@ -38,9 +44,14 @@ type wakeRound struct {
 	err  error
 }
 
-// send has e's row delivered: it returns once an event sent after this call was accepted.
-func (w *waker) send(ctx context.Context, e event.Event) error {
+// send has e's row delivered: it returns once an event sent after this call was accepted, or at once when
+// status-report listened for the row and an event was sent within keepAlive.
+func (w *waker) send(ctx context.Context, e event.Event, listening bool) error {
 	w.mu.Lock()
+	if listening && time.Since(w.lastSend) < w.keepAlive {
+		w.mu.Unlock()
+		return nil
+	}
 	if w.next == nil {
 		w.next = &wakeRound{e: e, done: make(chan struct{})}
 	}
@@ -66,6 +77,7 @@ func (w *waker) round(ctx context.Context) {
 	w.mu.Lock()
 	r := w.next
 	w.next = nil
+	w.lastSend = time.Now()
 	w.mu.Unlock()
 	if r != nil {
 		r.err = w.sink.Send(ctx, r.e)

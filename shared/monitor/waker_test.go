@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
 )
@@ -46,7 +47,7 @@ func TestWakeUpsSentMeanwhileShareTheNextSend(t *testing.T) {
 					e := event.New()
 					e.SetID(id)
 					sink.record("call " + id)
-					err := w.send(context.Background(), e)
+					err := w.send(context.Background(), e, false)
 					mu.Lock()
 					answers[id] = err
 					mu.Unlock()
@@ -90,4 +91,38 @@ func TestWakeUpsSentMeanwhileShareTheNextSend(t *testing.T) {
 			})
 		})
 	}
+}
+
+// While status-report listens for the rows (the commit's notification wakes its drainer), a change's event
+// is sent only when none was for keepAlive: Knative keeps status-report up on those. Without a listener
+// every change is sent.
+func TestListenedChangesSendOnlyAKeepAlive(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sink := &gateSink{release: make(chan error, 100)}
+		for range 100 {
+			sink.release <- nil
+		}
+		w := &waker{sink: sink, keepAlive: 5 * time.Second}
+		call := func(id string, listening bool) {
+			e := event.New()
+			e.SetID(id)
+			if err := w.send(context.Background(), e, listening); err != nil {
+				t.Fatal(err)
+			}
+		}
+		call("first", true) // none was sent yet
+		call("a", true)
+		time.Sleep(4 * time.Second)
+		call("b", true)
+		call("unheard", false)
+		time.Sleep(4 * time.Second) // 4 s after the last send
+		call("c", true)
+		time.Sleep(2 * time.Second)
+		call("d", true)
+		call("e", true)
+		want := []string{"send first", "send unheard", "send d"}
+		if !slices.Equal(sink.log, want) {
+			t.Fatalf("sent %v, want %v", sink.log, want)
+		}
+	})
 }

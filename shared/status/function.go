@@ -68,7 +68,7 @@ func Main(name string) {
 		r := NewReporter(db.Pool, core, log)
 		r.Metrics = metrics.NewOutbox(cfg.Metrics, r.Stats)
 		r.Wake() // drain what an earlier instance left
-		return &fn.Server{Events: r.Handle, EventAuth: RememberVerified(senders), Checks: []fn.Check{{Name: "database", Func: db.Ping}}, Background: []func(context.Context){r.Run, store.Retention{
+		return &fn.Server{Events: r.Handle, EventAuth: RememberVerified(senders), Checks: []fn.Check{{Name: "database", Func: db.Ping}}, Background: []func(context.Context){r.Run, r.Listen, store.Retention{
 			Table: "outbox", Keep: env.Retention, Sweep: r.Sweep, Log: log}.Run}}, nil
 	})
 }

@@ -48,6 +48,9 @@ type Reporter struct {
 	Log  *slog.Logger
 	// MaxBackoff caps the wait between failed deliveries (default 30 s).
 	MaxBackoff time.Duration
+	// Poll is how often the drainer looks without being woken (default 5 s): an earlier instance may have
+	// left rows.
+	Poll time.Duration
 	// Metrics, when set, counts the updates delivered and rejected (and reads Stats at each scrape).
 	Metrics *metrics.Outbox
 
@@ -57,7 +60,7 @@ type Reporter struct {
 
 // NewReporter makes a reporter; Run drains in the background.
 func NewReporter(pool *pgxpool.Pool, core Updater, log *slog.Logger) *Reporter {
-	return &Reporter{Pool: pool, Core: core, Log: log, MaxBackoff: 30 * time.Second, wake: make(chan struct{}, 1)}
+	return &Reporter{Pool: pool, Core: core, Log: log, MaxBackoff: 30 * time.Second, Poll: 5 * time.Second, wake: make(chan struct{}, 1)}
 }
 
 // Handle is the CloudEvent handler: it stores the update durably (or recognises it as a duplicate) before
@@ -112,7 +115,10 @@ const drainLock int64 = 0x75636f62 // "ucob"
 func (r *Reporter) Run(ctx context.Context) {
 	backoff := time.Duration(0)
 	for {
-		wait := 5 * time.Second
+		wait := r.Poll
+		if wait <= 0 {
+			wait = 5 * time.Second
+		}
 		if backoff > 0 {
 			wait = backoff
 		}

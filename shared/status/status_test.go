@@ -36,8 +36,10 @@ type rig struct {
 	url  string
 	// owner is the schema owner's pool, for what the test itself does to rows.
 	owner *pgxpool.Pool
-	// monitor is the one sender status-report accepts job state events from.
-	monitor envtest.EventSender
+	// monitor is the one sender status-report accepts job state events from; monitorDB the monitor's role,
+	// which commits outbox rows itself.
+	monitor   envtest.EventSender
+	monitorDB *store.Store
 }
 
 // newReporter is one status-report instance on the rig's database.
@@ -61,7 +63,8 @@ func newRig(t *testing.T) *rig {
 	core := fakecore.Start(t)
 	// status-report's own role: it reads, writes and deletes the outbox and nothing else.
 	sdb := storetest.New(t, env.Database(t))
-	return &rig{t: t, core: core, db: sdb.Open(t, store.FnStatusReport), owner: sdb.OwnerPool(t), monitor: env.MonitorSender(t)}
+	return &rig{t: t, core: core, db: sdb.Open(t, store.FnStatusReport), owner: sdb.OwnerPool(t), monitor: env.MonitorSender(t),
+		monitorDB: sdb.Open(t, store.FnMonitor)}
 }
 
 // send posts a job state event in binary mode, as the monitor, and returns the status.
