@@ -32,6 +32,10 @@ type acceptedWriter struct {
 	wake    chan struct{}
 }
 
+// acceptGather is how long the acceptances of changes that follow one another are gathered into one
+// batch. It delays only the durable point: a crash of PostgreSQL within it has the jobs read again (above).
+const acceptGather = 50 * time.Millisecond
+
 func newAcceptedWriter(db *store.JobStates, log *slog.Logger, lost func(jobID string)) *acceptedWriter {
 	return &acceptedWriter{db: db, log: log, lost: lost, pending: map[string]store.Accepted{}, wake: make(chan struct{}, 1)}
 }
@@ -59,6 +63,12 @@ func (w *acceptedWriter) run(ctx context.Context) {
 			_ = w.flush(flushCtx)
 			return
 		case <-w.wake:
+		}
+		// Gather the acceptances of the changes that follow within acceptGather: one round trip and one
+		// disk flush for them all. Nothing waits for them (the change reached status-report already).
+		select {
+		case <-ctx.Done():
+		case <-time.After(acceptGather):
 		}
 		if err := w.flush(ctx); err != nil && ctx.Err() == nil {
 			w.log.Warn("recording accepted job states failed; retrying", "err", err.Error())

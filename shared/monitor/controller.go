@@ -110,7 +110,7 @@ func (c *controller) processNextWorkItem(ctx context.Context) bool {
 	}
 	defer c.queue.Done(id)
 	st := newStages()
-	st.took["queued"] = c.queued.take(id, st.last).Microseconds()
+	st.set("queued", c.queued.take(id, st.last))
 	began := time.Now()
 	err := c.sync(ctx, id, st)
 	c.metrics.ObserveReconcile(err, time.Since(began))

@@ -370,7 +370,7 @@ func (m *Monitor) report(ctx context.Context, jobID string, prev store.JobStateR
 	} else {
 		m.memory().set(jobID, store.JobStateRow{State: state, Seq: seq, SentSeq: seq, SentState: state})
 		m.Metrics.Transition(string(state))
-		m.Log.Info("job state changed", "job_id", jobID, "state", string(state), "seq", seq, "stages_us", st.took)
+		m.Log.Info("job state changed", "job_id", jobID, "state", string(state), "seq", seq, "stages_us", st)
 	}
 	return err
 }
