@@ -221,15 +221,15 @@ func run(bin string, n int, rate float64, duration time.Duration, memLimit strin
 	fmt.Printf("== steady state: %d jobs running, %d ended at %.0f/s (sent over %s), each replaced by a new job\n", n, k, rate, steadyTook.Round(time.Millisecond))
 	fmt.Printf("informer sees pod Succeeded -> Core has SUCCESS: %s\n", ended)
 	fmt.Printf("informer sees pod Running   -> Core has RUNNING: %s\n", started)
-	fmt.Printf("anchor: one durable single-row commit due every 20 ms on the same PostgreSQL meanwhile (open loop: each timed from when it was due), through a counting proxy as the functions' (%s) and direct (%s); a change no longer waits for one before Core may have it (its intent and outbox row are committed lazily; the durable commit of its acceptance follows the send)\n",
+	fmt.Printf("anchor: one durable single-row commit due every 20 ms on the same PostgreSQL meanwhile (open loop: each timed from when it was due), through a counting proxy as the functions' (%s) and direct (%s); a change no longer waits for one before Core may have it (its intent and outbox row are committed lazily; the durable commit of its acceptances follows, gathered for 50 ms)\n",
 		commits.brief(), directCommits.brief())
 	inOutbox, err := outboxWait(ctx, b.DatabaseURL, jobIDs(0, k), "SUCCESS")
 	if err != nil {
 		return err
 	}
-	fmt.Printf("in the monitor, per stage (queue wait, read last state, iapp lookup: only for a job with an application's pod or none, fold, usage record queued, lazy group commit of usage record + intent + outbox row, send to status-report, acceptance queued), SUCCESS: %s\n",
+	fmt.Printf("in the monitor, per stage (queue wait, read last state, iapp lookup: only for a job with an application's pod or none, fold, usage record queued, lazy group commit of usage record + intent + outbox row, which also notifies status-report's listener, send to status-report: none while it listens but one every 5 s, acceptance queued), SUCCESS: %s\n",
 		stageLog.breakdown(jobIDs(0, k), "SUCCESS"))
-	fmt.Printf("in the outbox (from the monitor's group commit, which overlaps the intent stage, to marked delivered after Core's 2xx), SUCCESS: %s\n", inOutbox)
+	fmt.Printf("in the outbox (from the monitor's group commit, which overlaps the intent stage, to marked delivered after Core's 2xx, a mark waiting up to 20 ms to share the next read's round trip), SUCCESS: %s\n", inOutbox)
 	fmt.Printf("load average %s\n", loadAverage())
 	usage.print(2 * k)
 
