@@ -10,7 +10,6 @@ import (
 	"time"
 )
 
-
 // A resync pass queues every candidate: the first all at once (a monitor starting), each later one spread
 // evenly over the period in resyncSlices slices, so pod events do not queue behind thousands of jobs and
 // the process is not woken once per job.
