@@ -51,16 +51,35 @@ func (r *rig) untilListening() {
 	})
 }
 
+// startListening starts an instance that drains until run ends, when woken only (its own look is an hour
+// away), and listens until listen ends; stopped closes when it stopped listening.
+func (r *rig) startListening(run, listen context.Context) (stopped <-chan struct{}) {
+	rep, _ := r.newReporter()
+	rep.Poll = time.Hour
+	go rep.Run(run)
+	done := make(chan struct{})
+	go func() { defer close(done); rep.Listen(listen) }()
+	return done
+}
+
+// untilCoreHas waits until Core has the states want for the job.
+func (r *rig) untilCoreHas(jobID, want string) {
+	r.t.Helper()
+	envtest.Eventually(r.t, 20*time.Second, func() error {
+		if got := fmt.Sprint(states(r.core, jobID)); got != want {
+			return fmt.Errorf("Core has %s for job %s, want %s", got, jobID, want)
+		}
+		return nil
+	})
+}
+
 // A listening instance's drainer is woken by the monitor's commit itself: the rows reach Core with no
 // event at all. A commit without the wake-up wakes nothing (the drainer's own look is an hour away here).
 func TestAListeningDrainerIsWokenByTheCommit(t *testing.T) {
 	r := newRig(t)
-	rep, _ := r.newReporter()
-	rep.Poll = time.Hour
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go rep.Run(ctx)
-	go rep.Listen(ctx)
+	r.startListening(ctx, ctx)
 	r.untilListening()
 	time.Sleep(time.Second) // the listener's first drain and the probe's are over
 
@@ -72,27 +91,18 @@ func TestAListeningDrainerIsWokenByTheCommit(t *testing.T) {
 	if !r.commitAsMonitor(true, outboxRow("601", 2, ucloud.StateRunning)) {
 		t.Fatal("the commit found no listener")
 	}
-	envtest.Eventually(t, 20*time.Second, func() error {
-		if got := fmt.Sprint(states(r.core, "601")); got != "[IN_QUEUE RUNNING]" {
-			return fmt.Errorf("Core has %s", got)
-		}
-		return nil
-	})
+	r.untilCoreHas("601", "[IN_QUEUE RUNNING]")
 }
 
 // A listener that stops waits for the commits that found it (they send no event) and delivers their rows
 // before it goes; the commits after it find no listener, so the monitor sends their events.
 func TestAStoppingListenerDeliversTheRowsOfCommitsThatFoundIt(t *testing.T) {
 	r := newRig(t)
-	rep, _ := r.newReporter()
-	rep.Poll = time.Hour
 	runCtx, stopRun := context.WithCancel(context.Background())
 	defer stopRun()
 	listenCtx, stopListening := context.WithCancel(context.Background())
 	defer stopListening()
-	go rep.Run(runCtx)
-	stopped := make(chan struct{})
-	go func() { defer close(stopped); rep.Listen(listenCtx) }()
+	stopped := r.startListening(runCtx, listenCtx)
 	r.untilListening()
 
 	// The monitor's commit has found the listener but not committed yet when the instance stops.
@@ -142,10 +152,7 @@ func TestAKilledListenerIsReplaced(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	for range 2 {
-		rep, _ := r.newReporter()
-		rep.Poll = time.Hour
-		go rep.Run(ctx)
-		go rep.Listen(ctx)
+		r.startListening(ctx, ctx)
 	}
 	r.untilListening()
 	admin, err := pgx.Connect(ctx, env.DatabaseURL)
@@ -182,10 +189,5 @@ func TestAKilledListenerIsReplaced(t *testing.T) {
 	if !r.commitAsMonitor(true, outboxRow("603", 1, ucloud.StateRunning)) {
 		t.Fatal("the commit found no listener")
 	}
-	envtest.Eventually(t, 20*time.Second, func() error {
-		if got := fmt.Sprint(states(r.core, "603")); got != "[RUNNING]" {
-			return fmt.Errorf("Core has %s", got)
-		}
-		return nil
-	})
+	r.untilCoreHas("603", "[RUNNING]")
 }
