@@ -84,6 +84,9 @@ func insertGroup(ctx context.Context, pool *pgxpool.Pool, group []*outboxRow) er
 	for _, r := range group {
 		QueueOutboxInsert(&b, OutboxRow{EventID: r.eventID, JobID: r.jobID, Seq: r.seq, Update: r.update, TraceParent: r.traceparent})
 	}
+	// The listening instance, perhaps another, is woken too: this instance's own drain gives up when
+	// another holds the drain lock, and that one may have read the outbox just before this commit.
+	b.Queue("SELECT pg_notify($1, '')", outboxChannel)
 	// A batch is one implicit transaction (one Sync for all its statements): atomic, in one round trip
 	// instead of three with BEGIN and COMMIT.
 	return store.Classify(pool.SendBatch(ctx, &b).Close())

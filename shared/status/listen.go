@@ -18,10 +18,10 @@ import (
 // Two advisory locks (keys of this package, beside drainLock) make the hand-over exact:
 //   - listenerLock, held exclusively by the one listening instance for as long as it listens (a session
 //     lock: it ends with the session, so a crashed instance stops counting at once);
-//   - handoffLock, held shared by every commit that asked, until it commits, and taken exclusively by a
-//     listener that stops: once it has it, every commit that found the listener has committed and
-//     notified it, so the listener's last drain, after it let go of both, sees each of their rows; the
-//     commits after that find no listener and send their events.
+//   - handoffLock, held shared by every commit that found the listener, until it commits, and taken
+//     exclusively by a listener that stops: once it has it, every commit that found the listener has
+//     committed and notified it, so the listener's last drain, after it let go of both, sees each of their
+//     rows; the commits meanwhile and after find no listener and send their events.
 const (
 	outboxChannel       = "ucloud_im_outbox"
 	listenerLock  int64 = 0x75636f6c // "ucol"
@@ -36,10 +36,12 @@ const listenRetry = time.Second
 // listening drainer when it commits, and the question whether an instance listens: *listening is set when
 // the batch has run. Without a listener the rows' event must be sent; with one it need not.
 func QueueWakeUp(b *pgx.Batch, listening *bool) {
-	b.Queue("SELECT pg_advisory_xact_lock_shared($1)", handoffLock)
-	// Free (and now held shared until the commit, which keeps a new listener from starting in between) or
-	// held by the listener.
-	b.Queue("SELECT NOT pg_try_advisory_xact_lock_shared($1)", listenerLock).QueryRow(func(row pgx.Row) error {
+	// Neither lock is waited for: a commit never stalls behind a status-report instance. The hand-over
+	// lock not had (a listener is stopping) counts as no listener. The listener's lock is either free (and
+	// now held shared until the commit, which keeps a new listener from starting in between) or held by
+	// the listener. CASE, not AND: the hand-over lock must be had before the listener counts.
+	b.Queue(`SELECT CASE WHEN pg_try_advisory_xact_lock_shared($1) THEN NOT pg_try_advisory_xact_lock_shared($2) ELSE false END`,
+		handoffLock, listenerLock).QueryRow(func(row pgx.Row) error {
 		return row.Scan(listening)
 	})
 	b.Queue("SELECT pg_notify($1, '')", outboxChannel)

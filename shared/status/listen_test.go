@@ -95,7 +95,8 @@ func TestAListeningDrainerIsWokenByTheCommit(t *testing.T) {
 }
 
 // A listener that stops waits for the commits that found it (they send no event) and delivers their rows
-// before it goes; the commits after it find no listener, so the monitor sends their events.
+// before it goes; the commits meanwhile and after find no listener (and wait for nothing), so the monitor
+// sends their events.
 func TestAStoppingListenerDeliversTheRowsOfCommitsThatFoundIt(t *testing.T) {
 	r := newRig(t)
 	runCtx, stopRun := context.WithCancel(context.Background())
@@ -128,6 +129,10 @@ func TestAStoppingListenerDeliversTheRowsOfCommitsThatFoundIt(t *testing.T) {
 	case <-stopped:
 		t.Fatal("the listener stopped while a commit that found it was open")
 	case <-time.After(time.Second):
+	}
+	// Meanwhile a commit neither waits for the stopping listener nor counts on it: its event is sent.
+	if r.commitAsMonitor(true) {
+		t.Fatal("a commit while the listener was stopping found it")
 	}
 	if err := tx.Commit(ctx); err != nil {
 		t.Fatal(err)
