@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/ucloud-im/knative-im/shared/kube"
@@ -35,12 +34,12 @@ func TestJobsCoreDoesNotKnowAreRemoved(t *testing.T) {
 	asked := &askedJobs{JobDirectory: client}
 	sweeper := &monitor.Orphans{Core: asked, Kube: env.Clientset, Namespace: r.ns, Grace: time.Minute,
 		Now: func() time.Time { return time.Now().Add(2 * time.Minute) }}
-	pods := func() []*corev1.Pod {
+	pods := func() []metav1.Object {
 		list, err := env.Clientset.CoreV1().Pods(r.ns).List(ctx, metav1.ListOptions{LabelSelector: kube.LabelJobID})
 		if err != nil {
 			t.Fatal(err)
 		}
-		out := make([]*corev1.Pod, 0, len(list.Items))
+		out := make([]metav1.Object, 0, len(list.Items))
 		for i := range list.Items {
 			p := &list.Items[i]
 			if p.Labels[kube.LabelJobID] == "303" {

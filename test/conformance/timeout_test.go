@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -57,12 +56,12 @@ func TestCreateCoreGaveUpOnLeavesNoPods(t *testing.T) {
 	if err != nil || !call.TimedOut || r.core.KnowsJob("902") {
 		t.Fatalf("slow create: %+v %v: Core must have given up and not know the job", call, err)
 	}
-	pods := func(id string) []*corev1.Pod {
+	pods := func(id string) []metav1.Object {
 		list, err := env.Clientset.CoreV1().Pods(r.ns).List(ctx, metav1.ListOptions{LabelSelector: kube.LabelJobID + "=" + id})
 		if err != nil {
 			t.Fatal(err)
 		}
-		out := make([]*corev1.Pod, 0, len(list.Items))
+		out := make([]metav1.Object, 0, len(list.Items))
 		for i := range list.Items {
 			if list.Items[i].DeletionTimestamp == nil {
 				out = append(out, &list.Items[i])
