@@ -7,11 +7,12 @@ import (
 )
 
 // Monitor is the pod monitor's own work: whether this copy holds the lease, how long a reconcile takes,
-// and the job state changes it sent, by state.
+// the job state changes it sent, by state, and the events it sent for them, by reason.
 type Monitor struct {
 	leader      prometheus.Gauge
 	reconcile   *prometheus.HistogramVec
 	transitions *prometheus.CounterVec
+	events      *prometheus.CounterVec
 }
 
 // NewMonitor registers the monitor's families.
@@ -26,8 +27,11 @@ func NewMonitor(r *Registry) *Monitor {
 			Help: "Time one reconcile of a job took, by result (ok, error).", Buckets: durations}, []string{"result"}),
 		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Subsystem: "monitor", Name: "transitions_total",
 			Help: "Job state changes the monitor sent (accepted by the sink), by state."}, []string{"state"}),
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Subsystem: "monitor", Name: "events_sent_total",
+			Help: "Job state events the sink accepted, by reason: resend (a change whose outbox row the monitor did not write), " +
+				"unheard (no status-report instance listened for the row), keep_alive (one listened; sent so that Knative keeps it up)."}, []string{"reason"}),
 	}
-	r.reg.MustRegister(m.leader, m.reconcile, m.transitions)
+	r.reg.MustRegister(m.leader, m.reconcile, m.transitions, m.events)
 	return m
 }
 
@@ -61,4 +65,19 @@ func (m *Monitor) Transition(state string) {
 		return
 	}
 	m.transitions.WithLabelValues(state).Inc()
+}
+
+// Reasons for an event (EventSent).
+const (
+	EventResend    = "resend"
+	EventUnheard   = "unheard"
+	EventKeepAlive = "keep_alive"
+)
+
+// EventSent records one event the sink accepted.
+func (m *Monitor) EventSent(reason string) {
+	if m == nil {
+		return
+	}
+	m.events.WithLabelValues(reason).Inc()
 }

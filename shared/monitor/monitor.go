@@ -140,7 +140,7 @@ func (m *Monitor) Run(ctx context.Context) error {
 	if m.EventKeepAlive == 0 {
 		m.EventKeepAlive = 5 * time.Second
 	}
-	m.wakes = &waker{sink: m.Sink, keepAlive: m.EventKeepAlive}
+	m.wakes = &waker{sink: m.Sink, keepAlive: m.EventKeepAlive, sent: m.Metrics.EventSent}
 	m.accepted = newAcceptedWriter(m.states(), m.Log, func(jobID string) {
 		m.last.doubt(jobID)
 		queue.Add(jobID)

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
+
+	"github.com/ucloud-im/knative-im/shared/metrics"
 )
 
 // send sends e; one whose row the monitor committed (stored) shares a send with the changes sent at the
@@ -14,7 +16,15 @@ func (m *Monitor) send(ctx context.Context, e event.Event, stored, listening boo
 	if stored && m.wakes != nil {
 		return m.wakes.send(ctx, e, listening)
 	}
-	return m.Sink.Send(ctx, e)
+	err := m.Sink.Send(ctx, e)
+	if err == nil {
+		reason := metrics.EventResend
+		if stored {
+			reason = metrics.EventUnheard // outside Run: no listener is asked about
+		}
+		m.Metrics.EventSent(reason)
+	}
+	return err
 }
 
 // waker sends the events of changes whose outbox row the monitor committed (jobevents.MarkStored). Such an
@@ -30,6 +40,8 @@ func (m *Monitor) send(ctx context.Context, e event.Event, stored, listening boo
 type waker struct {
 	sink      Sender
 	keepAlive time.Duration
+	// sent, when set, is told of each send accepted, with its reason (metrics.EventUnheard or EventKeepAlive).
+	sent func(reason string)
 
 	mu       sync.Mutex
 	next     *wakeRound // the round the callers arriving now join; nil: none yet
@@ -42,6 +54,8 @@ type wakeRound struct {
 	e    event.Event // the first caller's event
 	done chan struct{}
 	err  error
+	// heard: every caller's row was listened for (the send is only a keep-alive).
+	heard bool
 }
 
 // send has e's row delivered: it returns once an event sent after this call was accepted, or at once when
@@ -53,9 +67,10 @@ func (w *waker) send(ctx context.Context, e event.Event, listening bool) error {
 		return nil
 	}
 	if w.next == nil {
-		w.next = &wakeRound{e: e, done: make(chan struct{})}
+		w.next = &wakeRound{e: e, done: make(chan struct{}), heard: true}
 	}
 	r := w.next
+	r.heard = r.heard && listening
 	lead := !w.inflight
 	w.inflight = true
 	w.mu.Unlock()
@@ -81,6 +96,13 @@ func (w *waker) round(ctx context.Context) {
 	w.mu.Unlock()
 	if r != nil {
 		r.err = w.sink.Send(ctx, r.e)
+		if r.err == nil && w.sent != nil {
+			reason := metrics.EventUnheard
+			if r.heard {
+				reason = metrics.EventKeepAlive
+			}
+			w.sent(reason)
+		}
 		close(r.done)
 	}
 	w.mu.Lock()

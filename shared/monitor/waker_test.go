@@ -102,7 +102,8 @@ func TestListenedChangesSendOnlyAKeepAlive(t *testing.T) {
 		for range 100 {
 			sink.release <- nil
 		}
-		w := &waker{sink: sink, keepAlive: 5 * time.Second}
+		var reasons []string
+		w := &waker{sink: sink, keepAlive: 5 * time.Second, sent: func(r string) { reasons = append(reasons, r) }}
 		call := func(id string, listening bool) {
 			e := event.New()
 			e.SetID(id)
@@ -123,6 +124,10 @@ func TestListenedChangesSendOnlyAKeepAlive(t *testing.T) {
 		want := []string{"send first", "send unheard", "send d"}
 		if !slices.Equal(sink.log, want) {
 			t.Fatalf("sent %v, want %v", sink.log, want)
+		}
+		// What the monitor's events_sent_total counts them as.
+		if want := []string{"keep_alive", "unheard", "keep_alive"}; !slices.Equal(reasons, want) {
+			t.Fatalf("counted as %v, want %v", reasons, want)
 		}
 	})
 }
