@@ -181,7 +181,17 @@ echo "  metrics (Prometheus text, one listener per function, never behind the ga
 echo "  source $run/env to use it; make token prints a Core token; make demo walks through it; make logs tails the logs"
 echo "  Ctrl-C stops everything."
 declare -A reported=()
+# Started from a terminal, make run stops when the terminal closes. The kernel's hang-up signals only the
+# session's leader (the shell), which passes SIGHUP on to its jobs; where that does not reach this script
+# (seen with the shell ending first), the hang-up still took the terminal away from every process of the
+# session, so /dev/tty no longer opens: that stops everything as SIGHUP does.
+had_terminal=
+{ : >/dev/tty; } 2>/dev/null && had_terminal=1
 while :; do
+  if [ -n "$had_terminal" ] && ! { : >/dev/tty; } 2>/dev/null; then
+    trap '' INT TERM HUP PIPE
+    exit 129
+  fi
   for i in "${!pids[@]}"; do
     if [ -z "${reported[$i]:-}" ] && ! kill -0 "${pids[$i]}" 2>/dev/null; then
       wait "${pids[$i]}" 2>/dev/null && rc=0 || rc=$?

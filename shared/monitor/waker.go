@@ -59,7 +59,8 @@ type wakeRound struct {
 }
 
 // send has e's row delivered: it returns once an event sent after this call was accepted, or at once when
-// status-report listened for the row and an event was sent within keepAlive.
+// status-report listened for the row (the event, sent when none was within keepAlive, is then only a
+// keep-alive).
 func (w *waker) send(ctx context.Context, e event.Event, listening bool) error {
 	w.mu.Lock()
 	if listening && time.Since(w.lastSend) < w.keepAlive {
@@ -77,7 +78,16 @@ func (w *waker) send(ctx context.Context, e event.Event, listening bool) error {
 	if lead {
 		// One round, then whoever comes next is served by a goroutine: this caller goes on with its own
 		// change. The round must not end with this caller's ctx: it serves the others too.
-		w.round(context.WithoutCancel(ctx))
+		if listening {
+			go w.round(context.WithoutCancel(ctx))
+		} else {
+			w.round(context.WithoutCancel(ctx))
+		}
+	}
+	if listening {
+		// The row was listened for: the event is only a keep-alive, and its answer not the change's (a
+		// sink that is down does not undo a delivery that needs no event).
+		return nil
 	}
 	select {
 	case <-r.done:

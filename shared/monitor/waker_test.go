@@ -112,15 +112,18 @@ func TestListenedChangesSendOnlyAKeepAlive(t *testing.T) {
 			}
 		}
 		call("first", true) // none was sent yet
+		synctest.Wait()
 		call("a", true)
 		time.Sleep(4 * time.Second)
 		call("b", true)
 		call("unheard", false)
 		time.Sleep(4 * time.Second) // 4 s after the last send
+		synctest.Wait()
 		call("c", true)
 		time.Sleep(2 * time.Second)
 		call("d", true)
 		call("e", true)
+		synctest.Wait() // a keep-alive is sent in the background
 		want := []string{"send first", "send unheard", "send d"}
 		if !slices.Equal(sink.log, want) {
 			t.Fatalf("sent %v, want %v", sink.log, want)
@@ -128,6 +131,25 @@ func TestListenedChangesSendOnlyAKeepAlive(t *testing.T) {
 		// What the monitor's events_sent_total counts them as.
 		if want := []string{"keep_alive", "unheard", "keep_alive"}; !slices.Equal(reasons, want) {
 			t.Fatalf("counted as %v, want %v", reasons, want)
+		}
+	})
+}
+
+// A change whose row was listened for does not fail when its keep-alive event does: it needed no event.
+func TestAFailedKeepAliveFailsNoListenedChange(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sink := &gateSink{release: make(chan error, 1)}
+		sink.release <- errors.New("the broker is down")
+		var reasons []string
+		w := &waker{sink: sink, keepAlive: 5 * time.Second, sent: func(r string) { reasons = append(reasons, r) }}
+		e := event.New()
+		e.SetID("x")
+		if err := w.send(context.Background(), e, true); err != nil {
+			t.Fatalf("a listened change failed with its keep-alive: %v", err)
+		}
+		synctest.Wait()
+		if !slices.Equal(sink.log, []string{"send x"}) || len(reasons) != 0 {
+			t.Fatalf("sent %v, counted %v; want one send, not counted as accepted", sink.log, reasons)
 		}
 	})
 }

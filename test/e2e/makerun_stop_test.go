@@ -123,7 +123,7 @@ func TestMakeRunStopsEverythingHoweverStopped(t *testing.T) {
 			began := time.Now()
 			tc.stop(t, makePID, terminal)
 			if !waitGone(makePID, 2*time.Minute) {
-				t.Fatalf("make run still runs 2 minutes after it was stopped")
+				t.Fatalf("make run still runs 2 minutes after it was stopped; of its processes:%s", stillRunning(run, started))
 			}
 			stopped = true
 			t.Logf("make run ended %.1f s after it was stopped", time.Since(began).Seconds())
@@ -224,4 +224,28 @@ func processesOf(dir string, groups map[int]bool) map[int]string {
 		}
 	}
 	return out
+}
+
+// stillRunning names the processes of started that are alive, each with its state and the end of its log
+// (a component's, in run/logs), to tell which one keeps make run from ending.
+func stillRunning(run string, started map[int]string) string {
+	var b strings.Builder
+	for pid, name := range started {
+		if !alive(pid) {
+			continue
+		}
+		stat, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		wchan, _ := os.ReadFile(fmt.Sprintf("/proc/%d/wchan", pid))
+		fmt.Fprintf(&b, "\n  %s (pid %d): stat %q, wchan %q", name, pid, strings.TrimSpace(string(stat)), string(wchan))
+		if raw, err := os.ReadFile(filepath.Join(run, "logs", name+".log")); err == nil {
+			lines := strings.Split(strings.TrimSpace(string(raw)), "\n")
+			for _, l := range lines[max(0, len(lines)-5):] {
+				fmt.Fprintf(&b, "\n    %s", l)
+			}
+		}
+	}
+	if b.Len() == 0 {
+		return " none of the components or servers (make or the script itself)"
+	}
+	return b.String()
 }
