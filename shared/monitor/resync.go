@@ -37,16 +37,10 @@ func resync(ctx context.Context, queue interface{ Add(string) }, period time.Dur
 		if err != nil {
 			log.Warn("listing jobs to resync failed", "err", err.Error())
 		}
-		if first || len(ids) == 0 {
-			for _, id := range ids {
-				queue.Add(id)
-			}
-			if !sleep(period) {
-				return
-			}
-			continue
-		}
 		n := min(len(ids), resyncSlices)
+		if first || n == 0 {
+			n = 1 // all at once, then the period
+		}
 		for i := range n {
 			for _, id := range ids[i*len(ids)/n : (i+1)*len(ids)/n] {
 				queue.Add(id)

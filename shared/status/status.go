@@ -58,9 +58,12 @@ type Reporter struct {
 	inserts groupCommit
 }
 
+// defaultPoll is Reporter.Poll unless set.
+const defaultPoll = 5 * time.Second
+
 // NewReporter makes a reporter; Run drains in the background.
 func NewReporter(pool *pgxpool.Pool, core Updater, log *slog.Logger) *Reporter {
-	return &Reporter{Pool: pool, Core: core, Log: log, MaxBackoff: 30 * time.Second, Poll: 5 * time.Second, wake: make(chan struct{}, 1)}
+	return &Reporter{Pool: pool, Core: core, Log: log, MaxBackoff: 30 * time.Second, Poll: defaultPoll, wake: make(chan struct{}, 1)}
 }
 
 // Handle is the CloudEvent handler: it stores the update durably (or recognises it as a duplicate) before
@@ -117,7 +120,7 @@ func (r *Reporter) Run(ctx context.Context) {
 	for {
 		wait := r.Poll
 		if wait <= 0 {
-			wait = 5 * time.Second
+			wait = defaultPoll
 		}
 		if backoff > 0 {
 			wait = backoff
@@ -207,7 +210,7 @@ func (r *Reporter) Drain(ctx context.Context) (int, error) {
 		// markDelay: the next read then shares the mark's round trip and the lock is kept. Otherwise the
 		// outbox held no more than this batch when it was read (a row inserted since wakes the drainer
 		// again): the lock goes with the mark.
-		if n == BatchSize || r.takeWake() || r.awaitWake(ctx, markDelay) {
+		if n == BatchSize || r.awaitWake(ctx, markDelay) {
 			ids, items, tps, err = markDeliveredAndReadNext(ctx, conn, ids)
 		} else {
 			// Marked even when shutdown began meanwhile: Core has these rows.
@@ -231,7 +234,8 @@ func (r *Reporter) Drain(ctx context.Context) (int, error) {
 // a crash before any mark does.
 const markDelay = 20 * time.Millisecond
 
-// awaitWake waits up to d for a wake-up of the drainer, consuming it; false when none came (or ctx ended).
+// awaitWake waits up to d for a wake-up of the drainer, consuming it (one already pending at once); false
+// when none came (or ctx ended).
 func (r *Reporter) awaitWake(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
@@ -241,16 +245,6 @@ func (r *Reporter) awaitWake(ctx context.Context, d time.Duration) bool {
 	case <-t.C:
 		return false
 	case <-ctx.Done():
-		return false
-	}
-}
-
-// takeWake consumes a pending wake-up of the drainer, reporting whether there was one.
-func (r *Reporter) takeWake() bool {
-	select {
-	case <-r.wake:
-		return true
-	default:
 		return false
 	}
 }
