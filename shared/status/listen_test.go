@@ -13,6 +13,7 @@ import (
 	"github.com/ucloud-im/knative-im/shared/store"
 	"github.com/ucloud-im/knative-im/shared/ucloud"
 	"github.com/ucloud-im/knative-im/test/envtest"
+	"github.com/ucloud-im/knative-im/test/fakecore"
 )
 
 // outboxRow is the monitor's row for a job's change.
@@ -195,4 +196,45 @@ func TestAKilledListenerIsReplaced(t *testing.T) {
 		t.Fatal("the commit found no listener")
 	}
 	r.untilCoreHas("603", "[RUNNING]")
+}
+
+// updateCalls counts Core's jobs/control/update calls so far.
+func updateCalls(core interface{ Received() []fakecore.Request }) int {
+	n := 0
+	for _, req := range core.Received() {
+		if req.Path == "/api/jobs/control/update" {
+			n++
+		}
+	}
+	return n
+}
+
+// Changes that keep coming a few milliseconds apart (a busy cluster) are gathered: the drainer reads the
+// outbox, calls Core and marks at most once per 20 ms meanwhile, not once per change, and each change
+// still reaches Core once, in its job's order.
+func TestChangesThatKeepComingAreGatheredIntoFewCoreCalls(t *testing.T) {
+	r := newRig(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r.startListening(ctx, ctx)
+	r.untilListening()
+	time.Sleep(time.Second) // the listener's first drain and the probe's are over
+
+	before := updateCalls(r.core)
+	start := time.Now()
+	const jobs = 20
+	for i := range jobs {
+		id := fmt.Sprint(700 + i)
+		r.commitAsMonitor(true, outboxRow(id, 1, ucloud.StateInQueue))
+		r.commitAsMonitor(true, outboxRow(id, 2, ucloud.StateRunning))
+		time.Sleep(2 * time.Millisecond)
+	}
+	span := time.Since(start)
+	for i := range jobs {
+		r.untilCoreHas(fmt.Sprint(700+i), "[IN_QUEUE RUNNING]")
+	}
+	// One call per 20 ms of the span, and one for the change that began it and one for the last ones.
+	if calls, most := updateCalls(r.core)-before, int(span/(20*time.Millisecond))+2; calls > most {
+		t.Fatalf("%d changes over %s reached Core in %d calls, want at most %d", 2*jobs, span.Round(time.Millisecond), calls, most)
+	}
 }
