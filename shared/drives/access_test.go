@@ -53,6 +53,7 @@ func TestAccessTableThroughCoreAndPostgres(t *testing.T) {
 	ctx := context.Background()
 	proj := "P"
 	core.PutProject(*projectP())
+	core.GrantWallet("P", true) // its drives are at this provider: so is an allocation of it
 	for _, d := range []*ucloud.Drive{
 		{ID: "1", Owner: ucloud.ResourceOwner{CreatedBy: "owner#9"}, Permissions: acl(userEntry("reader#7", "READ"), userEntry("editor#8", "READ", "EDIT"))},
 		{ID: "2", Owner: ucloud.ResourceOwner{CreatedBy: "carol#4", Project: &proj}, Permissions: acl(groupEntry("P", "G", "READ", "EDIT"), groupEntry("P", "H", "READ"))},

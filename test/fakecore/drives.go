@@ -17,14 +17,33 @@ type driveBook struct {
 	drives   map[string]ucloud.Drive
 	projects map[string]ucloud.Project
 	modified map[string]int64
-	// watchers get every project change (the provider notification stream).
-	watchers map[chan ucloud.Project]bool
+	// walletAt is when a project's wallet at this provider last became active (ms); a project without one
+	// has no active wallet here, and core2 tells the provider nothing of it.
+	walletAt map[string]int64
+	// watchers get every project change and wallet grant (the provider notification stream).
+	watchers map[chan projectChange]bool
+}
+
+// projectChange is what a notification stream hears: a project changed, or its wallet here became active.
+type projectChange struct {
+	id     string
+	wallet bool
 }
 
 func (b *driveBook) init() {
 	if b.drives == nil {
-		b.drives, b.projects, b.watchers = map[string]ucloud.Drive{}, map[string]ucloud.Project{}, map[chan ucloud.Project]bool{}
-		b.modified = map[string]int64{}
+		b.drives, b.projects, b.watchers = map[string]ucloud.Drive{}, map[string]ucloud.Project{}, map[chan projectChange]bool{}
+		b.modified, b.walletAt = map[string]int64{}, map[string]int64{}
+	}
+}
+
+// tell passes a change to every connected notification stream (b.mu held).
+func (b *driveBook) tellLocked(ch projectChange) {
+	for w := range b.watchers {
+		select {
+		case w <- ch:
+		default:
+		}
 	}
 }
 
@@ -62,24 +81,32 @@ func (c *Core) DeleteDrive(id string) {
 }
 
 // PutProject creates or replaces a project with its members and groups, and tells every connected provider
-// notification stream, as core2 does on a change of members, roles or groups.
+// notification stream, as core2 does on a change of members, roles or groups: a stream sends it only while
+// the project has an active wallet at this provider (GrantWallet).
 func (c *Core) PutProject(p ucloud.Project) {
 	b := &c.book
 	b.mu.Lock()
+	defer b.mu.Unlock()
 	b.init()
 	b.projects[p.ID] = p
 	b.modified[p.ID] = time.Now().UnixMilli()
-	var ws []chan ucloud.Project
-	for w := range b.watchers {
-		ws = append(ws, w)
+	b.tellLocked(projectChange{id: p.ID})
+}
+
+// GrantWallet gives a project an active wallet at this provider (an allocation Core granted), or takes it
+// away (the allocation ended). A grant is pushed as core2 pushes a significant wallet update: the wallet
+// record, with the project's record first when the stream has not sent that project yet.
+func (c *Core) GrantWallet(projectID string, active bool) {
+	b := &c.book
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.init()
+	if !active {
+		delete(b.walletAt, projectID)
+		return
 	}
-	b.mu.Unlock()
-	for _, w := range ws {
-		select {
-		case w <- p:
-		default:
-		}
-	}
+	b.walletAt[projectID] = time.Now().UnixMilli()
+	b.tellLocked(projectChange{id: projectID, wallet: true})
 }
 
 // Drives lists the drives the fake holds.
@@ -134,7 +161,8 @@ func (c *Core) retrieveDrive(w http.ResponseWriter, r *http.Request) {
 }
 
 // driveSetup serves the inspect endpoints for drives and projects (outside tests, make run): PUT a drive
-// or a project (JSON, as Core holds it), DELETE a drive (?id=), GET the drives.
+// or a project (JSON, as Core holds it; the project gets an active wallet here), DELETE a drive (?id=), GET
+// the drives.
 func (c *Core) driveSetup(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+InspectPrefix+"drives", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, c.Drives()) })
 	mux.HandleFunc("PUT "+InspectPrefix+"drives", func(w http.ResponseWriter, r *http.Request) {
@@ -156,7 +184,9 @@ func (c *Core) driveSetup(mux *http.ServeMux) {
 			writeError(w, http.StatusBadRequest, "Bad request: a project with an id")
 			return
 		}
+		// A project put by hand is one that uses this provider: it gets an active wallet here.
 		c.PutProject(p)
+		c.GrantWallet(p.ID, true)
 		writeJSON(w, struct{}{})
 	})
 }
