@@ -324,6 +324,41 @@ func outboxWait(ctx context.Context, databaseURL string, ids []string, state str
 	return d, nil
 }
 
+// commitSplit splits, per job of ids, the way from the informer seeing the pod in phase to Core having
+// state at the start of the monitor's group commit that wrote the job's outbox row (created_at): the
+// monitor's side (watch, reconcile, the commit's start) and the rest (the commit, the notification,
+// status-report's read and Core's call).
+func commitSplit(ctx context.Context, databaseURL string, w *watch, c *coreLog, ids []string, phase, state string) (before, after dist, _ error) {
+	conn, err := pgx.Connect(ctx, databaseURL)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, `SELECT job_id, created_at FROM outbox WHERE job_id = ANY($1) AND update->>'state' = $2`, ids, state)
+	if err != nil {
+		return nil, nil, err
+	}
+	type row struct {
+		JobID     string
+		CreatedAt time.Time
+	}
+	created, err := pgx.CollectRows(rows, pgx.RowToStructByPos[row])
+	if err != nil {
+		return nil, nil, err
+	}
+	c.refresh()
+	for _, r := range created {
+		seen, ok1 := w.at(r.JobID, phase)
+		got, ok2 := c.get(r.JobID, state)
+		if ok1 && ok2 {
+			before, after = append(before, r.CreatedAt.Sub(seen)), append(after, got.Sub(r.CreatedAt))
+		}
+	}
+	slices.Sort(before)
+	slices.Sort(after)
+	return before, after, nil
+}
+
 // loadAverage is the machine's 1, 5 and 15 minute load averages, printed beside figures.
 func loadAverage() string {
 	raw, err := os.ReadFile("/proc/loadavg")
