@@ -74,15 +74,21 @@ func (r *rig) untilCoreHas(jobID, want string) {
 	})
 }
 
+// listening starts an instance that listens and drains for the rest of the test, and returns once it
+// listens and its first drain is over.
+func (r *rig) listening() {
+	ctx, cancel := context.WithCancel(context.Background())
+	r.t.Cleanup(cancel)
+	r.startListening(ctx, ctx)
+	r.untilListening()
+	time.Sleep(time.Second) // the listener's first drain and the probe's are over
+}
+
 // A listening instance's drainer is woken by the monitor's commit itself: the rows reach Core with no
 // event at all. A commit without the wake-up wakes nothing (the drainer's own look is an hour away here).
 func TestAListeningDrainerIsWokenByTheCommit(t *testing.T) {
 	r := newRig(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	r.startListening(ctx, ctx)
-	r.untilListening()
-	time.Sleep(time.Second) // the listener's first drain and the probe's are over
+	r.listening()
 
 	r.commitAsMonitor(false, outboxRow("601", 1, ucloud.StateInQueue))
 	time.Sleep(time.Second)
@@ -214,11 +220,7 @@ func updateCalls(core interface{ Received() []fakecore.Request }) int {
 // still reaches Core once, in its job's order.
 func TestChangesThatKeepComingAreGatheredIntoFewCoreCalls(t *testing.T) {
 	r := newRig(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	r.startListening(ctx, ctx)
-	r.untilListening()
-	time.Sleep(time.Second) // the listener's first drain and the probe's are over
+	r.listening()
 
 	before := updateCalls(r.core)
 	start := time.Now()
