@@ -13,7 +13,6 @@ import (
 	"github.com/ucloud-im/knative-im/shared/store"
 	"github.com/ucloud-im/knative-im/shared/ucloud"
 	"github.com/ucloud-im/knative-im/test/envtest"
-	"github.com/ucloud-im/knative-im/test/fakecore"
 )
 
 // outboxRow is the monitor's row for a job's change.
@@ -204,17 +203,6 @@ func TestAKilledListenerIsReplaced(t *testing.T) {
 	r.untilCoreHas("603", "[RUNNING]")
 }
 
-// updateCalls counts Core's jobs/control/update calls so far.
-func updateCalls(core interface{ Received() []fakecore.Request }) int {
-	n := 0
-	for _, req := range core.Received() {
-		if req.Path == "/api/jobs/control/update" {
-			n++
-		}
-	}
-	return n
-}
-
 // Changes that keep coming a few milliseconds apart (a busy cluster) are gathered: the drainer reads the
 // outbox, calls Core and marks at most once per 20 ms meanwhile, not once per change, and each change
 // still reaches Core once, in its job's order.
@@ -222,7 +210,7 @@ func TestChangesThatKeepComingAreGatheredIntoFewCoreCalls(t *testing.T) {
 	r := newRig(t)
 	r.listening()
 
-	before := updateCalls(r.core)
+	before := r.core.Calls("/api/jobs/control/update")
 	start := time.Now()
 	const jobs = 20
 	for i := range jobs {
@@ -236,7 +224,7 @@ func TestChangesThatKeepComingAreGatheredIntoFewCoreCalls(t *testing.T) {
 		r.untilCoreHas(fmt.Sprint(700+i), "[IN_QUEUE RUNNING]")
 	}
 	// One call per 20 ms of the span, and one for the change that began it and one for the last ones.
-	if calls, most := updateCalls(r.core)-before, int(span/(20*time.Millisecond))+2; calls > most {
+	if calls, most := r.core.Calls("/api/jobs/control/update")-before, int(span/(20*time.Millisecond))+2; calls > most {
 		t.Fatalf("%d changes over %s reached Core in %d calls, want at most %d", 2*jobs, span.Round(time.Millisecond), calls, most)
 	}
 }

@@ -43,16 +43,6 @@ func update(id string, state ucloud.JobState) []ucloud.ResourceUpdateAndID[uclou
 	return []ucloud.ResourceUpdateAndID[ucloud.JobUpdate]{{ID: id, Update: ucloud.JobUpdate{State: &state, Status: &status, Timestamp: time.Now().UnixMilli()}}}
 }
 
-func count(core *fakecore.Core, path string) int {
-	n := 0
-	for _, r := range core.Received() {
-		if r.Path == path {
-			n++
-		}
-	}
-	return n
-}
-
 func TestAccessTokenIsCachedAndRenewedOnlyNearExpiry(t *testing.T) {
 	clk := &clock{now: time.Now()}
 	core, c := setup(t, ucloud.ClientOptions{Now: clk.Now})
@@ -91,7 +81,7 @@ func TestRetriesServerErrorsButNeverClientErrors(t *testing.T) {
 	if err := c.UpdateJobs(ctx, update("7", ucloud.StateSuccess)); err != nil {
 		t.Fatalf("two 502s then success: %v", err)
 	}
-	if n := count(core, "/api/jobs/control/update"); n != 3 {
+	if n := core.Calls("/api/jobs/control/update"); n != 3 {
 		t.Fatalf("%d attempts, want 3", n)
 	}
 
@@ -101,7 +91,7 @@ func TestRetriesServerErrorsButNeverClientErrors(t *testing.T) {
 	if !errors.As(err, &se) || se.Status != 400 {
 		t.Fatalf("400: got %v, want a StatusError 400", err)
 	}
-	if n := count(core, "/api/jobs/control/update"); n != 4 {
+	if n := core.Calls("/api/jobs/control/update"); n != 4 {
 		t.Fatalf("a 400 was retried (%d attempts in all, want 4)", n)
 	}
 
@@ -110,7 +100,7 @@ func TestRetriesServerErrorsButNeverClientErrors(t *testing.T) {
 	if !errors.Is(err, ucloud.ErrUnavailable) {
 		t.Fatalf("Core down: got %v, want ErrUnavailable", err)
 	}
-	if n := count(core, "/api/jobs/control/update"); n != 8 {
+	if n := core.Calls("/api/jobs/control/update"); n != 8 {
 		t.Fatalf("%d attempts in all, want 8 (4 per call)", n)
 	}
 }

@@ -62,15 +62,7 @@ func TestMetricsCountAJobThroughItsStates(t *testing.T) {
 		return nil
 	})
 	before := map[string]scrape.Samples{"sr": get(srMetrics), "mon": get(monMetrics), "create": get(createMetrics)}
-	updateCalls := func() int {
-		n := 0
-		for _, r := range s.core.Received() {
-			if r.Path == "/api/jobs/control/update" {
-				n++
-			}
-		}
-		return n
-	}
+	updateCalls := func() int { return s.core.Calls("/api/jobs/control/update") }
 	callsBefore := updateCalls()
 
 	atCore := func(id string, want ucloud.JobState) {

@@ -204,6 +204,19 @@ func (c *Core) Received() []Request {
 	return append([]Request(nil), c.received...)
 }
 
+// Calls counts the requests to path received so far.
+func (c *Core) Calls(path string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, r := range c.received {
+		if r.Path == path {
+			n++
+		}
+	}
+	return n
+}
+
 // Updates lists the job updates accepted, in order.
 func (c *Core) Updates() []ucloud.ResourceUpdateAndID[ucloud.JobUpdate] {
 	c.mu.Lock()

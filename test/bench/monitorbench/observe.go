@@ -152,15 +152,7 @@ func (c *coreLog) changes() int {
 }
 
 // updateCalls is the number of job update requests Core received so far.
-func (c *coreLog) updateCalls() int {
-	n := 0
-	for _, r := range c.core.Received() {
-		if r.Path == "/api/jobs/control/update" {
-			n++
-		}
-	}
-	return n
-}
+func (c *coreLog) updateCalls() int { return c.core.Calls("/api/jobs/control/update") }
 
 func (c *coreLog) waitStates(ids []string, state string, limit time.Duration) error {
 	for began := time.Now(); ; time.Sleep(200 * time.Millisecond) {
