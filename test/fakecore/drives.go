@@ -37,7 +37,7 @@ func (b *driveBook) init() {
 	}
 }
 
-// tell passes a change to every connected notification stream (b.mu held).
+// tellLocked passes a change to every connected notification stream (b.mu held).
 func (b *driveBook) tellLocked(ch projectChange) {
 	for w := range b.watchers {
 		select {

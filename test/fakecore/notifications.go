@@ -95,13 +95,17 @@ func (c *Core) notifications() http.Handler {
 	}}
 }
 
-// notifySession is one notification stream's state: the refs of the projects it sent, its category's.
+// notifySession is one notification stream's state: the refs of the projects it sent, and whether it sent
+// its one category (ref categoryRef).
 type notifySession struct {
-	c        *Core
-	retired  bool
-	refs     map[string]uint32
-	category *uint32
+	c            *Core
+	retired      bool
+	refs         map[string]uint32
+	categorySent bool
 }
+
+// categoryRef is the ref of the one product category the fake's wallets pay for.
+const categoryRef uint32 = 0
 
 // write appends the records of one change to out; nothing for a project without an active wallet here.
 func (s *notifySession) write(out *bytes.Buffer, ch projectChange) {
@@ -128,11 +132,11 @@ func (s *notifySession) write(out *bytes.Buffer, ch projectChange) {
 	if !ch.wallet {
 		return
 	}
-	if s.category == nil {
-		s.category = new(uint32)
+	if !s.categorySent {
+		s.categorySent = true
 		raw, _ := json.Marshal(map[string]any{"name": "cpu", "provider": s.c.o.ProviderID, "productType": "COMPUTE"})
 		out.WriteByte(3)
-		_ = binary.Write(out, binary.BigEndian, *s.category)
+		_ = binary.Write(out, binary.BigEndian, categoryRef)
 		writeString(out, raw)
 	}
 	out.WriteByte(1)
@@ -141,7 +145,7 @@ func (s *notifySession) write(out *bytes.Buffer, ch projectChange) {
 		Quota, Usage        int64
 		Flags               uint32
 		LastUpdate          int64
-	}{ref, *s.category, 1_000_000, 0, 2, walletAt})
+	}{ref, categoryRef, 1_000_000, 0, 2, walletAt})
 	if s.retired {
 		_ = binary.Write(out, binary.BigEndian, uint64(0))
 	}
