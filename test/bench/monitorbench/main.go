@@ -223,18 +223,15 @@ func run(bin string, n int, rate float64, duration time.Duration, memLimit strin
 	fmt.Printf("informer sees pod Running   -> Core has RUNNING: %s\n", started)
 	fmt.Printf("anchor: one durable single-row commit due every 20 ms on the same PostgreSQL meanwhile (open loop: each timed from when it was due), through a counting proxy as the functions' (%s) and direct (%s); a change no longer waits for one before Core may have it (its intent and outbox row are committed lazily; the durable commit of its acceptances follows, gathered for 50 ms)\n",
 		commits.brief(), directCommits.brief())
-	inOutbox, err := outboxWait(ctx, b.DatabaseURL, jobIDs(0, k), "SUCCESS")
+	endedRows, err := outboxRows(ctx, b.DatabaseURL, jobIDs(0, k), "SUCCESS")
 	if err != nil {
 		return err
 	}
 	fmt.Printf("in the monitor, per stage (queue wait, read last state, iapp lookup: only for a job with an application's pod or none, fold, usage record queued, lazy group commit of usage record + intent + outbox row, which also notifies status-report's listener, send to status-report: none while it listens but one every 5 s, acceptance queued), SUCCESS: %s\n",
 		stageLog.breakdown(jobIDs(0, k), "SUCCESS"))
-	toCommit, fromCommit, err := commitSplit(ctx, b.DatabaseURL, watch, core, jobIDs(0, k), "Succeeded", "SUCCESS")
-	if err != nil {
-		return err
-	}
+	toCommit, fromCommit := commitSplit(endedRows, watch, core, "Succeeded", "SUCCESS")
 	fmt.Printf("the same split where the monitor's group commit begins (its transaction's start), SUCCESS: informer sees the pod -> the commit begins: %s; the commit begins -> Core has it (the commit, the notification, status-report's read and Core's call): %s\n", toCommit, fromCommit)
-	fmt.Printf("in the outbox (from the monitor's group commit, which overlaps the intent stage, to marked delivered after Core's 2xx, a mark waiting up to 20 ms to share the next read's round trip), SUCCESS: %s\n", inOutbox)
+	fmt.Printf("in the outbox (from the monitor's group commit, which overlaps the intent stage, to marked delivered after Core's 2xx, a mark waiting up to 20 ms to share the next read's round trip), SUCCESS: %s\n", outboxWait(endedRows))
 	fmt.Printf("load average %s\n", loadAverage())
 	usage.print(2 * k)
 

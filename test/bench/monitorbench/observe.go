@@ -290,56 +290,46 @@ func bareInformer(ns string) error {
 	return nil
 }
 
-// outboxWait is, per job of ids, how long its update to state waited in the outbox: from the insert
-// (created_at: the start of the monitor's group commit that wrote it) to the row being marked delivered
-// after Core's 2xx.
-func outboxWait(ctx context.Context, databaseURL string, ids []string, state string) (dist, error) {
-	conn, err := pgx.Connect(ctx, databaseURL)
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close(ctx)
-	rows, err := conn.Query(ctx, `SELECT extract(epoch FROM delivered_at - created_at) FROM outbox
-		WHERE job_id = ANY($1) AND update->>'state' = $2 AND delivered_at IS NOT NULL`, ids, state)
-	if err != nil {
-		return nil, err
-	}
-	secs, err := pgx.CollectRows(rows, pgx.RowTo[float64])
-	if err != nil {
-		return nil, err
-	}
-	d := make(dist, len(secs))
-	for i, s := range secs {
-		d[i] = time.Duration(s * float64(time.Second))
-	}
-	slices.Sort(d)
-	return d, nil
+// outboxRow is when a job's outbox row was inserted (created_at: the start of the monitor's group commit
+// that wrote it) and marked delivered after Core's 2xx (nil: not yet).
+type outboxRow struct {
+	JobID       string
+	CreatedAt   time.Time
+	DeliveredAt *time.Time
 }
 
-// commitSplit splits, per job of ids, the way from the informer seeing the pod in phase to Core having
-// state at the start of the monitor's group commit that wrote the job's outbox row (created_at): the
-// monitor's side (watch, reconcile, the commit's start) and the rest (the commit, the notification,
-// status-report's read and Core's call).
-func commitSplit(ctx context.Context, databaseURL string, w *watch, c *coreLog, ids []string, phase, state string) (before, after dist, _ error) {
+// outboxRows reads the outbox rows of ids' updates to state.
+func outboxRows(ctx context.Context, databaseURL string, ids []string, state string) ([]outboxRow, error) {
 	conn, err := pgx.Connect(ctx, databaseURL)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	defer conn.Close(ctx)
-	rows, err := conn.Query(ctx, `SELECT job_id, created_at FROM outbox WHERE job_id = ANY($1) AND update->>'state' = $2`, ids, state)
+	rows, err := conn.Query(ctx, `SELECT job_id, created_at, delivered_at FROM outbox WHERE job_id = ANY($1) AND update->>'state' = $2`, ids, state)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	type row struct {
-		JobID     string
-		CreatedAt time.Time
+	return pgx.CollectRows(rows, pgx.RowToStructByPos[outboxRow])
+}
+
+// outboxWait is, per delivered row, how long it waited in the outbox: from its insert to its delivered mark.
+func outboxWait(rows []outboxRow) dist {
+	var d dist
+	for _, r := range rows {
+		if r.DeliveredAt != nil {
+			d = append(d, r.DeliveredAt.Sub(r.CreatedAt))
+		}
 	}
-	created, err := pgx.CollectRows(rows, pgx.RowToStructByPos[row])
-	if err != nil {
-		return nil, nil, err
-	}
+	slices.Sort(d)
+	return d
+}
+
+// commitSplit splits, per row, the way from the informer seeing the pod in phase to Core having state at
+// the start of the monitor's group commit that wrote the row: the monitor's side (watch, reconcile, the
+// commit's start) and the rest (the commit, the notification, status-report's read and Core's call).
+func commitSplit(rows []outboxRow, w *watch, c *coreLog, phase, state string) (before, after dist) {
 	c.refresh()
-	for _, r := range created {
+	for _, r := range rows {
 		seen, ok1 := w.at(r.JobID, phase)
 		got, ok2 := c.get(r.JobID, state)
 		if ok1 && ok2 {
@@ -348,7 +338,7 @@ func commitSplit(ctx context.Context, databaseURL string, w *watch, c *coreLog, 
 	}
 	slices.Sort(before)
 	slices.Sort(after)
-	return before, after, nil
+	return before, after
 }
 
 // loadAverage is the machine's 1, 5 and 15 minute load averages, printed beside figures.
