@@ -12,7 +12,7 @@ import (
 	"github.com/ucloud-im/knative-im/knative"
 )
 
-// deployedRuntimeEnv is the Go runtime's settings (GOMAXPROCS, GOMEMLIMIT, GOGC) that knative/<function>.yaml
+// deployedRuntimeEnv is the Go runtime's settings (GOMAXPROCS, GOMEMLIMIT, GOGC, GODEBUG) that knative/<function>.yaml
 // gives the function, so the benchmark runs it as it is deployed rather than with this machine's defaults.
 func deployedRuntimeEnv(function string) ([]string, error) {
 	raw, err := knative.Manifests.ReadFile(function + ".yaml")
@@ -33,7 +33,7 @@ func deployedRuntimeEnv(function string) ([]string, error) {
 		var vars []string
 		for _, e := range ksvc.Spec.Template.Spec.Containers[0].Env {
 			switch e.Name {
-			case "GOMAXPROCS", "GOMEMLIMIT", "GOGC":
+			case "GOMAXPROCS", "GOMEMLIMIT", "GOGC", "GODEBUG":
 				vars = append(vars, e.Name+"="+e.Value)
 			}
 		}

@@ -1,8 +1,8 @@
 // Command monitorbench runs the monitor and status-report as processes against the real apiserver with
 // many KWOK pods and answers two questions separately, each next to an anchor measured in the same run:
 //
-//   - Steady state: N single-rank jobs are running; jobs end at a fixed rate (each replaced by a new one,
-//     so N keep running) for a duration. Latency is timed from the moment a bare informer in this process
+//   - Steady state: N single-rank jobs are running; pod changes come at a fixed rate for a duration,
+//     alternately a job ending and a new job starting (so N keep running). Latency is timed from the moment a bare informer in this process
 //     sees the pod change (the earliest anyone can know) to the fake Core receiving the job's new state:
 //     p50, p99, max, for the final states and for the replacements' RUNNING.
 //   - Burst: every running job ends at once; the time until Core has every final state, next to the time
@@ -50,7 +50,7 @@ const firstJob = 800000
 func main() {
 	bin := flag.String("bin", ".run/bench", "folder with the built functions")
 	n := flag.Int("pods", 10000, "single-rank jobs running")
-	rate := flag.Float64("rate", 50, "steady state: jobs ended (and as many started) per second")
+	rate := flag.Float64("rate", 50, "steady state: pod changes per second, alternately a job ended and a job started")
 	duration := flag.Duration("duration", time.Minute, "steady state: how long changes arrive")
 	memLimit := flag.String("monitor-gomemlimit", "", "GOMEMLIMIT for the monitor process (e.g. 80MiB); unset when empty")
 	bare := flag.String("bare-informer", "", "internal: run only a bare pod informer over this namespace (KUBECONFIG)")
@@ -175,8 +175,8 @@ func run(bin string, n int, rate float64, duration time.Duration, memLimit strin
 	time.Sleep(10 * time.Second)
 	fmt.Printf("monitor CPU at rest with %d pods (no changes, 10 s): %.1f ms per second\n", n, (cpuSeconds(mon.PID)-idleFrom)*100)
 
-	// Steady state: k jobs end at the rate, each replaced by a new one.
-	k := min(int(rate*duration.Seconds()), n)
+	// Steady state: 2k changes at the rate, alternately one of k jobs ending and one of k new jobs starting.
+	k := min(int(rate*duration.Seconds())/2, n)
 	usage := newUsage(core, mon.PID, sr.PID, bare.pid, monDB, srDB)
 	// The anchor's commits go through a counting proxy of their own, as the functions' do (under load the
 	// proxy, in this busy process, adds its share), and straight to PostgreSQL beside it.
@@ -218,7 +218,7 @@ func run(bin string, n int, rate float64, duration time.Duration, memLimit strin
 	}
 	ended := latencies(watch, core, jobIDs(0, k), "Succeeded", "SUCCESS")
 	started := latencies(watch, core, jobIDs(n, k), "Running", "RUNNING")
-	fmt.Printf("== steady state: %d jobs running, %d ended at %.0f/s (sent over %s), each replaced by a new job\n", n, k, rate, steadyTook.Round(time.Millisecond))
+	fmt.Printf("== steady state: %d jobs running, %d pod changes at %.0f/s (sent over %s): %d jobs ended and as many new jobs started, alternately\n", n, 2*k, rate, steadyTook.Round(time.Millisecond), k)
 	fmt.Printf("informer sees pod Succeeded -> Core has SUCCESS: %s\n", ended)
 	fmt.Printf("informer sees pod Running   -> Core has RUNNING: %s\n", started)
 	fmt.Printf("anchor: one durable single-row commit due every 20 ms on the same PostgreSQL meanwhile (open loop: each timed from when it was due), through a counting proxy as the functions' (%s) and direct (%s); a change no longer waits for one before Core may have it (its intent and outbox row are committed lazily; the durable commit of its acceptances follows, gathered for 50 ms)\n",
@@ -270,18 +270,22 @@ func jobIDs(from, count int) []string {
 	return ids
 }
 
-// steady ends jobs 0..k-1 at rate per second and starts jobs n..n+k-1 beside them, each pair on a tick of
-// its own so that a slow request does not delay the next tick.
+// steady makes 2k pod changes at rate per second, alternately ending one of jobs 0..k-1 and starting one of
+// jobs n..n+k-1, each on a tick of its own so that a slow request does not delay the next tick.
 func steady(ctx context.Context, cs kubernetes.Interface, core knownJobs, ns string, n, k int, rate float64) error {
 	tick := time.NewTicker(time.Duration(float64(time.Second) / rate))
 	defer tick.Stop()
 	var wg sync.WaitGroup
 	errs := make(chan error, 2*k)
-	for i := range k {
+	for i := range 2 * k {
 		<-tick.C
-		wg.Add(2)
-		go func() { defer wg.Done(); errs <- endPods(ctx, cs, ns, jobIDs(i, 1)) }()
-		go func() { defer wg.Done(); errs <- createPods(ctx, cs, core, ns, n+i, 1) }()
+		wg.Go(func() {
+			if i%2 == 0 {
+				errs <- endPods(ctx, cs, ns, jobIDs(i/2, 1))
+			} else {
+				errs <- createPods(ctx, cs, core, ns, n+i/2, 1)
+			}
+		})
 	}
 	wg.Wait()
 	close(errs)
