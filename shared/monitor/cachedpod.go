@@ -11,7 +11,7 @@ import (
 // usage, the orphan sweep), in a struct of their own. A corev1.Pod with its spec and status emptied still
 // carries the PodSpec and PodStatus structs (about 1 KB per pod, most of the cache at 10,000 pods); this
 // keeps the object metadata and the handful of status fields. pod gives them back as the corev1.Pod the
-// rules read. A field read from a cached pod must be kept here (TestSlimPodKeepsWhatTheMonitorReads).
+// rules read. A field read from a cached pod must be kept here (TestCachedPodKeepsWhatTheMonitorReads).
 type cachedPod struct {
 	// ObjectMeta makes it a metav1.Object, what the informer's store keys and the indexers need.
 	metav1.ObjectMeta
@@ -24,12 +24,8 @@ type cachedPod struct {
 	terminated []corev1.ContainerStatus
 }
 
-// slimPod is the informer's transform: a pod becomes its cachedPod.
-func slimPod(obj any) (any, error) {
-	p, ok := obj.(*corev1.Pod)
-	if !ok {
-		return obj, nil // a DeletedFinalStateUnknown carries its last pod, already slimmed
-	}
+// cachedOf is what the monitor keeps of p (what PodSource decodes a pod into).
+func cachedOf(p *corev1.Pod) *cachedPod {
 	c := &cachedPod{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: p.Name, Namespace: p.Namespace, UID: p.UID, ResourceVersion: p.ResourceVersion,
@@ -49,7 +45,7 @@ func slimPod(obj any) (any, error) {
 				State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: t.ExitCode, Reason: t.Reason}}})
 		}
 	}
-	return c, nil
+	return c
 }
 
 // pod is the kept fields as a pod (its maps and pointers shared with the cache: read, never written).

@@ -6,14 +6,9 @@ import (
 	"log/slog"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/informers"
-	coreinformers "k8s.io/client-go/informers/core/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 
-	"github.com/ucloud-im/knative-im/shared/kube"
 	"github.com/ucloud-im/knative-im/shared/metrics"
 )
 
@@ -35,13 +30,20 @@ type controller struct {
 // (with 10,000 pods a scan per reconcile made the monitor's CPU grow with the square of the pod count).
 const byJob = "jobId"
 
-// podInformer is the informer the monitor watches with: the job pods of namespace, by their job id label.
-// No informer resync: the periodic pass re-examines every unfinished job (the only ones time can change)
-// and every integrated application; resyncing every pod as well queued each job twice per period.
-func podInformer(cs kubernetes.Interface, namespace string) (informers.SharedInformerFactory, coreinformers.PodInformer) {
-	factory := informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithNamespace(namespace),
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = kube.LabelJobID }))
-	return factory, factory.Core().V1().Pods()
+// podInformer is the informer the monitor watches with: the job pods source lists and watches (PodSource:
+// cachedPods), indexed by job id. No informer resync: the periodic pass re-examines every unfinished job (the
+// only ones time can change) and every integrated application; resyncing every pod as well queued each job
+// twice per period.
+func podInformer(source cache.ListerWatcher) cache.SharedIndexInformer {
+	return cache.NewSharedIndexInformerWithOptions(source, &cachedPod{}, cache.SharedIndexInformerOptions{
+		ObjectDescription: "job pods",
+		Indexers: cache.Indexers{byJob: func(obj any) ([]string, error) {
+			if id := jobOf(obj); id != "" {
+				return []string{id}, nil
+			}
+			return nil, nil
+		}},
+	})
 }
 
 // newJobQueue is the work queue of job ids, with client-go's controller rate limiter for retries.
@@ -50,22 +52,11 @@ func newJobQueue(provider workqueue.MetricsProvider) workqueue.TypedRateLimiting
 		workqueue.TypedRateLimitingQueueConfig[string]{Name: "jobs", MetricsProvider: provider})
 }
 
-// newController wires pods (before it starts: the transform must be set first) to queue; sync decides one
-// job. Event handlers only enqueue job ids, so a burst of pod events for a job is one pass.
-func newController(pods coreinformers.PodInformer, queue workqueue.TypedRateLimitingInterface[string],
+// newController wires the informer (before it starts) to queue; sync decides one job. Event handlers only
+// enqueue job ids, so a burst of pod events for a job is one pass.
+func newController(informer cache.SharedIndexInformer, queue workqueue.TypedRateLimitingInterface[string],
 	sync func(ctx context.Context, jobID string, st *stages) error, m *metrics.Monitor, log *slog.Logger) (*controller, error) {
-	c := &controller{informer: pods.Informer(), queue: queue, queued: &queuedSince{at: map[string]time.Time{}}, sync: sync, metrics: m, log: log}
-	if err := c.informer.SetTransform(slimPod); err != nil {
-		return nil, err
-	}
-	if err := c.informer.AddIndexers(cache.Indexers{byJob: func(obj any) ([]string, error) {
-		if id := jobOf(obj); id != "" {
-			return []string{id}, nil
-		}
-		return nil, nil
-	}}); err != nil {
-		return nil, err
-	}
+	c := &controller{informer: informer, queue: queue, queued: &queuedSince{at: map[string]time.Time{}}, sync: sync, metrics: m, log: log}
 	if _, err := c.informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: c.enqueue, UpdateFunc: func(_, n any) { c.enqueue(n) }, DeleteFunc: c.enqueue,
 	}); err != nil {

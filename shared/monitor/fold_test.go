@@ -173,11 +173,7 @@ func TestFoldTable(t *testing.T) {
 			// The informer holds slimmed pods: they must fold to the same answer.
 			slim := make([]*corev1.Pod, len(tc.pods))
 			for i, p := range tc.pods {
-				o, err := slimPod(p)
-				if err != nil {
-					t.Fatal(err)
-				}
-				slim[i] = o.(*cachedPod).pod()
+				slim[i] = cached(t, p)
 			}
 			if slimGot, slimOK := Fold(slim, now); slimOK != ok || !cmp.Equal(got, slimGot) {
 				t.Errorf("Fold of the slimmed pods = %+v, %v; of the whole pods %+v, %v", slimGot, slimOK, got, ok)

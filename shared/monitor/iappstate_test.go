@@ -58,11 +58,7 @@ func TestOnlyApplicationPodsOrNoPodsNeedTheRecord(t *testing.T) {
 func slim(t *testing.T, pods ...*corev1.Pod) []*corev1.Pod {
 	out := make([]*corev1.Pod, len(pods))
 	for i, p := range pods {
-		s, err := slimPod(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[i] = s.(*cachedPod).pod()
+		out[i] = cached(t, p)
 	}
 	return out
 }

@@ -10,8 +10,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/client-go/kubernetes"
-	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/tools/cache"
 
 	"github.com/ucloud-im/knative-im/shared/fn"
 	"github.com/ucloud-im/knative-im/shared/iapps"
@@ -23,30 +22,12 @@ import (
 // laggingWatch is the apiserver seen through a busy machine: pod watch events reach the informer late (by
 // lag), while direct requests answer at once.
 type laggingWatch struct {
-	kubernetes.Interface
+	cache.ListerWatcher
 	lag time.Duration
 }
 
-func (l laggingWatch) CoreV1() corev1client.CoreV1Interface {
-	return laggingCore{CoreV1Interface: l.Interface.CoreV1(), lag: l.lag}
-}
-
-type laggingCore struct {
-	corev1client.CoreV1Interface
-	lag time.Duration
-}
-
-func (c laggingCore) Pods(ns string) corev1client.PodInterface {
-	return laggingPods{PodInterface: c.CoreV1Interface.Pods(ns), lag: c.lag}
-}
-
-type laggingPods struct {
-	corev1client.PodInterface
-	lag time.Duration
-}
-
-func (p laggingPods) Watch(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-	w, err := p.PodInterface.Watch(ctx, o)
+func (p laggingWatch) Watch(o metav1.ListOptions) (watch.Interface, error) {
+	w, err := p.ListerWatcher.Watch(o)
 	if err != nil {
 		return nil, err
 	}
@@ -119,7 +100,11 @@ func TestLaggingInformerReportsOnlyWhatItSaw(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A lag of several resync periods: the resync is certain to look while the informer has not seen the pod.
-	m := &monitor.Monitor{Kube: laggingWatch{Interface: env.Clientset, lag: 2 * time.Second}, Namespace: r.ns, Pool: r.db.Pool,
+	pods, err := monitor.PodSource(env.Clientset, r.ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &monitor.Monitor{Kube: env.Clientset, Pods: laggingWatch{ListerWatcher: pods, lag: 2 * time.Second}, Namespace: r.ns, Pool: r.db.Pool,
 		Registry: iapps.BuiltinApps(iapps.AppEnv{}), Drives: r.access(r.db), DriveRefresh: driveRefresh, Sink: sink, Log: fn.NewLogger(io.Discard, "monitor", "info"), Resync: 300 * time.Millisecond}
 	done := make(chan struct{})
 	// Another job's pod, there before the monitor starts: once its state reaches Core, the informer has

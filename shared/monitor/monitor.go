@@ -40,8 +40,10 @@ type Sender interface {
 type Monitor struct {
 	Kube      kubernetes.Interface
 	Namespace string
-	Pool      *pgxpool.Pool
-	Registry  *iapps.Registry
+	// Pods is where the job pods are listed and watched from; nil: PodSource(Kube, Namespace).
+	Pods     cache.ListerWatcher
+	Pool     *pgxpool.Pool
+	Registry *iapps.Registry
 	// Drives decides, every time an integrated application's pod is reconciled, which of its folders the
 	// owner may still use; while leading, the monitor reads every tracked drive again from Core every
 	// DriveRefresh (default 30 s). Without it no folder is mounted (fail closed).
@@ -105,16 +107,24 @@ func (m *Monitor) Run(ctx context.Context) error {
 	if m.Now == nil {
 		m.Now = time.Now
 	}
-	factory, pods := podInformer(m.Kube, m.Namespace)
+	source := m.Pods
+	if source == nil {
+		var err error
+		if source, err = PodSource(m.Kube, m.Namespace); err != nil {
+			return err
+		}
+	}
+	informer := podInformer(source)
 	queue := newJobQueue(m.Queue)
 	defer queue.ShutDown()
-	c, err := newController(pods, queue, m.reconcile, m.Metrics, m.Log)
+	c, err := newController(informer, queue, m.reconcile, m.Metrics, m.Log)
 	if err != nil {
 		return err
 	}
 	m.pods = c.pods()
-	factory.Start(ctx.Done())
-	defer factory.Shutdown()
+	informed := make(chan struct{})
+	go func() { defer close(informed); informer.RunWithContext(ctx) }()
+	defer func() { <-informed }()
 	if err := c.waitForCache(ctx); err != nil {
 		return err
 	}
@@ -132,9 +142,9 @@ func (m *Monitor) Run(ctx context.Context) error {
 		case <-time.After(time.Second):
 		}
 	}
-	// The informer's first list arrived as whole pods in one response (tens of MB at 10,000 pods) and is
-	// garbage now that the cache holds them slimmed: give that memory back to the system at once rather
-	// than over the minutes the runtime's scavenger takes.
+	// The informer's first list arrived as tens of MB of encoded pods at 10,000 pods, garbage now that the
+	// cache holds what it kept of them: give that memory back to the system at once rather than over the
+	// minutes the runtime's scavenger takes.
 	debug.FreeOSMemory()
 	m.writes = &groupWriter{pool: m.Pool}
 	if m.EventKeepAlive == 0 {
