@@ -122,9 +122,11 @@ func (m *Monitor) Run(ctx context.Context) error {
 		return err
 	}
 	m.pods = c.pods()
+	// The informer stops with Run, however Run returns.
 	informed := make(chan struct{})
-	go func() { defer close(informed); informer.RunWithContext(ctx) }()
-	defer func() { <-informed }()
+	informing, stopInformer := context.WithCancel(ctx)
+	go func() { defer close(informed); informer.RunWithContext(informing) }()
+	defer func() { stopInformer(); <-informed }()
 	if err := c.waitForCache(ctx); err != nil {
 		return err
 	}

@@ -31,8 +31,9 @@ import (
 // CoreV1 REST client a *rest.RESTClient).
 func PodSource(cs kubernetes.Interface, namespace string) (cache.ListerWatcher, error) {
 	rc, ok := cs.CoreV1().RESTClient().(*rest.RESTClient)
-	if !ok || rc == nil {
-		return nil, fmt.Errorf("pod source: the clientset's core REST client is a %T, not a *rest.RESTClient", cs.CoreV1().RESTClient())
+	if !ok || rc == nil || rc.Client == nil {
+		// Without its HTTP client (credentials, TLS) the source would be another, anonymous client.
+		return nil, fmt.Errorf("pod source: the clientset's core REST client (%T) is not a *rest.RESTClient with an HTTP client", cs.CoreV1().RESTClient())
 	}
 	// The core group's base, as the clientset's own requests address it (a host may carry a path prefix).
 	at := rc.Get().URL()
