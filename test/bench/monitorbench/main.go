@@ -54,7 +54,15 @@ func main() {
 	duration := flag.Duration("duration", time.Minute, "steady state: how long changes arrive")
 	memLimit := flag.String("monitor-gomemlimit", "", "GOMEMLIMIT for the monitor process (e.g. 80MiB); unset when empty")
 	bare := flag.String("bare-informer", "", "internal: run only a bare pod informer over this namespace (KUBECONFIG)")
+	echoMode := flag.Bool("echo", false, "internal: run only a loopback echo server (the wake-up anchor)")
 	flag.Parse()
+	if *echoMode {
+		if err := echoServer(); err != nil {
+			fmt.Fprintln(os.Stderr, "monitorbench -echo:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *bare != "" {
 		if err := bareInformer(*bare); err != nil {
 			fmt.Fprintln(os.Stderr, "monitorbench -bare-informer:", err)
@@ -197,11 +205,18 @@ func run(bin string, n int, rate float64, duration time.Duration, memLimit strin
 	if err != nil {
 		return err
 	}
+	// The anchor of a wake-up's cost, pinged about as often as the monitor is woken in the steady state.
+	echo, err := startEchoAnchor(monRuntime, 4*rate)
+	if err != nil {
+		return err
+	}
 	t0 := time.Now()
 	if err := steady(ctx, cs, b.Core, ns, n, k, rate); err != nil {
+		echo.stop()
 		return err
 	}
 	steadyTook := time.Since(t0)
+	echoCPU, echoSwitches := echo.stop()
 	commits, err := probe.stop()
 	if err != nil {
 		return err
@@ -234,6 +249,8 @@ func run(bin string, n int, rate float64, duration time.Duration, memLimit strin
 	fmt.Printf("in the outbox (from the monitor's group commit, which overlaps the intent stage, to marked delivered after Core's 2xx, a mark waiting up to 20 ms to share the next read's round trip), SUCCESS: %s\n", outboxWait(endedRows))
 	fmt.Printf("load average %s\n", loadAverage())
 	usage.print(2 * k)
+	fmt.Printf("anchor: a bare Go echo process with the monitor's runtime settings, pinged over loopback %.0f times a second meanwhile: %.0f us of CPU per ping, %.1f context switches per ping\n",
+		4*rate, echoCPU, echoSwitches)
 
 	// Burst: every running job ends at once.
 	burst := append(jobIDs(k, n-k), jobIDs(n, k)...)

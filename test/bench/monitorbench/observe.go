@@ -211,19 +211,20 @@ func latencies(w *watch, c *coreLog, ids []string, phase, state string) dist {
 // usage is the monitor's and status-report's CPU and database round trips and Core's update calls since
 // it was made.
 type usage struct {
-	core              *coreLog
-	mon, sr, bare     int
-	monDB, srDB       *pgCounter
-	monCPU, srCPU     float64
-	bareCPU           float64
-	monTrips, srTrips int64
-	calls, changes    int
+	core                *coreLog
+	mon, sr, bare       int
+	monDB, srDB         *pgCounter
+	monCPU, srCPU       float64
+	bareCPU             float64
+	monTrips, srTrips   int64
+	monSw, srSw, bareSw int64
+	calls, changes      int
 }
 
 func newUsage(core *coreLog, mon, sr, bare int, monDB, srDB *pgCounter) *usage {
 	core.refresh()
 	return &usage{core: core, mon: mon, sr: sr, bare: bare, monDB: monDB, srDB: srDB, monCPU: cpuSeconds(mon), srCPU: cpuSeconds(sr), bareCPU: cpuSeconds(bare),
-		monTrips: monDB.trips.Load(), srTrips: srDB.trips.Load(), calls: core.updateCalls(), changes: core.changes()}
+		monTrips: monDB.trips.Load(), srTrips: srDB.trips.Load(), monSw: switches(mon), srSw: switches(sr), bareSw: switches(bare), calls: core.updateCalls(), changes: core.changes()}
 }
 
 // print gives the figures per 1,000 transitions: the pod changes the benchmark made (jobs ended, jobs
@@ -239,6 +240,8 @@ func (u *usage) print(transitions int) {
 		transitions, monCPU*per, srCPU*per, (monCPU+srCPU)*per, float64(monTrips)*per, float64(srTrips)*per, float64(u.core.updateCalls()-u.calls)*per)
 	fmt.Printf("anchor: the bare informer (a process of its own, decoding the same pod watch events into whole pods, nothing more) %.2f s per 1,000 transitions meanwhile; the functions %.2fx\n",
 		bareCPU*per, (monCPU+srCPU)/bareCPU)
+	fmt.Printf("context switches of all their threads per 1,000 transitions (each wake-up is at least one): monitor %.0f, status-report %.0f; the bare informer %.0f\n",
+		float64(switches(u.mon)-u.monSw)*per, float64(switches(u.sr)-u.srSw)*per, float64(switches(u.bare)-u.bareSw)*per)
 	if changes > 0 {
 		fmt.Printf("per 1,000 job state changes Core received (%d here): CPU monitor %.2f s + status-report %.2f s = %.2f s\n",
 			changes, monCPU*1000/float64(changes), srCPU*1000/float64(changes), (monCPU+srCPU)*1000/float64(changes))
