@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"time"
 
 	"google.golang.org/protobuf/encoding/protowire"
 	corev1 "k8s.io/api/core/v1"
@@ -50,14 +51,22 @@ func PodSource(cs kubernetes.Interface, namespace string) (cache.ListerWatcher, 
 	if err != nil {
 		return nil, fmt.Errorf("pod source: %w", err)
 	}
+	// As the typed client asks: the reflector's timeout both in the query and on the request.
 	request := func(o metav1.ListOptions) *rest.Request {
 		o.LabelSelector = kube.LabelJobID
-		return client.Get().Namespace(namespace).Resource("pods").VersionedParams(&o, scheme.ParameterCodec)
+		var timeout time.Duration
+		if o.TimeoutSeconds != nil {
+			timeout = time.Duration(*o.TimeoutSeconds) * time.Second
+		}
+		return client.Get().Namespace(namespace).Resource("pods").VersionedParams(&o, scheme.ParameterCodec).Timeout(timeout)
 	}
 	return &cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			list := &cachedPodList{}
-			return list, request(o).Do(ctx).Into(list)
+			if err := request(o).Do(ctx).Into(list); err != nil {
+				return nil, err
+			}
+			return list, nil
 		},
 		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
 			o.Watch = true

@@ -2,20 +2,21 @@
 // many KWOK pods and answers two questions separately, each next to an anchor measured in the same run:
 //
 //   - Steady state: N single-rank jobs are running; pod changes come at a fixed rate for a duration,
-//     alternately a job ending and a new job starting (so N keep running). Latency is timed from the moment a bare informer in this process
-//     sees the pod change (the earliest anyone can know) to the fake Core receiving the job's new state:
-//     p50, p99, max, for the final states and for the replacements' RUNNING.
+//     alternately a job ending and a new job starting (so N keep running). Latency is timed from the
+//     moment a bare informer in this process sees the pod change (the earliest anyone can know) to the
+//     fake Core receiving the job's new state: p50, p99, max, for the final states and for the new jobs'
+//     RUNNING.
 //   - Burst: every running job ends at once; the time until Core has every final state, next to the time
 //     the bare informer needed to see every change, and their ratio.
 //
 // It also prints the monitor's RSS at N pods next to a bare informer's (a separate process: this program
 // with -bare-informer, a plain client-go informer over the same pods, whole objects), the monitor's and
 // status-report's CPU seconds, database round trips (counted by a loopback proxy in front of PostgreSQL
-// for each) and Core update calls per 1,000 transitions. It prints
-// figures; it asserts no timing.
+// for each), context switches and Core update calls per 1,000 transitions. It prints figures; it asserts
+// no timing.
 //
-// Beside the steady state it times single durable commits on the same PostgreSQL (commitProbe): the floor
-// of two of them in sequence bounds every change.
+// Beside the steady state it times single durable commits on the same PostgreSQL (commitProbe) and pings a
+// bare Go echo process (this program with -echo: what one wake-up costs, wakeups.go).
 //
 //	monitorbench -bin DIR [-pods 10000] [-rate 50] [-duration 60s] [-monitor-gomemlimit 80MiB]
 package main
