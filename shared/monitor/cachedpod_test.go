@@ -50,23 +50,14 @@ func TestCachedPodKeepsWhatTheMonitorReads(t *testing.T) {
 			},
 		},
 	}
-	// As the apiserver sends it: protobuf, decoded as the informer's source decodes it.
-	raw, err := whole.Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got cachedPod
-	if err := got.Unmarshal(raw); err != nil {
-		t.Fatal(err)
-	}
-	if diff := cmp.Diff(want, got.pod()); diff != "" {
+	if diff := cmp.Diff(want, cached(t, whole)); diff != "" {
 		t.Errorf("decoded pod (-want, +got):\n%s", diff)
 	}
 
 	// A list: its resource version (where the informer's watch starts) and every item.
 	other := whole.DeepCopy()
 	other.Name, other.Status = "j-43-job-0", corev1.PodStatus{Phase: corev1.PodRunning}
-	raw, err = (&corev1.PodList{ListMeta: metav1.ListMeta{ResourceVersion: "9"}, Items: []corev1.Pod{*whole, *other}}).Marshal()
+	raw, err := (&corev1.PodList{ListMeta: metav1.ListMeta{ResourceVersion: "9"}, Items: []corev1.Pod{*whole, *other}}).Marshal()
 	if err != nil {
 		t.Fatal(err)
 	}
