@@ -64,8 +64,11 @@ func TestMakeRunStopsEverythingHoweverStopped(t *testing.T) {
 				t.Fatal(err)
 			}
 			tty.Close()
-			exited := make(chan error, 1)
-			go func() { exited <- cmd.Wait() }()
+			// Closed once the shell ended, so every place that waits for it may (a channel holding Wait's one
+			// error was taken by the first, and a failed start then hung the cleanup for good).
+			exited := make(chan struct{})
+			var waitErr error
+			go func() { waitErr = cmd.Wait(); close(exited) }()
 			stopped := false
 			makePID := 0
 			t.Cleanup(func() {
@@ -91,8 +94,8 @@ func TestMakeRunStopsEverythingHoweverStopped(t *testing.T) {
 			}()
 			select {
 			case <-ready:
-			case err := <-exited:
-				t.Fatalf("make run ended before it was ready: %v (logs in %s/logs)", err, run)
+			case <-exited:
+				t.Fatalf("make run ended before it was ready: %v (logs in %s/logs)", waitErr, run)
 			case <-time.After(5 * time.Minute):
 				t.Fatalf("make run not ready within 5 minutes (logs in %s/logs)", run)
 			}

@@ -131,6 +131,19 @@ func (e *Env) add(p *process) {
 	e.Processes = append(e.Processes, p)
 }
 
+// replace puts p where old was (a process started again).
+func (e *Env) replace(old, p *process) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for i, q := range e.Processes {
+		if q == old {
+			e.Processes[i] = p
+			return
+		}
+	}
+	e.Processes = append(e.Processes, p)
+}
+
 func (e *Env) save() error {
 	e.mu.Lock()
 	defer e.mu.Unlock()

@@ -182,10 +182,13 @@ func startKube(ctx context.Context, env *Env, o Options) error {
 	if err := installCRDs(ctx, cfg, modDirs); err != nil {
 		return err
 	}
-	kwok, err := launch("kwok", filepath.Join(o.BinDir, "kwok"), append([]string{
-		"--kubeconfig=" + env.Kubeconfig, "--manage-all-nodes=true",
-		"--server-address=127.0.0.1:" + strconv.Itoa(kwokPort), "-c", stages,
-	}, kwokDebugArgs(kwokPort, debugConfig)...), logs, o.Detach, nil)
+	startKWOK := func() (*process, error) {
+		return launch("kwok", filepath.Join(o.BinDir, "kwok"), append([]string{
+			"--kubeconfig=" + env.Kubeconfig, "--manage-all-nodes=true",
+			"--server-address=127.0.0.1:" + strconv.Itoa(kwokPort), "-c", stages,
+		}, kwokDebugArgs(kwokPort, debugConfig)...), logs, o.Detach, nil)
+	}
+	kwok, err := startKWOK()
 	if err != nil {
 		return err
 	}
@@ -202,8 +205,24 @@ func startKube(ctx context.Context, env *Env, o Options) error {
 		return err
 	}
 	o.Logf("controller-manager and scheduler healthy after %d ms", time.Since(t).Milliseconds())
-	if err := kwok.waitFor(ctx, nodeSchedulable(cfg, env.NodeName)); err != nil {
-		return err
+	// KWOK v0.8.0 can crash as it starts ("fatal error: concurrent map writes" in its CEL environment, its
+	// workers preparing their stages at once; seen once in CI, where it failed make run's start). It keeps no
+	// state of its own, so a start that crashed is started again, twice at most; its log keeps the crash.
+	for retries := 2; ; retries-- {
+		err := kwok.waitFor(ctx, nodeSchedulable(cfg, env.NodeName))
+		if err == nil {
+			break
+		}
+		if kwok.alive() || retries == 0 {
+			return err
+		}
+		o.Logf("kwok exited during start-up (see %s); starting it again", kwok.Log)
+		again, err := startKWOK()
+		if err != nil {
+			return err
+		}
+		env.replace(kwok, again)
+		kwok = again
 	}
 	o.Logf("node schedulable after %d ms", time.Since(t).Milliseconds())
 	if err := kcm.waitFor(ctx, serviceAccountExists(cfg, "default", "default")); err != nil {
