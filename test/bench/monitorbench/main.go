@@ -380,29 +380,39 @@ type bareProcess struct {
 	stop func()
 }
 
-// startBareInformer starts this program as a bare informer over ns and answers it with its RSS (KiB) once
-// it holds n pods.
-func startBareInformer(kubeconfig, ns string, n int) (*bareProcess, int64, error) {
+// startSelf starts this program with args (an internal mode) and env added, reads the first value it prints
+// into first, and answers the process; on any failure the process is gone.
+func startSelf(env []string, first any, args ...string) (*bareProcess, error) {
 	self, err := os.Executable()
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
-	cmd := exec.Command(self, "-bare-informer", ns)
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
+	cmd := exec.Command(self, args...)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	if err := cmd.Start(); err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	p := &bareProcess{pid: cmd.Process.Pid, stop: func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }}
+	if _, err := fmt.Fscan(out, first); err != nil {
+		p.stop()
+		return nil, fmt.Errorf("%s: %w", args[0], err)
+	}
+	return p, nil
+}
+
+// startBareInformer starts this program as a bare informer over ns and answers it with its RSS (KiB) once
+// it holds n pods.
+func startBareInformer(kubeconfig, ns string, n int) (*bareProcess, int64, error) {
 	// It prints the number of pods it holds once synced.
 	var held int
-	if _, err := fmt.Fscan(out, &held); err != nil {
-		p.stop()
-		return nil, 0, fmt.Errorf("bare informer: %w", err)
+	p, err := startSelf([]string{"KUBECONFIG=" + kubeconfig}, &held, "-bare-informer", ns)
+	if err != nil {
+		return nil, 0, err
 	}
 	if held < n {
 		p.stop()

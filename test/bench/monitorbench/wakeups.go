@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -65,43 +64,26 @@ func echoServer() error {
 // echoAnchor pings a bare echo process (this program with -echo, under env) at rate per second, one byte at
 // a time, until stop: the CPU it spends per ping is what one wake-up costs a Go process doing nothing else.
 type echoAnchor struct {
-	pid     int
+	proc    *bareProcess
 	cpu0    float64
 	sw0     int64
 	pings   atomic.Int64
 	done    chan struct{}
 	stopped chan struct{}
-	cmd     *exec.Cmd
 }
 
 func startEchoAnchor(env []string, rate float64) (*echoAnchor, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(self, "-echo")
-	cmd.Env = append(os.Environ(), env...)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
 	var addr string
-	if _, err := fmt.Fscan(out, &addr); err != nil {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		return nil, fmt.Errorf("echo anchor: %w", err)
+	proc, err := startSelf(env, &addr, "-echo")
+	if err != nil {
+		return nil, err
 	}
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
+		proc.stop()
 		return nil, fmt.Errorf("echo anchor: %w", err)
 	}
-	a := &echoAnchor{pid: cmd.Process.Pid, cpu0: cpuSeconds(cmd.Process.Pid), sw0: switches(cmd.Process.Pid), done: make(chan struct{}), stopped: make(chan struct{}), cmd: cmd}
+	a := &echoAnchor{proc: proc, cpu0: cpuSeconds(proc.pid), sw0: switches(proc.pid), done: make(chan struct{}), stopped: make(chan struct{})}
 	go func() {
 		defer close(a.stopped)
 		defer conn.Close()
@@ -131,9 +113,8 @@ func startEchoAnchor(env []string, rate float64) (*echoAnchor, error) {
 func (a *echoAnchor) stop() (cpuMicros, switched float64) {
 	close(a.done)
 	<-a.stopped
-	used, sw := cpuSeconds(a.pid)-a.cpu0, switches(a.pid)-a.sw0
-	_ = a.cmd.Process.Kill()
-	_ = a.cmd.Wait()
+	used, sw := cpuSeconds(a.proc.pid)-a.cpu0, switches(a.proc.pid)-a.sw0
+	a.proc.stop()
 	n := float64(a.pings.Load())
 	if n == 0 {
 		return 0, 0
