@@ -1,19 +1,19 @@
 // Command monitorbench runs the monitor and status-report as processes against the real apiserver with
 // many KWOK pods and answers two questions separately, each next to an anchor measured in the same run:
 //
-//   - Steady state: N single-rank jobs are running; pod changes come at a fixed rate for a duration,
-//     alternately a job ending and a new job starting (so N keep running). Latency is timed from the
-//     moment a bare informer in this process sees the pod change (the earliest anyone can know) to the
-//     fake Core receiving the job's new state: p50, p99, max, for the final states and for the new jobs'
-//     RUNNING.
+//   - Steady state: N single-rank jobs are running; job state changes come at a fixed rate for a
+//     duration, in turn a job ending (SUCCESS) and a new job starting (IN_QUEUE, then RUNNING), so N keep
+//     running. Latency is timed from the moment a bare informer in this process sees the pod change (the
+//     earliest anyone can know) to the fake Core receiving the job's new state: p50, p99, max, for the
+//     final states and for the new jobs' RUNNING.
 //   - Burst: every running job ends at once; the time until Core has every final state, next to the time
 //     the bare informer needed to see every change, and their ratio.
 //
 // It also prints the monitor's RSS at N pods next to a bare informer's (a separate process: this program
 // with -bare-informer, a plain client-go informer over the same pods, whole objects), the monitor's and
 // status-report's CPU seconds, database round trips (counted by a loopback proxy in front of PostgreSQL
-// for each), context switches and Core update calls per 1,000 transitions. It prints figures; it asserts
-// no timing.
+// for each), context switches and Core update calls per 1,000 transitions: job state changes, as Core
+// receives them. It prints figures; it asserts no timing.
 //
 // Beside the steady state it times single durable commits on the same PostgreSQL (commitProbe) and pings a
 // bare Go echo process (this program with -echo: what one wake-up costs, wakeups.go).
@@ -51,7 +51,7 @@ const firstJob = 800000
 func main() {
 	bin := flag.String("bin", ".run/bench", "folder with the built functions")
 	n := flag.Int("pods", 10000, "single-rank jobs running")
-	rate := flag.Float64("rate", 50, "steady state: pod changes per second, alternately a job ended and a job started")
+	rate := flag.Float64("rate", 50, "steady state: job state changes per second, in turn a job ended (SUCCESS) and a job started (IN_QUEUE, RUNNING)")
 	duration := flag.Duration("duration", time.Minute, "steady state: how long changes arrive")
 	memLimit := flag.String("monitor-gomemlimit", "", "GOMEMLIMIT for the monitor process (e.g. 80MiB); unset when empty")
 	bare := flag.String("bare-informer", "", "internal: run only a bare pod informer over this namespace (KUBECONFIG)")
@@ -184,8 +184,9 @@ func run(bin string, n int, rate float64, duration time.Duration, memLimit strin
 	time.Sleep(10 * time.Second)
 	fmt.Printf("monitor CPU at rest with %d pods (no changes, 10 s): %.1f ms per second\n", n, (cpuSeconds(mon.PID)-idleFrom)*100)
 
-	// Steady state: 2k changes at the rate, alternately one of k jobs ending and one of k new jobs starting.
-	k := min(int(rate*duration.Seconds())/2, n)
+	// Steady state: 3k job state changes at the rate, in turn one of k jobs ending and one of k new jobs
+	// starting (two changes).
+	k := min(int(rate*duration.Seconds())/3, n)
 	usage := newUsage(core, mon.PID, sr.PID, bare.pid, monDB, srDB)
 	// The anchor's commits go through a counting proxy of their own, as the functions' do (under load the
 	// proxy, in this busy process, adds its share), and straight to PostgreSQL beside it.
@@ -234,7 +235,7 @@ func run(bin string, n int, rate float64, duration time.Duration, memLimit strin
 	}
 	ended := latencies(watch, core, jobIDs(0, k), "Succeeded", "SUCCESS")
 	started := latencies(watch, core, jobIDs(n, k), "Running", "RUNNING")
-	fmt.Printf("== steady state: %d jobs running, %d pod changes at %.0f/s (sent over %s): %d jobs ended and as many new jobs started, alternately\n", n, 2*k, rate, steadyTook.Round(time.Millisecond), k)
+	fmt.Printf("== steady state: %d jobs running, %d job state changes at %.0f/s (over %s): %d jobs ended (SUCCESS) and as many new jobs started (IN_QUEUE, RUNNING), in turn\n", n, 3*k, rate, steadyTook.Round(time.Millisecond), k)
 	fmt.Printf("informer sees pod Succeeded -> Core has SUCCESS: %s\n", ended)
 	fmt.Printf("informer sees pod Running   -> Core has RUNNING: %s\n", started)
 	fmt.Printf("anchor: one durable single-row commit due every 20 ms on the same PostgreSQL meanwhile (open loop: each timed from when it was due), through a counting proxy as the functions' (%s) and direct (%s); a change no longer waits for one before Core may have it (its intent and outbox row are committed lazily; the durable commit of its acceptances follows, gathered for 50 ms)\n",
@@ -249,7 +250,7 @@ func run(bin string, n int, rate float64, duration time.Duration, memLimit strin
 	fmt.Printf("the same split where the monitor's group commit begins (its transaction's start), SUCCESS: informer sees the pod -> the commit begins: %s; the commit begins -> Core has it (the commit, the notification, status-report's read and Core's call): %s\n", toCommit, fromCommit)
 	fmt.Printf("in the outbox (from the monitor's group commit, which overlaps the intent stage, to marked delivered after Core's 2xx, a mark waiting up to 20 ms to share the next read's round trip), SUCCESS: %s\n", outboxWait(endedRows))
 	fmt.Printf("load average %s\n", loadAverage())
-	usage.print(2 * k)
+	usage.print(3*k, 2*k)
 	fmt.Printf("anchor: a bare Go echo process with the monitor's runtime settings, pinged over loopback %.0f times a second meanwhile: %.0f us of CPU per ping, %.1f context switches per ping\n",
 		4*rate, echoCPU, echoSwitches)
 
@@ -273,7 +274,7 @@ func run(bin string, n int, rate float64, duration time.Duration, memLimit strin
 		seen.Round(time.Millisecond), got.Round(time.Millisecond), got.Seconds()/seen.Seconds())
 	fmt.Printf("informer sees pod Succeeded -> Core has SUCCESS: %s\n", latencies(watch, core, burst, "Succeeded", "SUCCESS"))
 	fmt.Printf("load average %s\n", loadAverage())
-	usage.print(len(burst))
+	usage.print(len(burst), len(burst))
 	fmt.Printf("monitor RSS after the burst %.1f MB (%d pods in the namespace)\n", mb(rss(mon.PID)), n+k)
 	// Best effort: a shared environment should not carry thousands of pods into the next program.
 	_ = cs.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{})
@@ -288,22 +289,23 @@ func jobIDs(from, count int) []string {
 	return ids
 }
 
-// steady makes 2k pod changes at rate per second, alternately ending one of jobs 0..k-1 and starting one of
-// jobs n..n+k-1, each on a tick of its own so that a slow request does not delay the next tick.
+// steady makes 3k job state changes at rate per second: on the first of every three ticks one of jobs
+// 0..k-1 ends (SUCCESS), on the second one of jobs n..n+k-1 starts (IN_QUEUE), and the third is its
+// RUNNING. Each request runs on its own goroutine so that a slow one does not delay the next tick.
 func steady(ctx context.Context, cs kubernetes.Interface, core knownJobs, ns string, n, k int, rate float64) error {
 	tick := time.NewTicker(time.Duration(float64(time.Second) / rate))
 	defer tick.Stop()
 	var wg sync.WaitGroup
 	errs := make(chan error, 2*k)
-	for i := range 2 * k {
+	for i := range 3 * k {
 		<-tick.C
-		wg.Go(func() {
-			if i%2 == 0 {
-				errs <- endPods(ctx, cs, ns, jobIDs(i/2, 1))
-			} else {
-				errs <- createPods(ctx, cs, core, ns, n+i/2, 1)
-			}
-		})
+		switch i % 3 {
+		case 0:
+			wg.Go(func() { errs <- endPods(ctx, cs, ns, jobIDs(i/3, 1)) })
+		case 1:
+			wg.Go(func() { errs <- createPods(ctx, cs, core, ns, n+i/3, 1) })
+		}
+		// The third: the job started last becomes RUNNING (KWOK runs its pod).
 	}
 	wg.Wait()
 	close(errs)

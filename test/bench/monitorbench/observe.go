@@ -227,24 +227,27 @@ func newUsage(core *coreLog, mon, sr, bare int, monDB, srDB *pgCounter) *usage {
 		monTrips: monDB.trips.Load(), srTrips: srDB.trips.Load(), monSw: switches(mon), srSw: switches(sr), bareSw: switches(bare), calls: core.updateCalls(), changes: core.changes()}
 }
 
-// print gives the figures per 1,000 transitions: the pod changes the benchmark made (jobs ended, jobs
-// started), and, as those make more than one state change each (a new job is IN_QUEUE, then RUNNING), per
-// 1,000 of the job state changes Core received meanwhile.
-func (u *usage) print(transitions int) {
+// print gives the figures per 1,000 transitions: the job state changes Core received meanwhile (expected
+// when Core's log has none), and the CPU also per 1,000 of the pod changes the benchmark made (a new job is
+// one pod change and two state changes: IN_QUEUE, then RUNNING).
+func (u *usage) print(expected, podChanges int) {
 	u.core.refresh()
-	changes := u.core.changes() - u.changes
+	transitions := u.core.changes() - u.changes
+	if transitions <= 0 {
+		transitions = expected
+	}
 	per := 1000 / float64(transitions)
 	monCPU, srCPU, bareCPU := cpuSeconds(u.mon)-u.monCPU, cpuSeconds(u.sr)-u.srCPU, cpuSeconds(u.bare)-u.bareCPU
 	monTrips, srTrips := u.monDB.trips.Load()-u.monTrips, u.srDB.trips.Load()-u.srTrips
-	fmt.Printf("per 1,000 transitions (%d here): CPU monitor %.2f s + status-report %.2f s = %.2f s; database round trips monitor %.0f + status-report %.0f; Core update calls %.0f\n",
+	fmt.Printf("per 1,000 transitions (job state changes Core received: %d here): CPU monitor %.2f s + status-report %.2f s = %.2f s; database round trips monitor %.0f + status-report %.0f; Core update calls %.0f\n",
 		transitions, monCPU*per, srCPU*per, (monCPU+srCPU)*per, float64(monTrips)*per, float64(srTrips)*per, float64(u.core.updateCalls()-u.calls)*per)
 	fmt.Printf("anchor: the bare informer (a process of its own, decoding the same pod watch events into whole pods, nothing more) %.2f s per 1,000 transitions meanwhile; the functions %.2fx\n",
 		bareCPU*per, (monCPU+srCPU)/bareCPU)
 	fmt.Printf("context switches of all their threads per 1,000 transitions (each wake-up is at least one): monitor %.0f, status-report %.0f; the bare informer %.0f\n",
 		float64(switches(u.mon)-u.monSw)*per, float64(switches(u.sr)-u.srSw)*per, float64(switches(u.bare)-u.bareSw)*per)
-	if changes > 0 {
-		fmt.Printf("per 1,000 job state changes Core received (%d here): CPU monitor %.2f s + status-report %.2f s = %.2f s\n",
-			changes, monCPU*1000/float64(changes), srCPU*1000/float64(changes), (monCPU+srCPU)*1000/float64(changes))
+	if podChanges != transitions {
+		fmt.Printf("per 1,000 pod changes the benchmark made (%d here): CPU monitor %.2f s + status-report %.2f s = %.2f s\n",
+			podChanges, monCPU*1000/float64(podChanges), srCPU*1000/float64(podChanges), (monCPU+srCPU)*1000/float64(podChanges))
 	}
 }
 
