@@ -34,7 +34,9 @@ type acceptedWriter struct {
 
 // acceptGather is how long the acceptances of changes that follow one another are gathered into one
 // batch. It delays only the durable point: a crash of PostgreSQL within it has the jobs read again (above).
-const acceptGather = 50 * time.Millisecond
+// At 50 changes a second, 200 ms instead of 50 took the monitor from 1,405 to 1,126 database round trips
+// per 1,000 changes and 0.59 to 0.54 CPU-s (`make bench`, 3,000 pods, one run each).
+const acceptGather = 200 * time.Millisecond
 
 func newAcceptedWriter(db *store.JobStates, log *slog.Logger, lost func(jobID string)) *acceptedWriter {
 	return &acceptedWriter{db: db, log: log, lost: lost, pending: map[string]store.Accepted{}, wake: make(chan struct{}, 1)}
