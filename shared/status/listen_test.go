@@ -223,8 +223,8 @@ func TestChangesThatKeepComingAreGatheredIntoFewCoreCalls(t *testing.T) {
 	for i := range jobs {
 		r.untilCoreHas(fmt.Sprint(700+i), "[IN_QUEUE RUNNING]")
 	}
-	// One call per 20 ms of the span, and one for the change that began it and one for the last ones.
-	if calls, most := r.core.Calls("/api/jobs/control/update")-before, int(span/(20*time.Millisecond))+2; calls > most {
+	// One call per readGap of the span, and one for the change that began it and one for the last ones.
+	if calls, most := r.core.Calls("/api/jobs/control/update")-before, int(span/status.ReadGap)+2; calls > most {
 		t.Fatalf("%d changes over %s reached Core in %d calls, want at most %d", 2*jobs, span.Round(time.Millisecond), calls, most)
 	}
 }
