@@ -244,8 +244,8 @@ const markDelay = readGap
 // readGap is the least time between two reads of the outbox while changes keep coming (the first change
 // after a quiet spell is read at once), so that a read, a Core call and a mark carry several changes. At
 // 50 changes a second, with the monitor's commit of each waking the drainer, most of status-report's CPU
-// is wake-ups: with 20 ms `make bench` measured 0.36 s per 1,000 changes (1,255 round trips, 842 Core
-// calls), with 50 ms 0.21 s (400, 396), and a change's p99 to Core 36 -> 53 ms, p50 4 -> 27 ms (3,000 pods,
+// is wake-ups: with 20 ms `make bench` measured 0.34 s per 1,000 changes (1,247 round trips, 835 Core
+// calls), with 50 ms 0.21 s (400, 396), and a change's p99 to Core 65 -> 53 ms, p50 4 -> 27 ms (3,000 pods,
 // one run each). It adds at most readGap to a change's way to Core.
 const readGap = 50 * time.Millisecond
 
