@@ -238,7 +238,7 @@ func run(bin string, n int, rate float64, duration time.Duration, memLimit strin
 	fmt.Printf("== steady state: %d jobs running, %d job state changes at %.0f/s (over %s): %d jobs ended (SUCCESS) and as many new jobs started (IN_QUEUE, RUNNING), in turn\n", n, 3*k, rate, steadyTook.Round(time.Millisecond), k)
 	fmt.Printf("informer sees pod Succeeded -> Core has SUCCESS: %s\n", ended)
 	fmt.Printf("informer sees pod Running   -> Core has RUNNING: %s\n", started)
-	fmt.Printf("anchor: one durable single-row commit due every 20 ms on the same PostgreSQL meanwhile (open loop: each timed from when it was due), through a counting proxy as the functions' (%s) and direct (%s); a change no longer waits for one before Core may have it (its intent and outbox row are committed lazily; the durable commit of its acceptances follows, gathered for 50 ms)\n",
+	fmt.Printf("anchor: one durable single-row commit due every 20 ms on the same PostgreSQL meanwhile (open loop: each timed from when it was due), through a counting proxy as the functions' (%s) and direct (%s); a change no longer waits for one before Core may have it (its intent and outbox row are committed lazily; the durable commit of its acceptances follows, gathered over acceptGather in shared/monitor)\n",
 		commits.brief(), directCommits.brief())
 	endedRows, err := outboxRows(ctx, b.DatabaseURL, jobIDs(0, k), "SUCCESS")
 	if err != nil {
@@ -248,7 +248,7 @@ func run(bin string, n int, rate float64, duration time.Duration, memLimit strin
 		stageLog.breakdown(jobIDs(0, k), "SUCCESS"))
 	toCommit, fromCommit := commitSplit(endedRows, watch, core, "Succeeded", "SUCCESS")
 	fmt.Printf("the same split where the monitor's group commit begins (its transaction's start), SUCCESS: informer sees the pod -> the commit begins: %s; the commit begins -> Core has it (the commit, the notification, status-report's read and Core's call): %s\n", toCommit, fromCommit)
-	fmt.Printf("in the outbox (from the monitor's group commit, which overlaps the intent stage, to marked delivered after Core's 2xx, a mark waiting up to 20 ms to share the next read's round trip), SUCCESS: %s\n", outboxWait(endedRows))
+	fmt.Printf("in the outbox (from the monitor's group commit, which overlaps the intent stage, to marked delivered after Core's 2xx, a mark waiting up to markDelay, shared/status, to share the next read's round trip), SUCCESS: %s\n", outboxWait(endedRows))
 	fmt.Printf("load average %s\n", loadAverage())
 	usage.print(3*k, 2*k)
 	fmt.Printf("anchor: a bare Go echo process with the monitor's runtime settings, pinged over loopback %.0f times a second meanwhile: %.0f us of CPU per ping, %.1f context switches per ping\n",
